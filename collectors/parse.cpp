@@ -1,0 +1,148 @@
+#include "collectors/parse.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+#include "exporter/errors.h"
+
+namespace pagescope::parse {
+
+std::vector<std::string_view> Fields(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+namespace {
+std::string Quote(std::string_view token) {
+  constexpr std::size_t kMax = 64;
+  std::string t(token.substr(0, kMax));
+  if (token.size() > kMax) t += "…";
+  return "\"" + t + "\"";
+}
+}  // namespace
+
+std::uint64_t U64(std::string_view token, std::size_t line) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (token.empty() || ec != std::errc() || ptr != token.data() + token.size()) {
+    throw ParseError(line, "expected an unsigned integer, got " + Quote(token));
+  }
+  return v;
+}
+
+std::int64_t I64(std::string_view token, std::size_t line) {
+  std::int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (token.empty() || ec != std::errc() || ptr != token.data() + token.size()) {
+    throw ParseError(line, "expected an integer, got " + Quote(token));
+  }
+  return v;
+}
+
+double Double(std::string_view token, std::size_t line) {
+  std::string t(token);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size() || errno == ERANGE) {
+    throw ParseError(line, "expected a number, got " + Quote(token));
+  }
+  return v;
+}
+
+std::uint64_t SingleU64(std::string_view text) {
+  std::string_view t = Trim(text);
+  if (t.find('\n') != std::string_view::npos) {
+    throw ParseError(2, "expected a single value, got more lines");
+  }
+  return U64(t, 1);
+}
+
+std::int64_t SingleI64(std::string_view text) {
+  std::string_view t = Trim(text);
+  if (t.find('\n') != std::string_view::npos) {
+    throw ParseError(2, "expected a single value, got more lines");
+  }
+  return I64(t, 1);
+}
+
+Choice BracketChoice(std::string_view text) {
+  std::string_view t = Trim(text);
+  if (t.find('\n') != std::string_view::npos) {
+    throw ParseError(2, "expected a single line of choices");
+  }
+  Choice c;
+  int active_count = 0;
+  for (std::string_view f : Fields(t)) {
+    if (f.size() >= 2 && f.front() == '[' && f.back() == ']') {
+      f = f.substr(1, f.size() - 2);
+      c.active = std::string(f);
+      ++active_count;
+    } else if (f.find_first_of("[]") != std::string_view::npos) {
+      throw ParseError(1, "malformed choice " + Quote(f));
+    }
+    c.states.emplace_back(f);
+  }
+  if (c.states.empty() || active_count != 1) {
+    throw ParseError(1, "expected exactly one [selected] choice, got " + Quote(t));
+  }
+  return c;
+}
+
+std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name) {
+  constexpr std::string_view kPrefix = "hugepages-";
+  constexpr std::string_view kSuffix = "kB";
+  if (dir_name.size() <= kPrefix.size() + kSuffix.size() || !dir_name.starts_with(kPrefix) ||
+      !dir_name.ends_with(kSuffix)) {
+    return std::nullopt;
+  }
+  std::string_view num = dir_name.substr(kPrefix.size(), dir_name.size() - kPrefix.size() - 2);
+  std::uint64_t kb = 0;
+  auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), kb);
+  if (ec != std::errc() || ptr != num.data() + num.size() || kb == 0 || kb > (UINT64_MAX >> 10)) {
+    return std::nullopt;
+  }
+  return kb << 10;
+}
+
+std::string PageSizeLabel(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int unit = 0;
+  while (bytes >= 1024 && bytes % 1024 == 0 && unit < 6) {
+    bytes /= 1024;
+    ++unit;
+  }
+  return std::to_string(bytes) + kUnits[unit];
+}
+
+std::optional<int> NodeDirId(std::string_view dir_name) {
+  if (!dir_name.starts_with("node") || dir_name.size() == 4) return std::nullopt;
+  std::string_view num = dir_name.substr(4);
+  int id = 0;
+  auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), id);
+  if (ec != std::errc() || ptr != num.data() + num.size() || id < 0) return std::nullopt;
+  return id;
+}
+
+}  // namespace pagescope::parse

@@ -1,0 +1,54 @@
+#pragma once
+// Small text helpers shared by the parsers. Pure: no files, no metrics.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pagescope::parse {
+
+// Splits on runs of spaces and tabs.
+std::vector<std::string_view> Fields(std::string_view line);
+std::string_view Trim(std::string_view s);
+
+// Calls fn(line_number, line) for each line; line numbers start at 1; a final newline does not
+// make an extra empty line.
+template <typename F>
+void ForEachLine(std::string_view text, F&& fn) {
+  std::size_t number = 0;
+  while (!text.empty()) {
+    ++number;
+    std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    fn(number, line);
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+}
+
+// Strict numbers: the whole token must be the number. Throw ParseError(line, …) otherwise.
+std::uint64_t U64(std::string_view token, std::size_t line);
+std::int64_t I64(std::string_view token, std::size_t line);
+double Double(std::string_view token, std::size_t line);
+// A sysfs file holding one unsigned number (and a newline).
+std::uint64_t SingleU64(std::string_view text);
+std::int64_t SingleI64(std::string_view text);
+
+// "always [madvise] never" -> states {always, madvise, never}, active "madvise".
+struct Choice {
+  std::vector<std::string> states;
+  std::string active;
+};
+Choice BracketChoice(std::string_view text);
+
+// Hugepage sizes. "hugepages-2048kB" -> 2097152 bytes; nullopt when the name is not of that form.
+std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name);
+// IEC label for a page size: 65536 -> "64KiB", 2097152 -> "2MiB", 1073741824 -> "1GiB".
+std::string PageSizeLabel(std::uint64_t bytes);
+// "node2" -> 2; nullopt when not of that form.
+std::optional<int> NodeDirId(std::string_view dir_name);
+
+}  // namespace pagescope::parse

@@ -1,0 +1,34 @@
+#pragma once
+// The error taxonomy shared by parsers, collectors and configuration.
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace pagescope {
+
+// Malformed kernel text. Parsers know no file names: they report the line (1-based) and the
+// collector that read the file turns it into a CollectError naming the file.
+class ParseError : public std::runtime_error {
+ public:
+  ParseError(std::size_t line, const std::string& message)
+      : std::runtime_error(message), line_(line) {}
+  std::size_t line() const { return line_; }
+
+ private:
+  std::size_t line_;
+};
+
+// A collector could not produce its data; the message names the file (and line) at fault.
+class CollectError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A configuration mistake; the message names the file, line and key (or the flag).
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace pagescope

@@ -1,0 +1,109 @@
+#include "exporter/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace pagescope {
+namespace {
+
+ReadStatus StatusFromErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ESRCH:
+    case ENODEV:
+    case ENXIO:
+      return ReadStatus::kMissing;
+    case EACCES:
+    case EPERM:
+      return ReadStatus::kDenied;
+    default:
+      return ReadStatus::kError;
+  }
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+FsRoot::FsRoot(std::filesystem::path procfs, std::filesystem::path sysfs,
+               std::filesystem::path rootfs)
+    : procfs_(std::move(procfs)), sysfs_(std::move(sysfs)), rootfs_(std::move(rootfs)) {}
+
+std::filesystem::path FsRoot::Join(const std::filesystem::path& base, std::string_view rel) {
+  while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+  if (rel.empty()) return base;
+  return base / std::filesystem::path(rel);
+}
+
+std::filesystem::path FsRoot::Proc(std::string_view rel) const { return Join(procfs_, rel); }
+std::filesystem::path FsRoot::Sys(std::string_view rel) const { return Join(sysfs_, rel); }
+std::filesystem::path FsRoot::Root(std::string_view rel) const { return Join(rootfs_, rel); }
+
+ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_bytes) {
+  ReadResult result;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    int err = errno;
+    result.status = StatusFromErrno(err);
+    result.error = std::strerror(err);
+    return result;
+  }
+  FdCloser closer{fd};
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      result.status = StatusFromErrno(err);
+      result.error = std::strerror(err);
+      result.content.clear();
+      return result;
+    }
+    if (n == 0) break;
+    if (result.content.size() + static_cast<std::size_t>(n) > max_bytes) {
+      result.status = ReadStatus::kError;
+      result.error = "file larger than " + std::to_string(max_bytes) + " bytes";
+      result.content.clear();
+      return result;
+    }
+    result.content.append(buf, static_cast<std::size_t>(n));
+  }
+  result.status = ReadStatus::kOk;
+  return result;
+}
+
+DirResult FsRoot::ReadDir(const std::filesystem::path& path) {
+  DirResult result;
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) {
+    int err = errno;
+    result.status = StatusFromErrno(err);
+    result.error = std::strerror(err);
+    return result;
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(dir, ::closedir);
+  errno = 0;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    result.names.emplace_back(name);
+  }
+  std::sort(result.names.begin(), result.names.end());
+  result.status = ReadStatus::kOk;
+  return result;
+}
+
+}  // namespace pagescope

@@ -1,0 +1,62 @@
+#pragma once
+// The one place that knows where the kernel's files live. Collectors ask an FsRoot for paths
+// below the injected procfs, sysfs and root mount points (--path.procfs, --path.sysfs,
+// --path.rootfs), so tests can point it at a fixture tree and containers at /host.
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pagescope {
+
+enum class ReadStatus {
+  kOk,
+  kMissing,  // ENOENT, ENOTDIR, ESRCH, ENODEV, ENXIO: the kernel lacks it or the process exited
+  kDenied,   // EACCES, EPERM
+  kError,    // anything else: EISDIR, EIO, too large
+};
+
+struct ReadResult {
+  ReadStatus status = ReadStatus::kError;
+  std::string content;
+  std::string error;  // strerror text or reason, empty when kOk
+};
+
+struct DirResult {
+  ReadStatus status = ReadStatus::kError;
+  std::vector<std::string> names;  // sorted, without "." and ".."
+  std::string error;
+};
+
+class FsRoot {
+ public:
+  FsRoot() : FsRoot("/proc", "/sys", "/") {}
+  FsRoot(std::filesystem::path procfs, std::filesystem::path sysfs, std::filesystem::path rootfs);
+
+  // `rel` is relative to the mount point: Proc("meminfo"), Sys("kernel/mm/ksm").
+  std::filesystem::path Proc(std::string_view rel = {}) const;
+  std::filesystem::path Sys(std::string_view rel = {}) const;
+  std::filesystem::path Root(std::string_view rel = {}) const;
+
+  const std::filesystem::path& procfs() const { return procfs_; }
+  const std::filesystem::path& sysfs() const { return sysfs_; }
+  const std::filesystem::path& rootfs() const { return rootfs_; }
+
+  // Reads a whole file without trusting its reported size (proc files say 0).
+  static ReadResult ReadFile(const std::filesystem::path& path,
+                             std::size_t max_bytes = kDefaultMaxBytes);
+  static DirResult ReadDir(const std::filesystem::path& path);
+
+  static constexpr std::size_t kDefaultMaxBytes = 64 << 20;
+
+ private:
+  static std::filesystem::path Join(const std::filesystem::path& base, std::string_view rel);
+  std::filesystem::path procfs_;
+  std::filesystem::path sysfs_;
+  std::filesystem::path rootfs_;
+};
+
+}  // namespace pagescope

@@ -1,0 +1,154 @@
+// pagescope: flags and configuration, then the collectors and the web server, then signals.
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exporter/config.h"
+#include "exporter/log.h"
+#include "exporter/scraper.h"
+#include "exporter/server.h"
+#include "pagescope/version.h"
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+class ScraperHolder {
+ public:
+  explicit ScraperHolder(std::shared_ptr<const pagescope::Scraper> s) : current_(std::move(s)) {}
+  std::shared_ptr<const pagescope::Scraper> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return current_;
+  }
+  void Set(std::shared_ptr<const pagescope::Scraper> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = std::move(s);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const pagescope::Scraper> current_;
+};
+
+void LogCollectors(const pagescope::Scraper& s) {
+  pagescope::log::Info("collectors",
+                       {{"enabled", Join(s.enabled())}, {"disabled", Join(s.disabled())}});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pagescope;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  CommandLine cmdline;
+  Config config;
+  try {
+    cmdline = ParseCommandLine(args);
+    if (cmdline.help) {
+      std::cout << HelpText();
+      return 0;
+    }
+    if (cmdline.version) {
+      std::cout << "pagescope version " << kVersion << " (revision " << kRevision << ")\n";
+      return 0;
+    }
+    config = LoadConfig(cmdline);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "pagescope: %s\n", e.what());
+    return 2;
+  }
+  log::Init(config.log_level, config.log_format);
+
+  // Signals are taken by sigwait in this thread only; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::shared_ptr<const Scraper> scraper;
+  try {
+    scraper = std::make_shared<const Scraper>(config);
+  } catch (const ConfigError& e) {
+    log::Error("invalid configuration", {{"err", e.what()}});
+    return 2;
+  }
+  ScraperHolder holder(scraper);
+  log::Info("starting pagescope",
+            {{"version", kVersion}, {"revision", kRevision}, {"config_file", config.config_file}});
+  LogCollectors(*scraper);
+
+  ServerOptions server_options;
+  server_options.listen_addresses = config.listen_addresses;
+  server_options.telemetry_path = config.telemetry_path;
+  server_options.max_requests = config.max_requests;
+  std::unique_ptr<Server> server;
+  try {
+    server = std::make_unique<Server>(server_options, [&holder] { return holder.Get(); });
+  } catch (const std::exception& e) {
+    log::Error("cannot start web server", {{"err", e.what()}});
+    return 1;
+  }
+  std::string ports;
+  for (int p : server->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  log::Info("listening", {{"address", Join(config.listen_addresses)},
+                          {"ports", ports},
+                          {"telemetry_path", config.telemetry_path}});
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      try {
+        Config next = LoadConfig(cmdline);
+        auto next_scraper = std::make_shared<const Scraper>(next, holder.Get().get());
+        log::Init(next.log_level, next.log_format);
+        if (next.listen_addresses != config.listen_addresses ||
+            next.telemetry_path != config.telemetry_path ||
+            next.max_requests != config.max_requests) {
+          log::Warn("web.* listen, path and limit changes take effect only after a restart");
+        }
+        holder.Set(std::move(next_scraper));
+        config = std::move(next);
+        log::Info("configuration reloaded", {{"config_file", config.config_file}});
+        LogCollectors(*holder.Get());
+      } catch (const std::exception& e) {
+        log::Error("reload failed, keeping the previous configuration", {{"err", e.what()}});
+      }
+      continue;
+    }
+    log::Info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    break;
+  }
+  // civetweb's stop waits for its accept loop to notice (up to ~2 s). Give in-flight scrapes a
+  // moment to finish, then leave even if the web server has not wound down yet.
+  std::promise<void> stopped;
+  auto done = stopped.get_future();
+  std::thread([&server, &stopped] {
+    server.reset();
+    stopped.set_value();
+  }).detach();
+  if (done.wait_for(std::chrono::milliseconds(700)) == std::future_status::timeout) {
+    log::Info("stopped", {{"web_server", "still closing"}});
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  log::Info("stopped");
+  return 0;
+}

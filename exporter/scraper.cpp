@@ -1,0 +1,87 @@
+#include "exporter/scraper.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "pagescope/version.h"
+
+namespace pagescope {
+
+Scraper::Scraper(const Config& config, const Scraper* previous)
+    : fs_(config.procfs, config.sysfs, config.rootfs),
+      denied_limiter_(previous != nullptr
+                          ? previous->denied_limiter_
+                          : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))) {
+  for (const auto& spec : AllCollectors()) {
+    const auto& cc = config.collectors.at(spec.name);
+    if (!cc.enabled) {
+      disabled_names_.push_back(spec.name);
+      continue;
+    }
+    CollectorOptions options("collectors." + spec.name, cc.options);
+    Entry e{spec.name, options.Fingerprint(), nullptr};
+    if (previous != nullptr) {
+      for (const auto& old : previous->entries_) {
+        if (old.name == e.name && old.fingerprint == e.fingerprint) e.collector = old.collector;
+      }
+    }
+    if (!e.collector) e.collector = spec.make(options);
+    entries_.push_back(std::move(e));
+    enabled_names_.push_back(spec.name);
+  }
+}
+
+std::vector<prometheus::MetricFamily> Scraper::Scrape(
+    const std::vector<std::string>& collect, const std::vector<std::string>& exclude) const {
+  auto is_enabled = [&](const std::string& n) {
+    return std::find(enabled_names_.begin(), enabled_names_.end(), n) != enabled_names_.end();
+  };
+  for (const auto* list : {&collect, &exclude}) {
+    for (const auto& n : *list) {
+      if (!is_enabled(n)) {
+        throw std::invalid_argument("collector \"" + n + "\" is unknown or not enabled");
+      }
+    }
+  }
+
+  Context ctx(fs_, *denied_limiter_);
+  std::vector<prometheus::MetricFamily> all;
+  MetricSink self;
+  for (const auto& e : entries_) {
+    if (!collect.empty() && std::find(collect.begin(), collect.end(), e.name) == collect.end()) {
+      continue;
+    }
+    if (std::find(exclude.begin(), exclude.end(), e.name) != exclude.end()) continue;
+    MetricSink sink;
+    auto start = std::chrono::steady_clock::now();
+    bool ok = true;
+    try {
+      e.collector->Collect(ctx, sink);
+    } catch (const std::exception& ex) {
+      ok = false;
+      log::Error("collector failed", {{"collector", e.name}, {"err", ex.what()}});
+    } catch (...) {
+      ok = false;
+      log::Error("collector failed", {{"collector", e.name}, {"err", "unknown exception"}});
+    }
+    for (const auto& err : sink.errors()) {
+      ok = false;
+      log::Error("collector failed", {{"collector", e.name}, {"err", err}});
+    }
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    Labels l{{"collector", e.name}};
+    self.Gauge("pagescope_scrape_collector_success",
+               "Whether the collector succeeded (1) or failed (0) in this scrape.", l, ok ? 1 : 0);
+    self.Gauge("pagescope_scrape_collector_duration_seconds",
+               "How long the collector took in this scrape.", l, took.count());
+    for (auto& f : sink.Take()) all.push_back(std::move(f));
+  }
+  self.Info("pagescope_build_info", "Version and git revision pagescope was built from.",
+            {{"version", kVersion}, {"revision", kRevision}});
+  for (auto& f : self.Take()) all.push_back(std::move(f));
+  SortFamilies(all);
+  return all;
+}
+
+}  // namespace pagescope

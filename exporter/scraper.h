@@ -1,0 +1,47 @@
+#pragma once
+// One scrape: runs the enabled collectors (or the collect[]/exclude[] subset), times each, and
+// adds pagescope_scrape_collector_{success,duration_seconds} and pagescope_build_info.
+
+#include <prometheus/metric_family.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exporter/collector.h"
+#include "exporter/config.h"
+#include "exporter/fs.h"
+#include "exporter/log.h"
+
+namespace pagescope {
+
+class Scraper {
+ public:
+  // Builds every enabled collector from its options (a collector rejects bad options with a
+  // ConfigError). Collectors whose options did not change are taken over from `previous`, so
+  // state such as carried-over fault counters survives a reload.
+  explicit Scraper(const Config& config, const Scraper* previous = nullptr);
+
+  // Throws std::invalid_argument when `collect` or `exclude` names a collector that is not
+  // enabled (the server answers 400).
+  std::vector<prometheus::MetricFamily> Scrape(const std::vector<std::string>& collect = {},
+                                               const std::vector<std::string>& exclude = {}) const;
+
+  const std::vector<std::string>& enabled() const { return enabled_names_; }
+  const std::vector<std::string>& disabled() const { return disabled_names_; }
+  const FsRoot& fs() const { return fs_; }
+
+ private:
+  struct Entry {
+    std::string name;
+    std::string fingerprint;
+    std::shared_ptr<Collector> collector;
+  };
+  FsRoot fs_;
+  std::vector<Entry> entries_;
+  std::vector<std::string> enabled_names_;
+  std::vector<std::string> disabled_names_;
+  std::shared_ptr<log::RateLimiter> denied_limiter_;
+};
+
+}  // namespace pagescope

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package pagescope needs to build, test and benchmark.
+# Idempotent: packages already present are not touched, apt is not called when nothing is missing.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config git clang-format
+  prometheus-cpp-dev libcivetweb-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
+  libnuma-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcrypt-dev
+)
+TEST_PKGS=(
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus curl python3 procps util-linux
+)
+EXTRA_PKGS=(
+  prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk jsonnet
+  clang libclang-rt-14-dev linux-perf
+)
+
+want=("${BUILD_PKGS[@]}")
+case "${1:-all}" in
+  build) ;;
+  test) want+=("${TEST_PKGS[@]}") ;;
+  all) want+=("${TEST_PKGS[@]}" "${EXTRA_PKGS[@]}") ;;
+  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root or install them" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Installing prometheus/node-exporter starts their services on a systemd host; we never rely on that.
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include "exporter/log.h"
+#include "exporter/server.h"
+
+namespace pagescope {
+namespace {
+
+std::string Gunzip(const std::string& in) {
+  z_stream zs{};
+  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  std::string out(1 << 20, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  return out;
+}
+
+TEST(Server, AcceptEncoding) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
+  EXPECT_TRUE(AcceptsGzip("GZIP"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("gzip; q=0.000"));
+  EXPECT_TRUE(AcceptsGzip("gzip;q=0.5"));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_FALSE(AcceptsGzip("xgzip"));
+}
+
+TEST(Server, GzipRoundTrip) {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "pagescope_metric{a=\"" + std::to_string(i) + "\"} 1\n";
+  std::string z = Gzip(text);
+  EXPECT_LT(z.size(), text.size() / 4);
+  EXPECT_EQ(Gunzip(z), text);
+  EXPECT_EQ(Gunzip(Gzip("")), "");
+}
+
+TEST(Server, ListeningPorts) {
+  EXPECT_EQ(CivetListeningPorts({":9724"}), "9724");
+  EXPECT_EQ(CivetListeningPorts({"127.0.0.1:1", "[::1]:2"}), "127.0.0.1:1,[::1]:2");
+}
+
+TEST(Log, Formats) {
+  EXPECT_EQ(log::FormatLine(log::Format::kLogfmt, log::Level::kWarn, "T", "cannot read",
+                            {{"path", "/proc/x"}, {"err", "Permission \"denied\""}}),
+            "ts=T level=warn msg=\"cannot read\" path=/proc/x err=\"Permission \\\"denied\\\"\"");
+  EXPECT_EQ(log::FormatLine(log::Format::kJson, log::Level::kInfo, "T", "a\nb", {{"k", "v"}}),
+            "{\"ts\":\"T\",\"level\":\"info\",\"msg\":\"a\\nb\",\"k\":\"v\"}");
+  EXPECT_EQ(log::FormatLine(log::Format::kLogfmt, log::Level::kInfo, "T", "x", {{"empty", ""}}),
+            "ts=T level=info msg=x empty=\"\"");
+}
+
+TEST(Log, RateLimiter) {
+  log::RateLimiter r(std::chrono::hours(1));
+  EXPECT_TRUE(r.Allow("a"));
+  EXPECT_FALSE(r.Allow("a"));
+  EXPECT_TRUE(r.Allow("b"));
+  log::RateLimiter zero(std::chrono::seconds(0));
+  EXPECT_TRUE(zero.Allow("a"));
+  EXPECT_TRUE(zero.Allow("a"));
+}
+
+}  // namespace
+}  // namespace pagescope

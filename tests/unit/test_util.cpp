@@ -1,0 +1,55 @@
+#include "test_util.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "exporter/scraper.h"
+
+namespace pagescope::testing {
+
+std::filesystem::path SourceDir() { return PAGESCOPE_SOURCE_DIR; }
+
+std::filesystem::path FixtureDir(const std::string& fixture_case) {
+  return SourceDir() / "tests" / "fixtures" / fixture_case;
+}
+
+Config FixtureConfig(const std::string& fixture_case, const std::vector<std::string>& collectors,
+                     const std::string& yaml) {
+  CommandLine cl;
+  auto dir = FixtureDir(fixture_case);
+  cl.values["path.procfs"] = {(dir / "proc").string()};
+  cl.values["path.sysfs"] = {(dir / "sys").string()};
+  cl.values["path.rootfs"] = {(dir / "root").string()};
+  cl.values["collectors.disable_defaults"] = {"true"};
+  for (const auto& c : collectors) cl.values["collectors." + c + ".enabled"] = {"true"};
+  return LoadConfigFromText(cl, yaml, yaml.empty() ? "" : fixture_case + ".yml");
+}
+
+std::string ScrapeText(const Config& config) {
+  Scraper scraper(config);
+  auto families = scraper.Scrape();
+  std::erase_if(families, [](const prometheus::MetricFamily& f) {
+    return f.name == "pagescope_scrape_collector_duration_seconds" ||
+           f.name == "pagescope_build_info";
+  });
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteText(const std::filesystem::path& path, const std::string& text) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream out(path);
+  out << text;
+}
+
+}  // namespace pagescope::testing

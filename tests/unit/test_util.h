@@ -1,0 +1,27 @@
+#pragma once
+// Helpers shared by the unit tests: fixture paths, scraping a fixture tree, golden files.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "exporter/config.h"
+
+namespace pagescope::testing {
+
+std::filesystem::path SourceDir();
+std::filesystem::path FixtureDir(const std::string& fixture_case);
+
+// A Config that reads the fixture tree and enables only `collectors`. `yaml` is extra
+// configuration text (collector options), as if from a file named "<case>.yml".
+Config FixtureConfig(const std::string& fixture_case, const std::vector<std::string>& collectors,
+                     const std::string& yaml = "");
+
+// Scrapes with `config` and returns the text exposition without the sample lines that change
+// from run to run (collector durations, build info).
+std::string ScrapeText(const Config& config);
+
+std::string ReadText(const std::filesystem::path& path);
+void WriteText(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace pagescope::testing
