@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds, checks formatting, runs the unit, golden,
+# end-to-end and live-kernel tests (live ones skip with a message unless root), then the unit
+# and end-to-end tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# PAGESCOPE_SKIP_SANITIZE=1 skips the sanitizer pass (for quick local runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash scripts/install-deps.sh all
+
+echo "== build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+echo "== format check"
+cmake --build build --target format_check
+
+echo "== tests"
+(cd build && ctest --output-on-failure --timeout 900)
+
+if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
+  echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPAGESCOPE_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --output-on-failure --timeout 900 -LE "live|bench")
+fi
