@@ -46,7 +46,7 @@ const std::vector<MeminfoField>& MeminfoFields() {
        "Non-file-backed pages mapped into user page tables (AnonPages)."},
       {"Shmem", "shmem", "Shared memory and tmpfs (Shmem)."},
       {"PageTables", "page_tables", "Memory used by the lowest level of page tables (PageTables)."},
-      {"SecPageTables", "sec_page_tables",
+      {"SecPageTables", "secondary_page_tables",
        "Memory used by secondary page tables such as KVM's EPT/NPT (SecPageTables)."},
       {"AnonHugePages", "anon_huge_pages",
        "Anonymous memory backed by transparent hugepages (AnonHugePages)."},
