@@ -159,6 +159,7 @@ std::string HelpText() {
   for (const auto& c : AllCollectors()) {
     line(FlagForKey("collectors." + c.name + ".enabled"),
          c.help + " [" + (c.default_enabled ? "enabled" : "disabled") + "]", "");
+    if (!c.sources.empty()) line("", "reads " + c.sources, "");
     for (const auto& o : c.options) {
       if (o.type == OptionType::kYaml) {
         line("  collectors." + c.name + "." + o.name, o.help + " (YAML only)", "");
