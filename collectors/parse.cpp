@@ -1,5 +1,6 @@
 #include "collectors/parse.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -143,6 +144,59 @@ std::optional<int> NodeDirId(std::string_view dir_name) {
   auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), id);
   if (ec != std::errc() || ptr != num.data() + num.size() || id < 0) return std::nullopt;
   return id;
+}
+
+std::vector<int> IdList(std::string_view text, std::size_t max_ids) {
+  std::string_view t = Trim(text);
+  std::vector<int> ids;
+  if (t.empty()) return ids;
+  if (t.find('\n') != std::string_view::npos) throw ParseError(2, "expected a single line");
+  const std::string_view whole = t;
+  auto number = [&](std::string_view token) {
+    int v = 0;
+    auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v);
+    if (token.empty() || ec != std::errc() || ptr != token.data() + token.size() || v < 0) {
+      throw ParseError(1, "expected an id list like \"0-3,8\", got " + Quote(whole));
+    }
+    return v;
+  };
+  while (true) {
+    std::size_t comma = t.find(',');
+    std::string_view item = t.substr(0, comma);
+    std::size_t dash = item.find('-');
+    int first = number(item.substr(0, dash));
+    int last = dash == std::string_view::npos ? first : number(item.substr(dash + 1));
+    if (last < first) throw ParseError(1, "range " + Quote(item) + " runs backwards");
+    if (static_cast<std::size_t>(last - first) >= max_ids ||
+        ids.size() + static_cast<std::size_t>(last - first) >= max_ids) {
+      throw ParseError(1, "id list " + Quote(whole) + " is implausibly long");
+    }
+    for (int i = first; i <= last; ++i) ids.push_back(i);
+    if (comma == std::string_view::npos) break;
+    t.remove_prefix(comma + 1);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+std::string UnescapeOctal(std::string_view text) {
+  auto octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 3 < text.size() && octal(text[i + 1]) && octal(text[i + 2]) &&
+        octal(text[i + 3])) {
+      int v = (text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 + (text[i + 3] - '0');
+      if (v <= 255) {
+        out.push_back(static_cast<char>(v));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
 }
 
 }  // namespace pagescope::parse

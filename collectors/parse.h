@@ -51,4 +51,14 @@ std::string PageSizeLabel(std::uint64_t bytes);
 // "node2" -> 2; nullopt when not of that form.
 std::optional<int> NodeDirId(std::string_view dir_name);
 
+// The kernel's list format for CPU and node masks (cpulist, node/online, has_memory):
+// "0-3,8,10-11\n" -> {0, 1, 2, 3, 8, 10, 11}, sorted and without duplicates; "" or "\n" -> {}.
+// Throws ParseError(1, …) on anything else, and on ranges wider than `max_ids` ids.
+std::vector<int> IdList(std::string_view text, std::size_t max_ids = 1 << 16);
+
+// Undoes the kernel's octal escapes in paths of /proc files (seq_file's mangle_path, used by
+// /proc/swaps and /proc/self/mountinfo): "\040" -> " ". A backslash not followed by three
+// octal digits is kept as it is.
+std::string UnescapeOctal(std::string_view text);
+
 }  // namespace pagescope::parse

@@ -6,30 +6,34 @@
 
 namespace pagescope {
 
+MeminfoEntry ParseMeminfoLine(std::string_view line, std::size_t n) {
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    throw ParseError(n, "expected \"Key: value [kB]\"");
+  }
+  MeminfoEntry e;
+  e.key = std::string(line.substr(0, colon));
+  auto fields = parse::Fields(line.substr(colon + 1));
+  if (fields.empty() || fields.size() > 2) {
+    throw ParseError(n, "expected \"" + e.key + ": value [kB]\"");
+  }
+  e.value = parse::U64(fields[0], n);
+  if (fields.size() == 2) {
+    if (fields[1] != "kB") {
+      throw ParseError(n, "unknown unit \"" + std::string(fields[1]) + "\" for " + e.key);
+    }
+    if (e.value > (UINT64_MAX >> 10)) throw ParseError(n, "value out of range for " + e.key);
+    e.value <<= 10;
+    e.has_unit = true;
+  }
+  return e;
+}
+
 std::vector<MeminfoEntry> ParseMeminfo(std::string_view text) {
   std::vector<MeminfoEntry> entries;
   parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
     if (parse::Trim(line).empty()) return;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      throw ParseError(n, "expected \"Key: value [kB]\"");
-    }
-    MeminfoEntry e;
-    e.key = std::string(line.substr(0, colon));
-    auto fields = parse::Fields(line.substr(colon + 1));
-    if (fields.empty() || fields.size() > 2) {
-      throw ParseError(n, "expected \"" + e.key + ": value [kB]\"");
-    }
-    e.value = parse::U64(fields[0], n);
-    if (fields.size() == 2) {
-      if (fields[1] != "kB") {
-        throw ParseError(n, "unknown unit \"" + std::string(fields[1]) + "\" for " + e.key);
-      }
-      if (e.value > (UINT64_MAX >> 10)) throw ParseError(n, "value out of range for " + e.key);
-      e.value <<= 10;
-      e.has_unit = true;
-    }
-    entries.push_back(std::move(e));
+    entries.push_back(ParseMeminfoLine(line, n));
   });
   return entries;
 }

@@ -18,6 +18,9 @@ struct MeminfoEntry {
 
 // Every line of the file, in order. Throws ParseError on a malformed line.
 std::vector<MeminfoEntry> ParseMeminfo(std::string_view text);
+// One "Key: value [kB]" line (line number `n` for errors); also the per-node meminfo format
+// once its "Node <N> " prefix is removed.
+MeminfoEntry ParseMeminfoLine(std::string_view line, std::size_t n);
 
 // The meminfo keys pagescope exports and their metric names (pagescope_memory_<name>_bytes).
 struct MeminfoField {

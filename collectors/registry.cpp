@@ -2,7 +2,10 @@
 // Adding a collector: write collectors/<kernel_source>.{h,cpp} with a <Name>CollectorSpec()
 // function and add one line here.
 
+#include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_meminfo.h"
+#include "collectors/proc_swaps.h"
+#include "collectors/sys_devices_system_node.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
 #include "exporter/collector.h"
@@ -11,9 +14,8 @@ namespace pagescope {
 
 const std::vector<CollectorSpec>& AllCollectors() {
   static const std::vector<CollectorSpec> kAll = {
-      HugepagesCollectorSpec(),
-      NumaHugepagesCollectorSpec(),
-      MeminfoCollectorSpec(),
+      HugepagesCollectorSpec(), NumaHugepagesCollectorSpec(), MeminfoCollectorSpec(),
+      NumaCollectorSpec(),      BuddyinfoCollectorSpec(),     SwapCollectorSpec(),
   };
   return kAll;
 }

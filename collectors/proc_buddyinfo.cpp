@@ -1,0 +1,168 @@
+#include "collectors/proc_buddyinfo.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "collectors/parse.h"
+#include "collectors/proc_pagetypeinfo.h"
+#include "collectors/sysfs.h"
+
+namespace pagescope {
+
+std::vector<BuddyZone> ParseBuddyinfo(std::string_view text) {
+  std::vector<BuddyZone> out;
+  parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
+    auto f = parse::Fields(line);
+    if (f.empty()) return;
+    // "Node 0, zone   Normal      1      1 ..."
+    if (f.size() < 5 || f[0] != "Node" || f[2] != "zone" || f[1].size() < 2 || f[1].back() != ',') {
+      throw ParseError(n, "expected \"Node <id>, zone <zone> <free blocks per order>\"");
+    }
+    BuddyZone z;
+    std::uint64_t node = parse::U64(f[1].substr(0, f[1].size() - 1), n);
+    if (node > 1 << 20) throw ParseError(n, "node id out of range");
+    z.node = static_cast<int>(node);
+    z.zone = std::string(f[3]);
+    for (std::size_t i = 4; i < f.size(); ++i) z.free_blocks.push_back(parse::U64(f[i], n));
+    out.push_back(std::move(z));
+  });
+  return out;
+}
+
+std::optional<unsigned> PageOrder(std::uint64_t page_size, std::uint64_t base_page_size) {
+  if (base_page_size == 0 || page_size < base_page_size || page_size % base_page_size != 0) {
+    return std::nullopt;
+  }
+  std::uint64_t ratio = page_size / base_page_size;
+  if ((ratio & (ratio - 1)) != 0) return std::nullopt;
+  unsigned order = 0;
+  while (ratio > 1) {
+    ratio >>= 1;
+    ++order;
+  }
+  return order;
+}
+
+double ObtainablePages(const std::vector<std::uint64_t>& free_blocks, unsigned page_order) {
+  double pages = 0;
+  for (std::size_t k = page_order; k < free_blocks.size(); ++k) {
+    pages +=
+        static_cast<double>(free_blocks[k]) * std::ldexp(1.0, static_cast<int>(k - page_order));
+  }
+  return pages;
+}
+
+namespace {
+
+constexpr const char* kObtainableHelp =
+    "Upper bound of the hugepages of this size the free contiguous memory of this node could "
+    "give now without compaction: free buddy blocks of at least the page's order, each worth "
+    "2^(order - page order) pages (/proc/buddyinfo). Watermarks and concurrent allocations can "
+    "make the real figure smaller; sizes above the buddy allocator's largest order (1 GiB on "
+    "x86-64) are 0.";
+constexpr const char* kObtainableMovableHelp =
+    "Like pagescope_hugepages_obtainable_pages, counting only free blocks on the Movable "
+    "migrate-type lists (/proc/pagetypeinfo, readable by root); a count the kernel capped at "
+    ">100000 is taken as 100000.";
+
+// Hugepage sizes the kernel supports, from the directory names; ascending.
+std::vector<std::uint64_t> HugepageSizes(const Context& ctx) {
+  std::vector<std::uint64_t> sizes;
+  auto names = ctx.ReadDir(ctx.fs().Sys("kernel/mm/hugepages"));
+  if (!names) return sizes;
+  for (const auto& name : *names) {
+    if (auto bytes = parse::HugepageDirBytes(name)) sizes.push_back(*bytes);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  return sizes;
+}
+
+// Per node (ascending id), the obtainable pages of every hugepage size from `rows`.
+template <typename Row>
+void EmitObtainable(const std::vector<Row>& rows, const std::vector<std::uint64_t>& sizes,
+                    std::uint64_t base_page_size, const char* metric, const char* help,
+                    MetricSink& out) {
+  std::map<int, std::vector<const Row*>> by_node;
+  for (const auto& r : rows) by_node[r.node].push_back(&r);
+  for (const auto& [node, node_rows] : by_node) {
+    for (std::uint64_t size : sizes) {
+      auto order = PageOrder(size, base_page_size);
+      if (!order) continue;  // not a power-of-two multiple of the base page: not buddy-backed
+      double pages = 0;
+      for (const Row* r : node_rows) pages += ObtainablePages(r->free_blocks, *order);
+      out.Gauge(metric, help,
+                {{"node", std::to_string(node)}, {"page_size", parse::PageSizeLabel(size)}}, pages);
+    }
+  }
+}
+
+class BuddyinfoCollector : public Collector {
+ public:
+  void Collect(const Context& ctx, MetricSink& out) override {
+    auto path = ctx.fs().Proc("buddyinfo");
+    auto text = ctx.Read(path);
+    if (!text) return;
+    auto zones = ParseFile(path, [&] { return ParseBuddyinfo(*text); });
+    for (const auto& z : zones) {
+      for (std::size_t order = 0; order < z.free_blocks.size(); ++order) {
+        out.Gauge(
+            "pagescope_buddyinfo_free_blocks",
+            "Free blocks of 2^order contiguous base pages in this node and zone "
+            "(/proc/buddyinfo).",
+            {{"node", std::to_string(z.node)}, {"zone", z.zone}, {"order", std::to_string(order)}},
+            static_cast<double>(z.free_blocks[order]));
+      }
+    }
+    const auto sizes = HugepageSizes(ctx);
+    if (sizes.empty()) return;
+    const auto base_page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+    EmitObtainable(zones, sizes, base_page_size, "pagescope_hugepages_obtainable_pages",
+                   kObtainableHelp, out);
+
+    // pagetypeinfo is root-only: without root there is simply no movable figure, and no
+    // warning either (an expected configuration, not a problem to report).
+    auto pti_path = ctx.fs().Proc("pagetypeinfo");
+    ReadResult pti = FsRoot::ReadFile(pti_path);
+    switch (pti.status) {
+      case ReadStatus::kOk:
+        break;
+      case ReadStatus::kMissing:
+      case ReadStatus::kDenied:
+        if (log::Enabled(log::Level::kDebug)) {
+          log::Debug("no movable-only obtainable figure",
+                     {{"path", pti_path.string()}, {"err", pti.error}});
+        }
+        return;
+      case ReadStatus::kError:
+        out.Fail(pti_path.string() + ": " + pti.error);
+        return;
+    }
+    auto rows = ParseOrFail(pti_path, out, [&] { return ParsePagetypeinfo(pti.content); });
+    if (!rows) return;
+    std::vector<PagetypeFree> movable;
+    for (auto& r : *rows) {
+      if (r.type == "Movable") movable.push_back(std::move(r));
+    }
+    EmitObtainable(movable, sizes, base_page_size, "pagescope_hugepages_obtainable_movable_pages",
+                   kObtainableMovableHelp, out);
+  }
+};
+
+}  // namespace
+
+CollectorSpec BuddyinfoCollectorSpec() {
+  CollectorSpec spec;
+  spec.name = "buddyinfo";
+  spec.default_enabled = true;
+  spec.help =
+      "Free blocks per node, zone and order, and how many hugepages of each size they could "
+      "still give";
+  spec.sources = "/proc/buddyinfo, /proc/pagetypeinfo (root), /sys/kernel/mm/hugepages/";
+  spec.make = [](const CollectorOptions&) { return std::make_unique<BuddyinfoCollector>(); };
+  return spec;
+}
+
+}  // namespace pagescope
