@@ -165,6 +165,14 @@ TEST(BuddyinfoCollector, NoPagetypeinfoNoMovableFigure) {
             std::string::npos);
 }
 
+TEST(BuddyinfoCollector, PagetypeinfoCanBeSwitchedOff) {
+  std::string got = testing::ScrapeText(testing::FixtureConfig(
+      "two_nodes", {"buddyinfo"}, "collectors:\n  buddyinfo:\n    pagetypeinfo: false\n"));
+  EXPECT_EQ(got.find("obtainable_movable"), std::string::npos);
+  EXPECT_NE(got.find("pagescope_hugepages_obtainable_pages{node=\"0\",page_size=\"2MiB\"} 19633"),
+            std::string::npos);
+}
+
 TEST(BuddyinfoCollector, MalformedFails) {
   std::string got = testing::ScrapeText(testing::FixtureConfig("malformed", {"buddyinfo"}));
   EXPECT_NE(got.find("pagescope_scrape_collector_success{collector=\"buddyinfo\"} 0"),
