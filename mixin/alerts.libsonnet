@@ -153,10 +153,10 @@
              ]) + [
           alert(
             'PagescopeKsmProfitNegative',
-            'pagescope_ksm_general_profit_bytes{%(s)s} < 0',
+            '-pagescope_ksm_general_profit_bytes{%(s)s} > 0',
             'warning',
             'KSM costs more memory than it saves.',
-            'KSM on {{ $labels.instance }} has a profit of {{ $value | humanize1024 }}B: its metadata (rmap items) costs more than the merged pages save.',
+            'KSM on {{ $labels.instance }} costs {{ $value | humanize1024 }}B more than it saves (negative general_profit): its metadata (rmap items) outweighs the merged pages.',
           ),
           alert(
             'PagescopeSwapActivity',
