@@ -17,5 +17,4 @@ while (($#)); do
   esac
 done
 command -v jsonnet >/dev/null || { echo "build.sh: jsonnet missing (scripts/install-deps.sh)" >&2; exit 1; }
-mkdir -p "$out/alerts" "$out/dashboards"
-jsonnet -J "$here" -S -m "$out" --tla-str config="$config" "$here/build.jsonnet" >/dev/null
+jsonnet -J "$here" --tla-str config="$config" "$here/build.jsonnet" | python3 "$here/render.py" "$out"
