@@ -99,10 +99,11 @@ def substitute(expr, values):
 
 
 def regex_alternation(values):
-    """A multi-valued variable as Grafana renders it for =~: (a|b), regex characters escaped."""
+    """A multi-valued variable as Grafana renders it inside a PromQL =~ string: (a|b), regex
+    characters escaped with a backslash that is itself escaped for the PromQL string."""
     if not values:
         return ".*"
-    esc = [re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", v) for v in values]
+    esc = [re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\\\1", v) for v in values]
     return esc[0] if len(esc) == 1 else "(" + "|".join(esc) + ")"
 
 

@@ -99,8 +99,10 @@ class Rules(unittest.TestCase):
             self.assertIn(a["labels"].get("severity"), ("critical", "warning", "info"), name)
             ann = a["annotations"]
             self.assertTrue(ann.get("summary"), name)
-            # The value, or for the THP mode alert the mode found, must be in the description.
-            self.assertRegex(ann.get("description", ""), r"\{\{ \$value|\$labels\.mode",
+            # The value must be in the description; where the value is a constant 0 or 1
+            # (a state), the state's label is quoted instead.
+            self.assertRegex(ann.get("description", ""),
+                             r"\{\{ \$value|\$labels\.(mode|collector|job)",
                              name + " quotes no value")
             self.assertTrue(ann.get("runbook_url", "").endswith("docs/runbook.md#" + name.lower()),
                             name)
