@@ -120,7 +120,7 @@ local g = import '../lib/grafana.libsonnet';
       'Transparent hugepages (mode, usage, faults and fallbacks, khugepaged, per-size mTHP) and kernel samepage merging (pages, profit, scans).',
       [
         g.row('Transparent hugepages'),
-        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled (expected: %s).' % c.thpExpectedMode, 'none',
+        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled' + (if c.thpExpectedMode == null then '.' else ' (expected: %s).' % c.thpExpectedMode), 'none',
                [g.target(q('pagescope_thp_enabled{%(i)s} == 1'), '{{mode}}')], textMode='name'),
         g.stat('THP defrag', 'The active mode of /sys/kernel/mm/transparent_hugepage/defrag.', 'none',
                [g.target(q('pagescope_thp_defrag{%(i)s} == 1'), '{{mode}}')], textMode='name'),
@@ -294,7 +294,7 @@ local g = import '../lib/grafana.libsonnet';
                   g.target(q('pagescope_vm_anon_huge_pages_bytes{%(iv)s}'), table=true),
                 ],
                 columns=['info', 'memory', 'hugetlb configured', 'hugetlb held', 'swap', 'THP'],
-                hide=['job', 'info']),
+                hide=['job', 'Value #A']),
         g.timeseries('VM hugetlb per node and size', 'Hugetlb memory each VM holds on each NUMA node, per page size.', 'bytes',
                      [g.target(q('pagescope_vm_hugetlb_bytes{%(iv)s}'), '{{instance}} {{vm}} node {{node}} {{page_size}}')], min=0),
         g.timeseries('VM faults', 'Minor and major page faults per second of each VM\'s QEMU process.', 'ops',

@@ -68,7 +68,8 @@
     },
   },
 
-  // A table of instant queries joined on their labels; `columns` renames "Value #A"... in order.
+  // A table of instant queries joined on their labels; `columns` renames "Value #A"... in order;
+  // `hide` lists fields (by their original names) to leave out.
   table(title, description, unit, targets, columns=[], hide=[], w=24, h=8):: base('table', title, description, unit, [t { instant: true, range: false, format: 'table' } for t in targets], w, h) {
     options: { showHeader: true, cellHeight: 'sm', footer: { show: false } },
     transformations: [
