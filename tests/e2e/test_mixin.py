@@ -38,6 +38,12 @@ class GeneratedFiles(unittest.TestCase):
             self.assertEqual(a["for"], "1s", a["alert"])
             self.assertNotIn('job="pagescope"', a["expr"], a["alert"])
         self.assertNotIn("PagescopeThpModeUnexpected", [a["alert"] for a in alerts(rules)])
+        with tempfile.TemporaryDirectory() as tmp:
+            gen = build(tmp, {"for": {"PagescopeHugepagesLow": "1m"}})
+        fors = {a["alert"]: a["for"]
+                for a in alerts(yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")]))}
+        self.assertEqual(fors["PagescopeHugepagesLow"], "1m")
+        self.assertEqual(fors["PagescopeHugepagesExhausted"], "5m")
 
 
 class Rules(unittest.TestCase):
