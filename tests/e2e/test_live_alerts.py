@@ -20,8 +20,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from mixin_test import (build, exporter_metrics, label_values_query, load_dashboards, panels,
-                        regex_alternation, substitute, variables)
+from mixin_test import (build, exporter_metrics, label_values_query, load_dashboards, load_rules,
+                        panels, recordings, regex_alternation, substitute, variables)
 from pagescope_test import (Exporter, SysfsRestorer, all_collectors, kernel_lock,
                             parse_exposition, require_root, tool)
 
@@ -166,7 +166,7 @@ class LiveAlerts(unittest.TestCase):
                                  "the kernel could not give %d free 2 MiB pages" % PAGES)
                 # The shipped rules with every `for` at 2 s.
                 build(workdir, {"forOverride": "2s"})
-                rules = os.path.join(workdir, "alerts", "pagescope-rules.yml")
+                rules = self.rules = os.path.join(workdir, "alerts", "pagescope-rules.yml")
                 exporter = Exporter(["--collector." + c for c in all_collectors()])
                 prom = Prometheus(workdir, rules, exporter.port)
                 start = time.time()
@@ -177,6 +177,8 @@ class LiveAlerts(unittest.TestCase):
                     return r and float(r[0]["value"][1]) == PAGES
                 wait_for("Prometheus to record the 2 MiB pool", pool_seen)
                 time.sleep(4)  # several evaluations with the pool free
+                # Free hugepages count as available memory (there is no 1 GiB pool here).
+                self.assertEqual(self.hugepage_part_of_available(prom), PAGES * 2 * 1024 * 1024)
                 for name in ("PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
                              "PagescopeNumaNodeHugepagesExhausted"):
                     self.assertEqual(prom.alerts(name), [], name + " on a free pool")
@@ -202,6 +204,7 @@ class LiveAlerts(unittest.TestCase):
                         if a["labels"].get("page_size") == "2MiB"]
                 self.assertEqual(numa, [], "one node only: no 'other node still has pages'")
 
+                self.assertEqual(self.hugepage_part_of_available(prom), 0)
                 self.check_dashboards(prom, exporter, start)
 
                 holder.stdin.close()
@@ -221,6 +224,16 @@ class LiveAlerts(unittest.TestCase):
             if exporter is not None:
                 exporter.stop()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def hugepage_part_of_available(self, prom):
+        """What the hugepage-aware available memory rule adds to MemAvailable. The rule's own
+        expression is evaluated at one instant: the recorded series and a fresh MemAvailable
+        come from different scrapes, and MemAvailable moves by megabytes a second here."""
+        expr = [r["expr"] for r in recordings(load_rules(self.rules))
+                if r["record"] == "instance:pagescope_memory_available_hugepage_aware_bytes"][0]
+        r = prom.query("(%s) - pagescope_memory_available_bytes" % expr)
+        self.assertEqual(len(r), 1, r)
+        return float(r[0]["value"][1])
 
     def check_dashboards(self, prom, exporter, start):
         scraped = {name for name, _ in parse_exposition(exporter.scrape())}
