@@ -10,10 +10,10 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus curl python3 procps util-linux
+  prometheus curl python3 python3-yaml jsonnet procps util-linux
 )
 EXTRA_PKGS=(
-  prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk jsonnet
+  prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
   clang libclang-rt-14-dev linux-perf
 )
 

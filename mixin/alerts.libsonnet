@@ -1,0 +1,243 @@
+// Alerts. Each has a severity, a summary, a description quoting the values, and a runbook link
+// to docs/runbook.md#<alertname in lower case>.
+{
+  local c = $._config,
+  local s = c.selector,
+  local w = c.rateWindow,
+  local f(x) = x % (c { s: s, w: w }),
+
+  local alert(name, expr, severity, summary, description) = {
+    alert: name,
+    expr: f(expr),
+    'for': if c.forOverride != null then c.forOverride else c['for'][name],
+    labels: { severity: severity },
+    annotations: {
+      summary: summary,
+      description: description,
+      runbook_url: c.runbookURL + '#' + std.asciiLower(name),
+    },
+  },
+
+  // "{{ with query ... }}" snippet printing one value of a PromQL query built from the alert's
+  // labels (printf %q quotes them for PromQL).
+  local quote(queryFormat, args, format='') =
+    '{{ with printf "%s" %s | query }}{{ . | first | value%s }}{{ end }}'
+    % [queryFormat, args, if format == '' then '' else ' | ' + format],
+
+  local unlessOvercommit = |||
+    unless
+    (pagescope_hugepages_overcommit_limit_pages{%(s)s} - pagescope_hugepages_surplus_pages{%(s)s} > 0)
+  |||,
+
+  prometheusAlerts+:: {
+    groups+: [
+      {
+        name: 'pagescope-hugepages',
+        rules: [
+          alert(
+            'PagescopeHugepagesExhausted',
+            |||
+              (pagescope_hugepages_pool_pages{%(s)s} > 0)
+              and
+              (instance_page_size:pagescope_hugepages_available_pages{%(s)s} <= 0)
+            ||| + unlessOvercommit,
+            'critical',
+            'A hugepage pool has no pages left.',
+            'All {{ $value }} pages of the {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} are in use or reserved (free minus reserved is 0) and overcommit allows no surplus: the next hugetlb mapping of this size (a VM, DPDK, a database SGA) will fail.',
+          ),
+          alert(
+            'PagescopeHugepagesLow',
+            |||
+              (
+                instance_page_size:pagescope_hugepages_available_pages{%(s)s}
+                / (pagescope_hugepages_pool_pages{%(s)s} > 0)
+                < %(hugepagesLowRatio)g
+              )
+              and
+              (instance_page_size:pagescope_hugepages_available_pages{%(s)s} > 0)
+            ||| + unlessOvercommit,
+            'warning',
+            'A hugepage pool is almost used up.',
+            'Only {{ $value | humanizePercentage }} of the {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} is available (' + quote('instance_page_size:pagescope_hugepages_available_pages{instance=%q,page_size=%q}', '$labels.instance $labels.page_size') + ' of ' + quote('pagescope_hugepages_pool_pages{instance=%q,page_size=%q}', '$labels.instance $labels.page_size') + ' pages).',
+          ),
+          alert(
+            'PagescopeHugepagesExhaustionPredicted',
+            |||
+              (instance_page_size:pagescope_hugepages_available_pages{%(s)s} > 0)
+              and
+              (predict_linear(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(hugepagesPredictWindow)s], %(hugepagesPredictHorizonHours)g * 3600) < 0)
+            ||| + unlessOvercommit,
+            'warning',
+            'A hugepage pool will run out within hours at the current trend.',
+            'The {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} has {{ $value }} pages available, and at the trend of the last %(hugepagesPredictWindow)s it runs out within %(hugepagesPredictHorizonHours)g hours.' % c,
+          ),
+          alert(
+            'PagescopeNumaNodeHugepagesExhausted',
+            |||
+              (pagescope_numa_hugepages_pool_pages{%(s)s} > 0)
+              and
+              (pagescope_numa_hugepages_free_pages{%(s)s} == 0)
+              and ignoring (node)
+              (max without (node) (pagescope_numa_hugepages_free_pages{%(s)s}) > 0)
+            |||,
+            'warning',
+            'One NUMA node is out of hugepages of a size while another node still has some.',
+            'NUMA node {{ $labels.node }} on {{ $labels.instance }} has none of its {{ $value }} {{ $labels.page_size }} hugepages free, while another node still has ' + quote('max without (node) (pagescope_numa_hugepages_free_pages{instance=%q,page_size=%q})', '$labels.instance $labels.page_size') + ' free: guests bound to this node (hw:numa_nodes, memory-backend host-nodes) will not start.',
+          ),
+          alert(
+            'PagescopeHugepagesPoolBelowRequested',
+            |||
+              max without (source) (pagescope_hugepages_requested_pages{%(s)s})
+              > (pagescope_hugepages_pool_pages{%(s)s} - pagescope_hugepages_surplus_pages{%(s)s})
+              or
+              max without (source) (pagescope_numa_hugepages_requested_pages{%(s)s})
+              > (pagescope_numa_hugepages_pool_pages{%(s)s} - pagescope_numa_hugepages_surplus_pages{%(s)s})
+            |||,
+            'warning',
+            'A hugepage pool is smaller than was requested at boot or by sysctl.',
+            '{{ $labels.instance }} was asked for {{ $value }} {{ $labels.page_size }} hugepages{{ with $labels.node }} on NUMA node {{ . }}{{ end }} (kernel command line or sysctl.conf), but its persistent pool holds fewer: the kernel could not allocate them (memory fragmented or short when the pool was set) or the pool was shrunk since.',
+          ),
+          alert(
+            'PagescopeHugepagesSurplusInUse',
+            'pagescope_hugepages_surplus_pages{%(s)s} > 0',
+            'info',
+            'Surplus (overcommitted) hugepages are in use.',
+            '{{ $value }} surplus {{ $labels.page_size }} hugepages are in use on {{ $labels.instance }}: the persistent pool was too small and the kernel allocated extra pages at run time, which can fail under fragmentation.',
+          ),
+          alert(
+            'PagescopeHugepagesAllocationFailures',
+            |||
+              increase(pagescope_vmstat_htlb_buddy_alloc_fail_total{%(s)s}[%(w)s]) > 0
+              or
+              increase(pagescope_cgroup_hugetlb_max_events_total{%(s)s}[%(w)s]) > 0
+            |||,
+            'warning',
+            'Hugepage allocations are failing.',
+            '{{ $value | humanize }} hugepage allocations failed on {{ $labels.instance }} in the last %(w)s{{ with $labels.cgroup }}: cgroup {{ . }} hit its hugetlb.{{ $labels.page_size }} limit{{ else }}: the buddy allocator could not supply a fresh hugepage (fragmentation){{ end }}.' % { w: w },
+          ),
+        ],
+      },
+      {
+        name: 'pagescope-memory',
+        rules: [
+          alert(
+            'PagescopeMemoryAvailableLow',
+            'instance:pagescope_memory_available_hugepage_aware:ratio{%(s)s} < %(memoryAvailableRatio)g',
+            'warning',
+            'Little memory is available, even counting free hugepages.',
+            'Only {{ $value | humanizePercentage }} of the memory of {{ $labels.instance }} is available (MemAvailable plus free hugepages of every size: ' + quote('instance:pagescope_memory_available_hugepage_aware_bytes{instance=%q}', '$labels.instance', 'humanize1024') + 'B).',
+          ),
+          alert(
+            'PagescopeThpFallbackRatioHigh',
+            |||
+              (
+                rate(pagescope_vmstat_thp_fault_fallback_total{%(s)s}[%(w)s])
+                / (rate(pagescope_vmstat_thp_fault_alloc_total{%(s)s}[%(w)s]) + rate(pagescope_vmstat_thp_fault_fallback_total{%(s)s}[%(w)s]))
+                > %(thpFallbackRatio)g
+              )
+              and
+              (rate(pagescope_vmstat_thp_fault_alloc_total{%(s)s}[%(w)s]) + rate(pagescope_vmstat_thp_fault_fallback_total{%(s)s}[%(w)s]) > %(thpFallbackMinRate)g)
+            |||,
+            'warning',
+            'Most transparent hugepage faults fall back to small pages.',
+            '{{ $value | humanizePercentage }} of the transparent hugepage faults on {{ $labels.instance }} fell back to 4 KiB pages over the last %(w)s: memory is fragmented and THP-backed workloads lose their TLB benefit.' % { w: w },
+          ),
+        ] + (if c.thpExpectedMode == null then [] else [
+               alert(
+                 'PagescopeThpModeUnexpected',
+                 'pagescope_thp_enabled{%(s)s, mode!="%(thpExpectedMode)s"} == 1',
+                 'warning',
+                 'Transparent hugepages run in an unexpected mode.',
+                 'Transparent hugepages on {{ $labels.instance }} are "{{ $labels.mode }}", expected "%(thpExpectedMode)s" (/sys/kernel/mm/transparent_hugepage/enabled).' % c,
+               ),
+             ]) + [
+          alert(
+            'PagescopeKsmProfitNegative',
+            '-pagescope_ksm_general_profit_bytes{%(s)s} > 0',
+            'warning',
+            'KSM costs more memory than it saves.',
+            'KSM on {{ $labels.instance }} costs {{ $value | humanize1024 }}B more than it saves (negative general_profit): its metadata (rmap items) outweighs the merged pages.',
+          ),
+          alert(
+            'PagescopeSwapActivity',
+            '(rate(pagescope_vmstat_pswpin_total{%(s)s}[%(w)s]) + rate(pagescope_vmstat_pswpout_total{%(s)s}[%(w)s])) > %(swapPagesRate)g',
+            'warning',
+            'The host is swapping.',
+            '{{ $labels.instance }} swaps {{ $value | humanize }} pages per second (in: ' + quote('rate(pagescope_vmstat_pswpin_total{instance=%q}[' + w + '])', '$labels.instance', 'humanize') + '/s, out: ' + quote('rate(pagescope_vmstat_pswpout_total{instance=%q}[' + w + '])', '$labels.instance', 'humanize') + '/s).',
+          ),
+          alert(
+            'PagescopeMajorFaultsHigh',
+            'rate(pagescope_vmstat_pgmajfault_total{%(s)s}[%(w)s]) > %(majorFaultsHostRate)g',
+            'warning',
+            'Many major page faults on the host.',
+            '{{ $labels.instance }} takes {{ $value | humanize }} major page faults per second (pages read from disk or swap).',
+          ),
+          alert(
+            'PagescopeProcessGroupMajorFaultsHigh',
+            'rate(pagescope_process_major_faults_total{%(s)s}[%(w)s]) > %(majorFaultsGroupRate)g',
+            'warning',
+            'A process group takes many major page faults.',
+            'Process group {{ $labels.group }} on {{ $labels.instance }} takes {{ $value | humanize }} major page faults per second.',
+          ),
+          alert(
+            'PagescopeMemoryPressureHigh',
+            'rate(pagescope_pressure_memory_some_seconds_total{%(s)s}[%(w)s]) > %(pressureSomeRatio)g',
+            'warning',
+            'Tasks stall on memory.',
+            'Some task on {{ $labels.instance }} was stalled waiting for memory {{ $value | humanizePercentage }} of the time over the last %(w)s (PSI memory "some"; "full": ' % { w: w } + quote('rate(pagescope_pressure_memory_full_seconds_total{instance=%q}[' + w + '])', '$labels.instance', 'humanizePercentage') + ').',
+          ),
+          alert(
+            'PagescopeNumaMissRatioHigh',
+            |||
+              (
+                rate(pagescope_numa_miss_total{%(s)s}[%(w)s])
+                / (rate(pagescope_numa_hit_total{%(s)s}[%(w)s]) + rate(pagescope_numa_miss_total{%(s)s}[%(w)s]))
+                > %(numaMissRatio)g
+              )
+              and
+              (rate(pagescope_numa_hit_total{%(s)s}[%(w)s]) + rate(pagescope_numa_miss_total{%(s)s}[%(w)s]) > %(numaMinRate)g)
+            |||,
+            'warning',
+            'Many allocations land on a NUMA node other than the intended one.',
+            '{{ $value | humanizePercentage }} of the page allocations on NUMA node {{ $labels.node }} of {{ $labels.instance }} were misses (wanted another node, which was full) over the last %(w)s.' % { w: w },
+          ),
+        ],
+      },
+      {
+        name: 'pagescope-vms',
+        rules: [
+          alert(
+            'PagescopeVmNotBackedByHugepages',
+            |||
+              (pagescope_vm_hugetlb_configured_bytes{%(s)s} / pagescope_vm_memory_bytes{%(s)s} < 1)
+              and
+              (pagescope_vm_hugetlb_configured_bytes{%(s)s} > 0)
+            |||,
+            'warning',
+            'A VM configured for hugepages is only partly backed by them.',
+            'Only {{ $value | humanizePercentage }} of the RAM of VM {{ $labels.vm }} on {{ $labels.instance }} (' + quote('pagescope_vm_memory_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B) is on hugepage-backed memory: the rest uses 4 KiB pages, can be swapped and loses the TLB benefit.',
+          ),
+        ],
+      },
+      {
+        name: 'pagescope-exporter',
+        rules: [
+          alert(
+            'PagescopeExporterDown',
+            'up{%(upSelector)s} == 0',
+            'critical',
+            'pagescope cannot be scraped.',
+            'Prometheus could not scrape pagescope at {{ $labels.instance }} (job {{ $labels.job }}): the hugepage, THP, KSM and swap alerts for this host are blind.',
+          ),
+          alert(
+            'PagescopeCollectorFailing',
+            'pagescope_scrape_collector_success{%(s)s} == 0',
+            'warning',
+            'A pagescope collector fails.',
+            'The {{ $labels.collector }} collector of pagescope on {{ $labels.instance }} fails on every scrape; its metrics are missing (see the exporter log).',
+          ),
+        ],
+      },
+    ],
+  },
+}
