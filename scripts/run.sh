@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh build
-cmake -S . -B build-run -DCMAKE_BUILD_TYPE=Release -DPAGESCOPE_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build-run -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPAGESCOPE_BUILD_TESTS=OFF >/dev/null
 cmake --build build-run --target pagescope -j"$(nproc)"
 exec ./build-run/pagescope "$@"
