@@ -16,6 +16,7 @@ references are reported as skipped subtests; with mixin/ present they must exist
 The slow checks (image build and run, .deb in a chroot) are in scripts/verify-deploy.sh.
 """
 
+import fnmatch
 import glob
 import json
 import os
@@ -186,8 +187,15 @@ class DeployFilesTest(unittest.TestCase):
 
         with open(src("docker", "Dockerfile"), encoding="utf-8") as f:
             dockerfile = f.read()
+        with open(src(".dockerignore"), encoding="utf-8") as f:
+            ignored = [line.strip() for line in f if line.strip() and not line.startswith("#")]
         for m in re.finditer(r"^COPY\s+(?!--from)(\S+)\s+\S+$", dockerfile, re.M):
             refs.exists("Dockerfile COPY", src(m.group(1)))
+            if m.group(1) != ".":
+                parts = m.group(1).split("/")
+                prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+                hits = [pat for pat in ignored for pre in prefixes if fnmatch.fnmatch(pre, pat)]
+                self.assertEqual(hits, [], f"COPY {m.group(1)} is excluded by .dockerignore")
 
         kust = load_yaml(src("deploy", "kubernetes", "kustomization.yaml"))
         for r in kust["resources"]:
