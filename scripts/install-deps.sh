@@ -7,14 +7,17 @@ BUILD_PKGS=(
   build-essential cmake pkg-config git clang-format
   prometheus-cpp-dev libcivetweb-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   libnuma-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcrypt-dev
+  file dpkg-dev
 )
 TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl python3 python3-yaml jsonnet procps util-linux
+  docker-compose systemd
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
   clang libclang-rt-14-dev linux-perf
+  podman runc debootstrap
 )
 
 want=("${BUILD_PKGS[@]}")
