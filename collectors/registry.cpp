@@ -2,6 +2,9 @@
 // Adding a collector: write collectors/<kernel_source>.{h,cpp} with a <Name>CollectorSpec()
 // function and add one line here.
 
+#include "collectors/cgroup_hugetlb.h"
+#include "collectors/hugepages_config.h"
+#include "collectors/hugetlbfs.h"
 #include "collectors/proc_meminfo.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
@@ -11,9 +14,8 @@ namespace pagescope {
 
 const std::vector<CollectorSpec>& AllCollectors() {
   static const std::vector<CollectorSpec> kAll = {
-      HugepagesCollectorSpec(),
-      NumaHugepagesCollectorSpec(),
-      MeminfoCollectorSpec(),
+      HugepagesCollectorSpec(), NumaHugepagesCollectorSpec(),   MeminfoCollectorSpec(),
+      HugetlbfsCollectorSpec(), HugepagesConfigCollectorSpec(), CgroupHugetlbCollectorSpec(),
   };
   return kAll;
 }
