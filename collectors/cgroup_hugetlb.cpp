@@ -192,8 +192,8 @@ class CgroupHugetlbCollector : public Collector {
         if (text && parse::Trim(*text) != "max") limit = ReadU64Quiet(ctx, path, out);
       } else {
         limit = ReadU64Quiet(ctx, dir / (prefix + "limit_in_bytes"), out);
-        if (limit && *limit >= kCgroupV1Unlimited) limit.reset();
       }
+      if (limit && *limit >= kCgroupHugetlbUnlimited) limit.reset();
       if (limit) {
         out.Gauge("pagescope_cgroup_hugetlb_limit_bytes",
                   "Hugepage memory limit of this size for this cgroup (hugetlb.<size>.max, v1 "

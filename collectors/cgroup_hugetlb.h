@@ -33,9 +33,10 @@ struct HugetlbNumaStat {
 };
 HugetlbNumaStat ParseHugetlbNumaStat(std::string_view text);
 
-// A cgroup v1 limit at or above this is the "no limit" value (PAGE_COUNTER_MAX pages, rounded
-// down to the hugepage size, in bytes: just below 2^63).
-inline constexpr std::uint64_t kCgroupV1Unlimited = 1ull << 62;
+// A limit at or above this is the "no limit" value: PAGE_COUNTER_MAX pages (possibly rounded down
+// to the hugepage size) in bytes, just below 2^63. v1 always shows it as a number; v2 shows
+// "max" or, for limits the kernel did not round (seen on 6.18), the number as well.
+inline constexpr std::uint64_t kCgroupHugetlbUnlimited = 1ull << 62;
 
 CollectorSpec CgroupHugetlbCollectorSpec();
 

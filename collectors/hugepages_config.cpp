@@ -79,6 +79,29 @@ std::optional<CmdlineHugepages::Request> ParsePagesValue(std::string_view s) {
 
 }  // namespace
 
+namespace {
+void ParseSysctlLine(std::size_t n, std::string_view line, std::vector<SysctlAssignment>& out) {
+  std::string_view t = parse::Trim(line);
+  if (t.empty() || t.front() == '#' || t.front() == ';') return;
+  auto eq = t.find('=');
+  if (eq == std::string_view::npos) {
+    if (t.front() == '-') return;  // "-key": excludes the key from a glob assignment
+    throw ParseError(n, "not an assignment: \"" + std::string(t.substr(0, 64)) + "\"");
+  }
+  std::string_view key = parse::Trim(t.substr(0, eq));
+  if (!key.empty() && key.front() == '-') key.remove_prefix(1);
+  if (key.empty()) throw ParseError(n, "assignment without a key");
+  SysctlAssignment a;
+  a.key = std::string(key);
+  for (char& c : a.key) {
+    if (c == '/') c = '.';
+  }
+  a.value = std::string(parse::Trim(t.substr(eq + 1)));
+  a.line = n;
+  out.push_back(std::move(a));
+}
+}  // namespace
+
 CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
   CmdlineHugepages out;
   // The kernel's parser state (mm/hugetlb.c): which size a hugepages= applies to.
@@ -118,7 +141,7 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
         // Allowed only to name the default size again before giving its count.
         bool allowed = out.default_size == *size && !index.count(*size);
         if (!allowed) {
-          out.problems.push_back(word + " specified twice, ignored");
+          out.problems.push_back(word + " specified twice");
           continue;
         }
       }
@@ -129,7 +152,7 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
     } else if (key == "default_hugepagesz") {
       parsed_valid = false;
       if (out.default_size) {
-        out.problems.push_back("default_hugepagesz previously specified, ignored " + word);
+        out.problems.push_back(word + ": default_hugepagesz previously specified");
         continue;
       }
       auto size = parse::MemSize(value);
@@ -150,13 +173,13 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
       }
     } else if (key == "hugepages") {
       if (!parsed_valid) {
-        out.problems.push_back(word + " follows an unsupported hugepagesz, ignored");
+        out.problems.push_back(word + " follows an unsupported hugepagesz");
         parsed_valid = true;
         continue;
       }
       std::uint64_t slot = have_size ? current : 0;
       if (last_slot == slot) {
-        out.problems.push_back(word + " specified twice without interleaving hugepagesz=, ignored");
+        out.problems.push_back(word + " specified twice without interleaving hugepagesz=");
         continue;
       }
       auto r = ParsePagesValue(value);
@@ -180,27 +203,16 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
   return out;
 }
 
-std::vector<SysctlAssignment> ParseSysctlConf(std::string_view text) {
+std::vector<SysctlAssignment> ParseSysctlConf(std::string_view text,
+                                              std::vector<ParseError>* errors) {
   std::vector<SysctlAssignment> out;
   parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
-    std::string_view t = parse::Trim(line);
-    if (t.empty() || t.front() == '#' || t.front() == ';') return;
-    auto eq = t.find('=');
-    if (eq == std::string_view::npos) {
-      if (t.front() == '-') return;  // "-key": excludes the key from a glob assignment
-      throw ParseError(n, "not an assignment: \"" + std::string(t.substr(0, 64)) + "\"");
+    try {
+      ParseSysctlLine(n, line, out);
+    } catch (const ParseError& e) {
+      if (errors == nullptr) throw;
+      errors->push_back(e);
     }
-    std::string_view key = parse::Trim(t.substr(0, eq));
-    if (!key.empty() && key.front() == '-') key.remove_prefix(1);
-    if (key.empty()) throw ParseError(n, "assignment without a key");
-    SysctlAssignment a;
-    a.key = std::string(key);
-    for (char& c : a.key) {
-      if (c == '/') c = '.';
-    }
-    a.value = std::string(parse::Trim(t.substr(eq + 1)));
-    a.line = n;
-    out.push_back(std::move(a));
   });
   return out;
 }
@@ -272,7 +284,7 @@ class HugepagesConfigCollector : public Collector {
     if (!text) return;
     auto parsed = ParseCmdlineHugepages(*text);
     for (const auto& p : parsed.problems) {
-      out.Fail(path.string() + ": " + p + " (the kernel ignores it too)");
+      out.Fail(path.string() + ": " + p + ": the kernel ignores it");
     }
     std::map<std::uint64_t, const CmdlineHugepages::Request*> by_size;
     for (const auto& r : parsed.requests) {
@@ -311,30 +323,31 @@ class HugepagesConfigCollector : public Collector {
     for (const auto& file : SysctlConfFiles(ctx)) {
       auto text = ctx.Read(file);
       if (!text) continue;
-      std::vector<SysctlAssignment> assignments;
-      try {
-        assignments = ParseFile(file, [&] { return ParseSysctlConf(*text); });
-      } catch (const CollectError& e) {
-        out.Fail(e.what());
-        continue;
+      std::vector<ParseError> errors;
+      auto assignments = ParseSysctlConf(*text, &errors);
+      for (const auto& e : errors) {
+        out.Fail(file.string() + ":" + std::to_string(e.line()) + ": " + e.what());
       }
       for (auto& a : assignments) {
         if (a.key != "vm.nr_hugepages" && a.key != "vm.nr_overcommit_hugepages") continue;
         settings[a.key] = Setting{std::move(a.value), file, a.line};
       }
     }
-    if (!default_size) return;
-    Labels l{{"page_size", parse::PageSizeLabel(*default_size)}, {"source", "sysctl_conf"}};
     auto emit = [&](const std::string& key, const char* metric, const char* help) {
       auto it = settings.find(key);
       if (it == settings.end()) return;
+      std::uint64_t v = 0;
       try {
-        auto v = parse::U64(it->second.value, it->second.line);
-        out.Gauge(metric, help, l, static_cast<double>(v));
+        v = parse::U64(it->second.value, it->second.line);
       } catch (const ParseError& e) {
         out.Fail(it->second.file.string() + ":" + std::to_string(e.line()) + ": " + key + ": " +
                  e.what());
+        return;
       }
+      if (!default_size) return;  // no hugetlb support: no size to name the pool by
+      out.Gauge(metric, help,
+                {{"page_size", parse::PageSizeLabel(*default_size)}, {"source", "sysctl_conf"}},
+                static_cast<double>(v));
     };
     emit("vm.nr_hugepages", "pagescope_hugepages_requested_pages", kRequestedHelp);
     emit("vm.nr_overcommit_hugepages", "pagescope_hugepages_requested_overcommit_limit_pages",

@@ -47,8 +47,10 @@ struct SysctlAssignment {
 };
 // Comments start with '#' or ';'; "key = value"; a leading '-' on the key (ignore errors) is
 // dropped; "/" separators become ".". A line that is not an assignment (other than a "-key"
-// exclusion) throws ParseError naming it.
-std::vector<SysctlAssignment> ParseSysctlConf(std::string_view text);
+// exclusion) is an error naming the line: thrown when `errors` is null, else appended there and
+// skipped (systemd-sysctl applies a file's other lines too).
+std::vector<SysctlAssignment> ParseSysctlConf(std::string_view text,
+                                              std::vector<ParseError>* errors = nullptr);
 
 // The sysctl configuration files in the order they are applied (later ones win): the files of
 // all sysctl.d directories sorted by name, a name in an earlier directory hiding the same name
