@@ -1,9 +1,13 @@
 #include "collectors/hugepages_config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include "collectors/parse.h"
 #include "exporter/errors.h"
+#include "test_util.h"
 
 namespace pagescope {
 namespace {
@@ -128,6 +132,44 @@ TEST(SysctlConf, MalformedLinesNameTheLine) {
   EXPECT_EQ(line_of("= 5\n"), 1u);
   EXPECT_EQ(line_of("vm.nr_hugepages = 1"), 0u);  // no final newline
   EXPECT_EQ(line_of("vm.nr_hugepages ="), 0u);    // empty value is an assignment
+}
+
+}  // namespace
+}  // namespace pagescope
+
+namespace pagescope {
+namespace {
+
+TEST(SysctlConfFiles, PrecedenceMaskingAndLinks) {
+  auto root =
+      std::filesystem::temp_directory_path() / ("pagescope-sysctl-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(root);
+  auto put = [&](const std::string& rel, const std::string& text) {
+    testing::WriteText(root / rel, text);
+  };
+  put("usr/lib/sysctl.d/50-default.conf", "a=1\n");
+  put("usr/lib/sysctl.d/80-huge.conf", "vm.nr_hugepages = 4\n");
+  put("etc/sysctl.d/80-huge.conf", "vm.nr_hugepages = 8\n");  // hides the /usr/lib one
+  put("run/sysctl.d/70-run.conf", "b=2\n");
+  put("lib/sysctl.d/10-masked.conf", "c=3\n");
+  put("etc/sysctl.d/README", "not a .conf file\n");
+  put("etc/sysctl.conf", "d=4\n");
+  put("srv/elsewhere.conf", "e=5\n");
+  std::filesystem::create_symlink("/dev/null", root / "etc/sysctl.d/10-masked.conf");
+  std::filesystem::create_symlink("/srv/elsewhere.conf", root / "etc/sysctl.d/60-abs.conf");
+  std::filesystem::create_symlink("../sysctl.conf", root / "etc/sysctl.d/99-sysctl.conf");
+
+  FsRoot fs(root / "proc", root / "sys", root);
+  log::RateLimiter limiter(std::chrono::minutes(1));
+  Context ctx(fs, limiter);
+  std::vector<std::string> got;
+  for (const auto& p : SysctlConfFiles(ctx)) {
+    got.push_back(p.lexically_relative(root).string());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"usr/lib/sysctl.d/50-default.conf", "srv/elsewhere.conf",
+                                           "run/sysctl.d/70-run.conf", "etc/sysctl.d/80-huge.conf",
+                                           "etc/sysctl.d/99-sysctl.conf", "etc/sysctl.conf"}));
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace
