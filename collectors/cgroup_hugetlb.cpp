@@ -189,7 +189,7 @@ class CgroupHugetlbCollector : public Collector {
       if (h.v2) {
         auto path = dir / (prefix + "max");
         auto text = ctx.ReadQuiet(path);
-        if (text && parse::Trim(*text) != "max") limit = ReadU64Quiet(ctx, path, out);
+        if (text && parse::Trim(*text) != "max") limit = ParseU64(path, *text, out);
       } else {
         limit = ReadU64Quiet(ctx, dir / (prefix + "limit_in_bytes"), out);
       }
@@ -245,8 +245,13 @@ class CgroupHugetlbCollector : public Collector {
                                                    MetricSink& out) {
     auto text = ctx.ReadQuiet(path);
     if (!text) return std::nullopt;
+    return ParseU64(path, *text, out);
+  }
+
+  static std::optional<std::uint64_t> ParseU64(const std::filesystem::path& path,
+                                               const std::string& text, MetricSink& out) {
     try {
-      return ParseFile(path, [&] { return parse::SingleU64(*text); });
+      return ParseFile(path, [&] { return parse::SingleU64(text); });
     } catch (const CollectError& e) {
       out.Fail(e.what());
       return std::nullopt;
