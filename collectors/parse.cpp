@@ -137,6 +137,51 @@ std::string PageSizeLabel(std::uint64_t bytes) {
   return std::to_string(bytes) + kUnits[unit];
 }
 
+std::optional<std::uint64_t> MemSize(std::string_view token) {
+  int base = 10;
+  if (token.size() > 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X')) {
+    base = 16;
+    token.remove_prefix(2);
+  }
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v, base);
+  if (ec != std::errc() || ptr == token.data()) return std::nullopt;
+  std::string_view rest(ptr, static_cast<std::size_t>(token.data() + token.size() - ptr));
+  if (rest.empty()) return v;
+  if (rest.size() != 1) return std::nullopt;
+  int shift = 0;
+  switch (rest[0]) {
+    case 'k':
+    case 'K':
+      shift = 10;
+      break;
+    case 'm':
+    case 'M':
+      shift = 20;
+      break;
+    case 'g':
+    case 'G':
+      shift = 30;
+      break;
+    case 't':
+    case 'T':
+      shift = 40;
+      break;
+    case 'p':
+    case 'P':
+      shift = 50;
+      break;
+    case 'e':
+    case 'E':
+      shift = 60;
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (v > (UINT64_MAX >> shift)) return std::nullopt;
+  return v << shift;
+}
+
 std::optional<int> NodeDirId(std::string_view dir_name) {
   if (!dir_name.starts_with("node") || dir_name.size() == 4) return std::nullopt;
   std::string_view num = dir_name.substr(4);

@@ -48,6 +48,11 @@ Choice BracketChoice(std::string_view text);
 std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name);
 // IEC label for a page size: 65536 -> "64KiB", 2097152 -> "2MiB", 1073741824 -> "1GiB".
 std::string PageSizeLabel(std::uint64_t bytes);
+// A size as the kernel's memparse() reads it from the command line and mount options: a
+// decimal (or 0x hexadecimal) number with an optional K, M, G, T, P or E suffix (either case,
+// binary multiples): "2M" -> 2097152, "1G", "2048K", "4096". nullopt for anything else or on
+// overflow.
+std::optional<std::uint64_t> MemSize(std::string_view token);
 // "node2" -> 2; nullopt when not of that form.
 std::optional<int> NodeDirId(std::string_view dir_name);
 

@@ -77,6 +77,24 @@ const std::vector<MeminfoField>& MeminfoFields() {
   return kFields;
 }
 
+std::optional<std::uint64_t> ReadMeminfoValue(const Context& ctx, std::string_view key,
+                                              MetricSink& out) {
+  auto path = ctx.fs().Proc("meminfo");
+  auto text = ctx.Read(path);
+  if (!text) return std::nullopt;
+  std::optional<std::uint64_t> found;
+  parse::ForEachLine(*text, [&](std::size_t n, std::string_view line) {
+    if (found || !line.starts_with(key) || line.substr(key.size()).find(':') != 0) return;
+    try {
+      auto e = ParseMeminfo(line);
+      if (!e.empty()) found = e[0].value;
+    } catch (const ParseError& err) {
+      out.Fail(path.string() + ":" + std::to_string(n) + ": " + err.what());
+    }
+  });
+  return found;
+}
+
 namespace {
 
 class MeminfoCollector : public Collector {

@@ -2,6 +2,7 @@
 // /proc/meminfo (Documentation/filesystems/proc.rst, "meminfo"): the paging-related lines.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,12 @@ struct MeminfoField {
   const char* help;
 };
 const std::vector<MeminfoField>& MeminfoFields();
+
+// The value of one line of /proc/meminfo (bytes for a kB line), parsing only that line: other
+// lines' problems are the meminfo collector's business. nullopt when the file or the line is
+// missing; a malformed line records an error naming the file and line on `out`.
+std::optional<std::uint64_t> ReadMeminfoValue(const Context& ctx, std::string_view key,
+                                              MetricSink& out);
 
 CollectorSpec MeminfoCollectorSpec();
 

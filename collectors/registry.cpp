@@ -2,6 +2,9 @@
 // Adding a collector: write collectors/<kernel_source>.{h,cpp} with a <Name>CollectorSpec()
 // function and add one line here.
 
+#include "collectors/cgroup_hugetlb.h"
+#include "collectors/hugepages_config.h"
+#include "collectors/hugetlbfs.h"
 #include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_meminfo.h"
 #include "collectors/proc_swaps.h"
@@ -13,10 +16,19 @@
 namespace pagescope {
 
 const std::vector<CollectorSpec>& AllCollectors() {
+  // clang-format off
   static const std::vector<CollectorSpec> kAll = {
-      HugepagesCollectorSpec(), NumaHugepagesCollectorSpec(), MeminfoCollectorSpec(),
-      NumaCollectorSpec(),      BuddyinfoCollectorSpec(),     SwapCollectorSpec(),
+      HugepagesCollectorSpec(),
+      NumaHugepagesCollectorSpec(),
+      MeminfoCollectorSpec(),
+      NumaCollectorSpec(),
+      BuddyinfoCollectorSpec(),
+      SwapCollectorSpec(),
+      HugetlbfsCollectorSpec(),
+      HugepagesConfigCollectorSpec(),
+      CgroupHugetlbCollectorSpec(),
   };
+  // clang-format on
   return kAll;
 }
 

@@ -32,7 +32,16 @@ std::optional<std::string> Context::Read(const std::filesystem::path& path) cons
 }
 
 std::optional<std::vector<std::string>> Context::ReadDir(const std::filesystem::path& path) const {
-  DirResult r = FsRoot::ReadDir(path);
+  return DirNames(FsRoot::ReadDir(path), path);
+}
+
+std::optional<std::vector<std::string>> Context::ReadSubdirs(
+    const std::filesystem::path& path) const {
+  return DirNames(FsRoot::ReadSubdirs(path), path);
+}
+
+std::optional<std::vector<std::string>> Context::DirNames(DirResult r,
+                                                          const std::filesystem::path& path) const {
   switch (r.status) {
     case ReadStatus::kOk:
       return std::move(r.names);

@@ -38,11 +38,15 @@ class Context {
                                        ReadStatus* status = nullptr) const;
   // Sorted entry names, or nullopt when missing or denied (same rules as Read).
   std::optional<std::vector<std::string>> ReadDir(const std::filesystem::path& path) const;
+  // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
+  std::optional<std::vector<std::string>> ReadSubdirs(const std::filesystem::path& path) const;
 
   // Warns about a permission problem at most once a minute per key.
   void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
 
  private:
+  std::optional<std::vector<std::string>> DirNames(DirResult r,
+                                                   const std::filesystem::path& path) const;
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
 };

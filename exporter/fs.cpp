@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,6 +87,14 @@ ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_b
 }
 
 DirResult FsRoot::ReadDir(const std::filesystem::path& path) {
+  return ReadDirFiltered(path, false);
+}
+
+DirResult FsRoot::ReadSubdirs(const std::filesystem::path& path) {
+  return ReadDirFiltered(path, true);
+}
+
+DirResult FsRoot::ReadDirFiltered(const std::filesystem::path& path, bool dirs_only) {
   DirResult result;
   DIR* dir = ::opendir(path.c_str());
   if (dir == nullptr) {
@@ -99,6 +108,15 @@ DirResult FsRoot::ReadDir(const std::filesystem::path& path) {
   while (dirent* entry = ::readdir(dir)) {
     std::string_view name = entry->d_name;
     if (name == "." || name == "..") continue;
+    if (dirs_only) {
+      bool is_dir = entry->d_type == DT_DIR;
+      if (entry->d_type == DT_UNKNOWN) {
+        struct stat st {};
+        is_dir = ::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                 S_ISDIR(st.st_mode);
+      }
+      if (!is_dir) continue;
+    }
     result.names.emplace_back(name);
   }
   std::sort(result.names.begin(), result.names.end());

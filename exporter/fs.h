@@ -49,10 +49,14 @@ class FsRoot {
   static ReadResult ReadFile(const std::filesystem::path& path,
                              std::size_t max_bytes = kDefaultMaxBytes);
   static DirResult ReadDir(const std::filesystem::path& path);
+  // Like ReadDir, but only the entries that are directories themselves (not symlinks to one),
+  // from the entries' d_type (lstat where the filesystem does not give it).
+  static DirResult ReadSubdirs(const std::filesystem::path& path);
 
   static constexpr std::size_t kDefaultMaxBytes = 64 << 20;
 
  private:
+  static DirResult ReadDirFiltered(const std::filesystem::path& path, bool dirs_only);
   static std::filesystem::path Join(const std::filesystem::path& base, std::string_view rel);
   std::filesystem::path procfs_;
   std::filesystem::path sysfs_;

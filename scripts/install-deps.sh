@@ -17,15 +17,17 @@ TEST_PKGS=(
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
   clang libclang-rt-14-dev linux-perf
-  podman runc debootstrap
 )
+# Only scripts/verify-deploy.sh needs these (container image build, .deb in a chroot).
+DEPLOY_PKGS=(podman runc debootstrap)
 
 want=("${BUILD_PKGS[@]}")
 case "${1:-all}" in
   build) ;;
   test) want+=("${TEST_PKGS[@]}") ;;
   all) want+=("${TEST_PKGS[@]}" "${EXTRA_PKGS[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  deploy) want+=("${TEST_PKGS[@]}" "${EXTRA_PKGS[@]}" "${DEPLOY_PKGS[@]}") ;;
+  *) echo "usage: $0 [build|test|all|deploy]" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 SRC=$PWD
 
 [[ $(id -u) -eq 0 ]] || { echo "verify-deploy: needs root (podman, debootstrap, chroot)" >&2; exit 1; }
-bash scripts/install-deps.sh all
+bash scripts/install-deps.sh deploy
 
 WORK=${PAGESCOPE_VERIFY_DIR:-/var/tmp/pagescope-verify}
 BASE_IMAGE=docker.io/library/debian:bookworm   # what FROM debian:bookworm resolves to

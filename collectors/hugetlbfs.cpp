@@ -1,0 +1,298 @@
+#include "collectors/hugetlbfs.h"
+
+#include <sys/statfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "collectors/parse.h"
+#include "collectors/proc_meminfo.h"
+
+namespace pagescope {
+
+std::string UnescapeMountField(std::string_view field) {
+  std::string out;
+  out.reserve(field.size());
+  auto octal = [](char c) { return c >= '0' && c <= '7'; };
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() && octal(field[i + 1]) && octal(field[i + 2]) &&
+        octal(field[i + 3])) {
+      int v = (field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0');
+      if (v < 256) {
+        out.push_back(static_cast<char>(v));
+        i += 3;
+        continue;
+      }
+    }
+    out.push_back(field[i]);
+  }
+  return out;
+}
+
+std::vector<MountinfoEntry> ParseMountinfo(std::string_view text) {
+  std::vector<MountinfoEntry> entries;
+  parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
+    if (parse::Trim(line).empty()) return;
+    auto f = parse::Fields(line);
+    // id parent major:minor root mount_point options [optional fields…] - type source super
+    std::size_t sep = 6;
+    while (sep < f.size() && f[sep] != "-") ++sep;
+    if (f.size() < 7 || sep == f.size()) {
+      throw ParseError(n,
+                       "expected \"ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [FIELDS] - TYPE "
+                       "SOURCE OPTIONS\"");
+    }
+    // The source and the super options may be missing on some kernels' odd mounts; the type
+    // never is.
+    if (sep + 1 >= f.size()) throw ParseError(n, "no filesystem type after \"-\"");
+    if (f[2].find(':') == std::string_view::npos) {
+      throw ParseError(n, "expected MAJOR:MINOR, got \"" + std::string(f[2]) + "\"");
+    }
+    parse::U64(f[0], n);
+    parse::U64(f[1], n);
+    MountinfoEntry e;
+    e.mount_point = UnescapeMountField(f[4]);
+    e.mount_options = std::string(f[5]);
+    e.fs_type = UnescapeMountField(f[sep + 1]);
+    if (sep + 2 < f.size()) e.source = UnescapeMountField(f[sep + 2]);
+    if (sep + 3 < f.size()) e.super_options = UnescapeMountField(f[sep + 3]);
+    entries.push_back(std::move(e));
+  });
+  return entries;
+}
+
+HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options) {
+  HugetlbfsOptions o;
+  while (!super_options.empty()) {
+    auto comma = super_options.find(',');
+    std::string_view opt = super_options.substr(0, comma);
+    super_options = comma == std::string_view::npos ? "" : super_options.substr(comma + 1);
+    auto eq = opt.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = opt.substr(0, eq);
+    std::string_view value = opt.substr(eq + 1);
+    std::optional<std::uint64_t>* target = nullptr;
+    if (key == "pagesize") {
+      target = &o.page_size;
+    } else if (key == "size") {
+      target = &o.size;
+    } else if (key == "min_size") {
+      target = &o.min_size;
+    } else {
+      continue;
+    }
+    auto v = parse::MemSize(value);
+    if (!v || (key == "pagesize" && *v == 0)) {
+      throw ParseError(
+          1, "hugetlbfs option " + std::string(key) + "=" + std::string(value) + " is not a size");
+    }
+    *target = v;
+  }
+  return o;
+}
+
+namespace {
+
+class RealStatfsSource : public StatfsSource {
+ public:
+  std::optional<StatfsResult> Statfs(const FsRoot& fs, const std::string& mount_point,
+                                     ReadStatus* status, std::string* error) const override {
+    struct statfs st {};
+    auto path = fs.Root(mount_point);
+    if (::statfs(path.c_str(), &st) != 0) {
+      int err = errno;
+      switch (err) {
+        case ENOENT:
+        case ENOTDIR:
+          *status = ReadStatus::kMissing;
+          break;
+        case EACCES:
+        case EPERM:
+          *status = ReadStatus::kDenied;
+          break;
+        default:
+          *status = ReadStatus::kError;
+      }
+      *error = std::strerror(err);
+      return std::nullopt;
+    }
+    *status = ReadStatus::kOk;
+    StatfsResult r;
+    r.type = static_cast<std::uint64_t>(st.f_type) & 0xffffffffu;
+    r.bsize = static_cast<std::uint64_t>(st.f_bsize);
+    r.blocks = static_cast<std::uint64_t>(st.f_blocks);
+    r.bfree = static_cast<std::uint64_t>(st.f_bfree);
+    return r;
+  }
+};
+
+class FakeStatfsSource : public StatfsSource {
+ public:
+  explicit FakeStatfsSource(std::map<std::string, StatfsResult> results)
+      : results_(std::move(results)) {}
+  std::optional<StatfsResult> Statfs(const FsRoot&, const std::string& mount_point,
+                                     ReadStatus* status, std::string* error) const override {
+    auto it = results_.find(mount_point);
+    if (it == results_.end()) {
+      *status = ReadStatus::kMissing;
+      *error = "no such mount point in statfs_overrides";
+      return std::nullopt;
+    }
+    *status = ReadStatus::kOk;
+    return it->second;
+  }
+
+ private:
+  std::map<std::string, StatfsResult> results_;
+};
+
+class HugetlbfsCollector : public Collector {
+ public:
+  explicit HugetlbfsCollector(std::unique_ptr<StatfsSource> statfs) : statfs_(std::move(statfs)) {}
+
+  void Collect(const Context& ctx, MetricSink& out) override {
+    // PID 1's mount table is the host's when pagescope runs in a container with the host's
+    // /proc; our own is the fallback (node_exporter does the same).
+    auto path = ctx.fs().Proc("1/mountinfo");
+    auto text = ctx.ReadQuiet(path);
+    if (!text) {
+      path = ctx.fs().Proc("self/mountinfo");
+      text = ctx.Read(path);
+    }
+    if (!text) return;
+    auto entries = ParseFile(path, [&] { return ParseMountinfo(*text); });
+
+    // The last mount on a mount point is the one that is visible there (a hugetlbfs hidden
+    // under a later mount cannot be statfs'ed and is left out).
+    std::map<std::string, const MountinfoEntry*> mounts;
+    for (const auto& e : entries) mounts[e.mount_point] = &e;
+    std::erase_if(mounts, [](const auto& m) { return m.second->fs_type != "hugetlbfs"; });
+    if (mounts.empty()) return;
+
+    std::optional<std::optional<std::uint64_t>> default_size;
+    for (const auto& [mount_point, e] : mounts) {
+      HugetlbfsOptions o;
+      try {
+        o = ParseHugetlbfsOptions(e->super_options);
+      } catch (const ParseError& err) {
+        out.Fail(path.string() + ": mount point " + mount_point + ": " + err.what());
+        continue;
+      }
+      if (!o.page_size) {
+        if (!default_size) default_size = ReadMeminfoValue(ctx, "Hugepagesize", out);
+        o.page_size = *default_size;
+      }
+      if (!o.page_size) continue;  // no hugetlb support: no size to name the mount by
+      Labels l{{"mountpoint", mount_point}, {"page_size", parse::PageSizeLabel(*o.page_size)}};
+      Labels info = l;
+      info.emplace_back("size_limited", o.size ? "true" : "false");
+      out.Info("pagescope_hugetlbfs_info",
+               "A hugetlbfs mount: its page size and whether it has a size= limit (only limited "
+               "mounts report size and free bytes).",
+               info);
+      if (o.min_size) {
+        out.Gauge("pagescope_hugetlbfs_min_size_bytes",
+                  "Hugepages reserved for this mount from the pool at mount time (min_size=).", l,
+                  static_cast<double>(*o.min_size));
+      }
+
+      ReadStatus status = ReadStatus::kOk;
+      std::string error;
+      auto st = statfs_->Statfs(ctx.fs(), mount_point, &status, &error);
+      if (!st) {
+        auto where = ctx.fs().Root(mount_point);
+        if (status == ReadStatus::kDenied) {
+          ctx.WarnDenied(where, error);
+        } else if (status == ReadStatus::kError) {
+          out.Fail("statfs " + where.string() + ": " + error);
+        } else if (log::Enabled(log::Level::kDebug)) {
+          log::Debug("hugetlbfs mount point not visible below the root, no size",
+                     {{"path", where.string()}, {"err", error}});
+        }
+        continue;
+      }
+      // Another filesystem there: the mount is not visible below --path.rootfs.
+      if (st->type != kHugetlbfsMagic) continue;
+      // Without a size limit hugetlbfs leaves f_blocks 0 (no subpool) or -1 (min_size only).
+      if (st->blocks == 0 || st->blocks == UINT64_MAX || st->bfree > st->blocks || st->bsize == 0) {
+        continue;
+      }
+      out.Gauge("pagescope_hugetlbfs_size_bytes",
+                "Size limit of this hugetlbfs mount (size=), from statfs; absent for mounts "
+                "without a limit.",
+                l, static_cast<double>(st->blocks) * static_cast<double>(st->bsize));
+      out.Gauge("pagescope_hugetlbfs_free_bytes",
+                "Bytes this hugetlbfs mount can still take before its size limit, from statfs: "
+                "pages reserved or faulted by its files count as used.",
+                l, static_cast<double>(st->bfree) * static_cast<double>(st->bsize));
+    }
+  }
+
+ private:
+  std::unique_ptr<StatfsSource> statfs_;
+};
+
+}  // namespace
+
+std::unique_ptr<StatfsSource> RealStatfs() { return std::make_unique<RealStatfsSource>(); }
+
+std::unique_ptr<StatfsSource> FakeStatfs(std::map<std::string, StatfsResult> results) {
+  return std::make_unique<FakeStatfsSource>(std::move(results));
+}
+
+std::unique_ptr<Collector> MakeHugetlbfsCollector(std::unique_ptr<StatfsSource> statfs) {
+  return std::make_unique<HugetlbfsCollector>(std::move(statfs));
+}
+
+CollectorSpec HugetlbfsCollectorSpec() {
+  CollectorSpec spec;
+  spec.name = "hugetlbfs";
+  spec.default_enabled = true;
+  spec.help = "hugetlbfs mounts: page size, and size and free bytes of mounts with a size limit";
+  spec.sources = "/proc/1/mountinfo (or /proc/self/mountinfo), statfs(2) below --path.rootfs";
+  spec.options = {
+      {"statfs_overrides", OptionType::kYaml, "",
+       "For tests: statfs results to use instead of calling statfs(2), as a map from mount "
+       "point to {bsize, blocks, bfree, type (default hugetlbfs)}."},
+  };
+  spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
+    YAML::Node node = options.Yaml("statfs_overrides");
+    if (!node.IsDefined() || node.IsNull()) return MakeHugetlbfsCollector(RealStatfs());
+    if (!node.IsMap()) options.FailAt("statfs_overrides", node, "expected a map of mount points");
+    std::map<std::string, StatfsResult> results;
+    for (const auto& item : node) {
+      const YAML::Node& v = item.second;
+      if (!item.first.IsScalar() || !v.IsMap()) {
+        options.FailAt("statfs_overrides", item.first,
+                       "expected mount point: {bsize: …, blocks: …, bfree: …}");
+      }
+      StatfsResult r;
+      r.type = kHugetlbfsMagic;
+      for (const auto& field : v) {
+        std::string key = field.first.Scalar();
+        std::uint64_t value = 0;
+        try {
+          value = field.second.as<std::uint64_t>();
+        } catch (const YAML::Exception&) {
+          options.FailAt("statfs_overrides", field.second, "expected an unsigned integer");
+        }
+        if (key == "type") {
+          r.type = value;
+        } else if (key == "bsize") {
+          r.bsize = value;
+        } else if (key == "blocks") {
+          r.blocks = value;
+        } else if (key == "bfree") {
+          r.bfree = value;
+        } else {
+          options.FailAt("statfs_overrides", field.first, "unknown statfs field \"" + key + "\"");
+        }
+      }
+      results[item.first.Scalar()] = r;
+    }
+    return MakeHugetlbfsCollector(FakeStatfs(std::move(results)));
+  };
+  return spec;
+}
+
+}  // namespace pagescope

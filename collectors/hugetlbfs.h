@@ -1,0 +1,75 @@
+#pragma once
+// hugetlbfs mounts (Documentation/admin-guide/mm/hugetlbpage.rst, "Using Huge Pages";
+// fs/hugetlbfs/inode.c): every hugetlbfs mount of the mount table
+// (/proc/1/mountinfo, falling back to /proc/self/mountinfo; Documentation/filesystems/proc.rst,
+// "/proc/<pid>/mountinfo") with its page size and, where the mount has a size= limit, its size
+// and free space from statfs(2) of the mount point below --path.rootfs. Without a size limit
+// hugetlbfs reports no blocks in statfs, so there is nothing to show but the mount itself.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exporter/collector.h"
+
+namespace pagescope {
+
+// One line of /proc/<pid>/mountinfo, escapes (\040 for a space, …) decoded.
+struct MountinfoEntry {
+  std::string mount_point;    // field 5
+  std::string mount_options;  // field 6, per-mount options ("rw,relatime")
+  std::string fs_type;        // first field after the "-" separator
+  std::string source;         // "none", "hugetlbfs", a device
+  std::string super_options;  // per-superblock options ("rw,pagesize=2M,size=8388608")
+};
+
+// Every line, in order. Throws ParseError naming the line on a malformed one.
+std::vector<MountinfoEntry> ParseMountinfo(std::string_view text);
+// Decodes the kernel's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash).
+std::string UnescapeMountField(std::string_view field);
+
+// The hugetlbfs options of a mount (hugetlbfs_show_options): pagesize= (absent: the default
+// hugepage size), size= and min_size= in bytes.
+struct HugetlbfsOptions {
+  std::optional<std::uint64_t> page_size;
+  std::optional<std::uint64_t> size;
+  std::optional<std::uint64_t> min_size;
+};
+// Throws ParseError(1, …) on an option value that is not a size.
+HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options);
+
+// What statfs(2) says about a path; the part pagescope uses.
+struct StatfsResult {
+  std::uint64_t type = 0;  // f_type
+  std::uint64_t bsize = 0;
+  std::uint64_t blocks = 0;
+  std::uint64_t bfree = 0;
+};
+inline constexpr std::uint64_t kHugetlbfsMagic = 0x958458f6;
+
+// The statfs call, behind an interface so tests can supply results.
+class StatfsSource {
+ public:
+  virtual ~StatfsSource() = default;
+  // statfs of `mount_point` (as the mount table names it) as seen below `fs`'s root. nullopt
+  // with `status` kMissing (no such path), kDenied or kError and `error` set.
+  virtual std::optional<StatfsResult> Statfs(const FsRoot& fs, const std::string& mount_point,
+                                             ReadStatus* status, std::string* error) const = 0;
+};
+// statfs(2) of fs.Root(mount_point).
+std::unique_ptr<StatfsSource> RealStatfs();
+// Fixed results keyed by mount point; any other mount point is kMissing.
+std::unique_ptr<StatfsSource> FakeStatfs(std::map<std::string, StatfsResult> results);
+
+// The collector with an explicit statfs source (tests); the registry uses RealStatfs unless the
+// option statfs_overrides is set.
+std::unique_ptr<Collector> MakeHugetlbfsCollector(std::unique_ptr<StatfsSource> statfs);
+
+CollectorSpec HugetlbfsCollectorSpec();
+
+}  // namespace pagescope

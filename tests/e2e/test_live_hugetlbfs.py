@@ -1,0 +1,105 @@
+"""Live kernel: a hugetlbfs mount with a size limit, as pagescope's hugetlbfs collector sees it.
+
+Mounts `-o pagesize=2M,size=8M` on a temporary directory (after growing the 2 MiB pool by 4
+pages), checks the reported size, then maps and touches two pages of a file there and checks that
+free falls by exactly those two pages, as statfs(2) says. Unmounts and restores the pool even when
+a check fails.
+"""
+
+import mmap
+import os
+import subprocess
+import tempfile
+import unittest
+
+from pagescope_test import (Exporter, SysfsRestorer, kernel_lock, require_root, value)
+
+POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
+PAGE = 2 << 20
+LIMIT = 4 * PAGE
+
+
+def read_int(path):
+    with open(path) as f:
+        return int(f.read())
+
+
+class LiveHugetlbfs(unittest.TestCase):
+    @require_root
+    def test_limited_mount_size_and_free_falls_when_touched(self):
+        if not os.path.isdir(POOL):
+            self.skipTest("this kernel has no 2 MiB hugepages")
+        with kernel_lock(), SysfsRestorer() as sysfs:
+            before = read_int(POOL + "/nr_hugepages")
+            sysfs.set(POOL + "/nr_hugepages", before + 4)
+            if read_int(POOL + "/free_hugepages") < 4:
+                self.fail("the kernel could not give 4 free 2 MiB pages")
+            mnt = tempfile.mkdtemp(prefix="pagescope-hugetlbfs-")
+            mounted = False
+            try:
+                subprocess.run(["mount", "-t", "hugetlbfs", "-o",
+                                "pagesize=2M,size=%d" % LIMIT, "none", mnt], check=True)
+                mounted = True
+                with Exporter(["--collector.disable-defaults", "--collector.hugetlbfs"]) as exp:
+                    m = exp.metrics()
+                    self.assertEqual(value(m, "pagescope_scrape_collector_success",
+                                           collector="hugetlbfs"), 1, exp.log_text())
+                    self.assertEqual(value(m, "pagescope_hugetlbfs_info", mountpoint=mnt,
+                                           page_size="2MiB", size_limited="true"), 1)
+                    self.assertEqual(value(m, "pagescope_hugetlbfs_size_bytes", mountpoint=mnt,
+                                           page_size="2MiB"), LIMIT)
+                    self.assertEqual(value(m, "pagescope_hugetlbfs_free_bytes", mountpoint=mnt,
+                                           page_size="2MiB"), LIMIT)
+
+                    path = os.path.join(mnt, "data")
+                    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+                    try:
+                        os.ftruncate(fd, 2 * PAGE)
+                        with mmap.mmap(fd, 2 * PAGE, flags=mmap.MAP_SHARED,
+                                       prot=mmap.PROT_READ | mmap.PROT_WRITE) as mem:
+                            mem[0] = 1
+                            mem[PAGE] = 1
+                            m = exp.metrics()
+                            st = os.statvfs(mnt)
+                            free = value(m, "pagescope_hugetlbfs_free_bytes", mountpoint=mnt,
+                                         page_size="2MiB")
+                            self.assertEqual(free, LIMIT - 2 * PAGE)
+                            self.assertEqual(free, st.f_bfree * st.f_bsize)
+                            self.assertEqual(value(m, "pagescope_hugetlbfs_size_bytes",
+                                                   mountpoint=mnt, page_size="2MiB"), LIMIT)
+                    finally:
+                        os.close(fd)
+                        os.unlink(path)
+                    # The pages go back to the mount once the file is gone.
+                    self.assertEqual(value(exp.metrics(), "pagescope_hugetlbfs_free_bytes",
+                                           mountpoint=mnt, page_size="2MiB"), LIMIT)
+            finally:
+                if mounted:
+                    subprocess.run(["umount", mnt], check=True)
+                os.rmdir(mnt)
+
+    @require_root
+    def test_unlimited_mount_has_info_but_no_size(self):
+        if not os.path.isdir(POOL):
+            self.skipTest("this kernel has no 2 MiB hugepages")
+        with kernel_lock():
+            mnt = tempfile.mkdtemp(prefix="pagescope-hugetlbfs-")
+            mounted = False
+            try:
+                subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", mnt],
+                               check=True)
+                mounted = True
+                with Exporter(["--collector.disable-defaults", "--collector.hugetlbfs"]) as exp:
+                    m = exp.metrics()
+                    self.assertEqual(value(m, "pagescope_hugetlbfs_info", mountpoint=mnt,
+                                           page_size="2MiB", size_limited="false"), 1)
+                    self.assertIsNone(value(m, "pagescope_hugetlbfs_size_bytes", mountpoint=mnt))
+                    self.assertIsNone(value(m, "pagescope_hugetlbfs_free_bytes", mountpoint=mnt))
+            finally:
+                if mounted:
+                    subprocess.run(["umount", mnt], check=True)
+                os.rmdir(mnt)
+
+
+if __name__ == "__main__":
+    unittest.main()
