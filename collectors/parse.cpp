@@ -97,10 +97,14 @@ Choice BracketChoice(std::string_view text) {
   for (std::string_view f : Fields(t)) {
     if (f.size() >= 2 && f.front() == '[' && f.back() == ']') {
       f = f.substr(1, f.size() - 2);
+      if (f.empty()) throw ParseError(1, "empty choice \"[]\"");
       c.active = std::string(f);
       ++active_count;
     } else if (f.find_first_of("[]") != std::string_view::npos) {
       throw ParseError(1, "malformed choice " + Quote(f));
+    }
+    for (const auto& seen : c.states) {
+      if (seen == f) throw ParseError(1, "choice " + Quote(f) + " given twice");
     }
     c.states.emplace_back(f);
   }

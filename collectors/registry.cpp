@@ -3,8 +3,12 @@
 // function and add one line here.
 
 #include "collectors/proc_meminfo.h"
+#include "collectors/proc_pressure.h"
+#include "collectors/proc_vmstat.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
+#include "collectors/sys_kernel_mm_ksm.h"
+#include "collectors/sys_kernel_mm_transparent_hugepage.h"
 #include "exporter/collector.h"
 
 namespace pagescope {
@@ -14,6 +18,10 @@ const std::vector<CollectorSpec>& AllCollectors() {
       HugepagesCollectorSpec(),
       NumaHugepagesCollectorSpec(),
       MeminfoCollectorSpec(),
+      ThpCollectorSpec(),
+      KsmCollectorSpec(),
+      VmstatCollectorSpec(),
+      PressureCollectorSpec(),
   };
   return kAll;
 }
