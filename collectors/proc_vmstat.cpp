@@ -24,8 +24,8 @@ std::vector<VmstatEntry> ParseVmstat(std::string_view text) {
     for (char c : fields[0]) {
       bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
       if (!ok) {
-        throw ParseError(n, "unexpected character in field name \"" + std::string(fields[0]) +
-                                "\"");
+        throw ParseError(n,
+                         "unexpected character in field name \"" + std::string(fields[0]) + "\"");
       }
     }
     entries.push_back({std::string(fields[0]), parse::U64(fields[1], n)});
@@ -36,9 +36,13 @@ std::vector<VmstatEntry> ParseVmstat(std::string_view text) {
 bool VmstatFieldIsGauge(std::string_view field) {
   // nr_* items that the kernel only ever increments (node_stat_item comments in mmzone.h).
   static constexpr std::string_view kNrCounters[] = {
-      "nr_dirtied",          "nr_written",           "nr_throttled_written",
-      "nr_vmscan_write",     "nr_vmscan_immediate_reclaim",
-      "nr_foll_pin_acquired", "nr_foll_pin_released",
+      "nr_dirtied",
+      "nr_written",
+      "nr_throttled_written",
+      "nr_vmscan_write",
+      "nr_vmscan_immediate_reclaim",
+      "nr_foll_pin_acquired",
+      "nr_foll_pin_released",
   };
   // Current amounts whose names do not start with nr_.
   static constexpr std::string_view kOtherGauges[] = {"workingset_nodes"};
@@ -76,8 +80,9 @@ class VmstatCollector : public Collector {
       if (!Selected(e.name)) continue;
       if (VmstatFieldIsGauge(e.name)) {
         out.Gauge("pagescope_vmstat_" + MetricStem(e.name),
-                  "Current value of " + e.name + " in /proc/vmstat (an amount, not an event "
-                  "count; pages unless the name says otherwise).",
+                  "Current value of " + e.name +
+                      " in /proc/vmstat (an amount, not an event "
+                      "count; pages unless the name says otherwise).",
                   {}, static_cast<double>(e.value));
       } else {
         out.Counter("pagescope_vmstat_" + MetricStem(e.name) + "_total",

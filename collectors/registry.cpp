@@ -15,12 +15,8 @@ namespace pagescope {
 
 const std::vector<CollectorSpec>& AllCollectors() {
   static const std::vector<CollectorSpec> kAll = {
-      HugepagesCollectorSpec(),
-      NumaHugepagesCollectorSpec(),
-      MeminfoCollectorSpec(),
-      ThpCollectorSpec(),
-      KsmCollectorSpec(),
-      VmstatCollectorSpec(),
+      HugepagesCollectorSpec(), NumaHugepagesCollectorSpec(), MeminfoCollectorSpec(),
+      ThpCollectorSpec(),       KsmCollectorSpec(),           VmstatCollectorSpec(),
       PressureCollectorSpec(),
   };
   return kAll;

@@ -49,8 +49,8 @@ constexpr KnownFile kKnown[] = {
      "KSM pages that hit the max_page_sharing limit (stable_node_chains)."},
     {"stable_node_dups", "pagescope_ksm_stable_node_dups", false, 1, false,
      "Duplicated KSM pages made because of the max_page_sharing limit (stable_node_dups)."},
-    {"stable_node_chains_prune_millisecs", "pagescope_ksm_stable_node_chains_prune_seconds",
-     false, 1000, false,
+    {"stable_node_chains_prune_millisecs", "pagescope_ksm_stable_node_chains_prune_seconds", false,
+     1000, false,
      "How often KSM checks the metadata of pages at the sharing limit for stale entries "
      "(stable_node_chains_prune_millisecs)."},
     {"use_zero_pages", "pagescope_ksm_use_zero_pages", false, 1, false,
@@ -67,8 +67,7 @@ constexpr KnownFile kKnown[] = {
      "Lower limit of pages_to_scan under the scan-time advisor (advisor_min_pages_to_scan)."},
     {"advisor_max_pages_to_scan", "pagescope_ksm_advisor_max_pages_to_scan", false, 1, false,
      "Upper limit of pages_to_scan under the scan-time advisor (advisor_max_pages_to_scan)."},
-    {"advisor_target_scan_time", "pagescope_ksm_advisor_target_scan_time_seconds", false, 1,
-     false,
+    {"advisor_target_scan_time", "pagescope_ksm_advisor_target_scan_time_seconds", false, 1, false,
      "Time the scan-time advisor aims for to scan all candidate pages "
      "(advisor_target_scan_time)."},
 };
@@ -151,8 +150,7 @@ CollectorSpec KsmCollectorSpec() {
   CollectorSpec spec;
   spec.name = "ksm";
   spec.default_enabled = true;
-  spec.help =
-      "Kernel samepage merging: run state, pages shared and sharing, profit, scan settings";
+  spec.help = "Kernel samepage merging: run state, pages shared and sharing, profit, scan settings";
   spec.sources = "/sys/kernel/mm/ksm/";
   spec.make = [](const CollectorOptions&) { return std::make_unique<KsmCollector>(); };
   return spec;

@@ -49,8 +49,7 @@ constexpr KnownFile kKhugepaged[] = {
 // Per-size stats/ files, from transhuge.rst "Monitoring usage".
 const std::map<std::string_view, std::string_view>& SizeStatHelp() {
   static const std::map<std::string_view, std::string_view> kHelp = {
-      {"anon_fault_alloc",
-       "Hugepages of this size allocated and charged to handle a page fault."},
+      {"anon_fault_alloc", "Hugepages of this size allocated and charged to handle a page fault."},
       {"anon_fault_fallback",
        "Page faults that could not allocate or charge a hugepage of this size and fell back to "
        "smaller pages."},
@@ -216,7 +215,8 @@ std::optional<FileMetric> ThpSizeStatMetric(std::string_view file) {
   std::string help = it != SizeStatHelp().end() ? std::string(it->second) : std::string();
   if (file.starts_with("nr_") && file.size() > 3) {
     m.name = "pagescope_thp_size_" + std::string(file.substr(3)) + "_pages";
-    if (help.empty()) help = "Current value of the per-size THP statistic " + std::string(file) + ".";
+    if (help.empty())
+      help = "Current value of the per-size THP statistic " + std::string(file) + ".";
   } else {
     m.name = "pagescope_thp_size_" + std::string(file) + "_total";
     m.counter = true;
