@@ -4,6 +4,8 @@
 
 #include "collectors/proc_pressure.h"
 #include "collectors/proc_vmstat.h"
+#include "exporter/config.h"
+#include "test_util.h"
 
 namespace pagescope {
 namespace {
@@ -84,6 +86,43 @@ TEST(Vmstat, DefaultFieldsCoverTheAreasAndNothingElse) {
   for (const char* f : {"pgpgin", "nr_dirty", "pgalloc_normal", "workingset_nodes",
                         "nr_free_pages_blocks", "xpgfault", "pgfaults"}) {
     EXPECT_FALSE(std::regex_match(f, re)) << f;
+  }
+}
+
+TEST(Vmstat, FieldsOptionFromFileAndFlag) {
+  // YAML: only the fields the expression matches as a whole.
+  auto text = testing::ScrapeText(testing::FixtureConfig(
+      "two_nodes", {"vmstat"}, "collectors:\n  vmstat:\n    fields: 'pgfault|nr_dirty'\n"));
+  EXPECT_NE(text.find("pagescope_vmstat_pgfault_total 98812233411"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE pagescope_vmstat_nr_dirty gauge"), std::string::npos);
+  EXPECT_EQ(text.find("pgmajfault"), std::string::npos);
+  EXPECT_EQ(text.find("thp_"), std::string::npos);
+  // The flag wins over the file.
+  auto cl = ParseCommandLine({"--collector.vmstat.fields=oom_kill"});
+  cl.values["path.procfs"] = {(testing::FixtureDir("two_nodes") / "proc").string()};
+  cl.values["collectors.disable_defaults"] = {"true"};
+  cl.values["collectors.vmstat.enabled"] = {"true"};
+  text = testing::ScrapeText(
+      LoadConfigFromText(cl, "collectors:\n  vmstat:\n    fields: pgfault\n", "x.yml"));
+  EXPECT_NE(text.find("pagescope_vmstat_oom_kill_total 1"), std::string::npos);
+  EXPECT_EQ(text.find("pgfault"), std::string::npos);
+}
+
+TEST(Vmstat, BadFieldsExpressionNamesTheOption) {
+  try {
+    LoadConfigFromText(ParseCommandLine({}), "collectors:\n  vmstat:\n    fields: 'pg(fault'\n",
+                       "x.yml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("x.yml:3:13: collectors.vmstat.fields: invalid", 0), 0u)
+        << e.what();
+  }
+  try {
+    LoadConfigFromText(ParseCommandLine({"--collector.vmstat.fields=[a-"}), "", "");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--collector.vmstat.fields"), std::string::npos)
+        << e.what();
   }
 }
 
