@@ -78,14 +78,16 @@ class VmstatCollector : public Collector {
     auto entries = ParseFile(path, [&] { return ParseVmstat(*text); });
     for (const auto& e : entries) {
       if (!Selected(e.name)) continue;
+      std::string stem = MetricStem(e.name);
+      if (!parse::MetricNamePartOk(stem)) continue;  // promtool would flag it (see MetricStem)
       if (VmstatFieldIsGauge(e.name)) {
-        out.Gauge("pagescope_vmstat_" + MetricStem(e.name),
+        out.Gauge("pagescope_vmstat_" + stem,
                   "Current value of " + e.name +
                       " in /proc/vmstat (an amount, not an event "
                       "count; pages unless the name says otherwise).",
                   {}, static_cast<double>(e.value));
       } else {
-        out.Counter("pagescope_vmstat_" + MetricStem(e.name) + "_total",
+        out.Counter("pagescope_vmstat_" + stem + "_total",
                     "Events counted by " + e.name + " in /proc/vmstat since boot.", {},
                     static_cast<double>(e.value));
       }

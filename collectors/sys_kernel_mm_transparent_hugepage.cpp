@@ -208,8 +208,7 @@ std::optional<FileMetric> KhugepagedFileMetric(std::string_view file) {
 }
 
 std::optional<FileMetric> ThpSizeStatMetric(std::string_view file) {
-  // Checks the name is a safe metric name part.
-  if (!UnknownFileMetric("", file, "")) return std::nullopt;
+  if (!parse::MetricNamePartOk(file)) return std::nullopt;
   FileMetric m;
   auto it = SizeStatHelp().find(file);
   std::string help = it != SizeStatHelp().end() ? std::string(it->second) : std::string();

@@ -59,22 +59,15 @@ void EmitFileMetric(MetricSink& out, const FileMetric& m, const Labels& labels, 
 
 std::optional<FileMetric> UnknownFileMetric(std::string_view prefix, std::string_view file,
                                             std::string_view dir_for_help) {
-  if (file.empty()) return std::nullopt;
-  for (char c : file) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return std::nullopt;
-  }
-  if (file.front() == '_' || (file.front() >= '0' && file.front() <= '9')) return std::nullopt;
-  for (std::string_view reserved : {"_total", "_count", "_sum", "_bucket", "_created", "_info"}) {
-    if (file.ends_with(reserved)) return std::nullopt;
-  }
+  if (!parse::MetricNamePartOk(file)) return std::nullopt;
   FileMetric m;
   m.is_signed = true;
   std::string stem(file);
-  constexpr std::string_view kMs = "_millisecs";
-  if (file.ends_with(kMs)) {
-    stem = std::string(file.substr(0, file.size() - kMs.size())) + "_seconds";
-    m.divisor = 1000;
+  for (std::string_view ms : {"_millisecs", "_msecs"}) {
+    if (file.ends_with(ms)) {
+      stem = std::string(file.substr(0, file.size() - ms.size())) + "_seconds";
+      m.divisor = 1000;
+    }
   }
   m.name = std::string(prefix) + stem;
   m.help = "Value of " + std::string(dir_for_help) + "/" + std::string(file) +
