@@ -41,9 +41,12 @@ class LiveKsm(unittest.TestCase):
                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                               text=True)
                     self.assertEqual(merger.stdout.readline().strip(), "ready")
+                    # The scan-time advisor owns pages_to_scan; switch it off for the test.
                     if os.path.exists(os.path.join(KSM, "advisor_mode")) and \
                             "[none]" not in read("advisor_mode"):
-                        sysfs.set(os.path.join(KSM, "advisor_mode"), "none")
+                        mode = read("advisor_mode").split("[")[1].split("]")[0]
+                        sysfs.saved.append((os.path.join(KSM, "advisor_mode"), mode))
+                        write("advisor_mode", "none")
                     sysfs.set(os.path.join(KSM, "pages_to_scan"), 10000)
                     sysfs.set(os.path.join(KSM, "sleep_millisecs"), 10)
                     sysfs.set(os.path.join(KSM, "run"), 1)
