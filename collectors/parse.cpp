@@ -98,10 +98,14 @@ Choice BracketChoice(std::string_view text) {
   for (std::string_view f : Fields(t)) {
     if (f.size() >= 2 && f.front() == '[' && f.back() == ']') {
       f = f.substr(1, f.size() - 2);
+      if (f.empty()) throw ParseError(1, "empty choice \"[]\"");
       c.active = std::string(f);
       ++active_count;
     } else if (f.find_first_of("[]") != std::string_view::npos) {
       throw ParseError(1, "malformed choice " + Quote(f));
+    }
+    for (const auto& seen : c.states) {
+      if (seen == f) throw ParseError(1, "choice " + Quote(f) + " given twice");
     }
     c.states.emplace_back(f);
   }
@@ -109,6 +113,51 @@ Choice BracketChoice(std::string_view text) {
     throw ParseError(1, "expected exactly one [selected] choice, got " + Quote(t));
   }
   return c;
+}
+
+bool MetricNamePartOk(std::string_view part) {
+  if (part.empty() || part.front() < 'a' || part.front() > 'z') return false;
+  for (char c : part) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    if (!ok) return false;
+  }
+  for (std::string_view reserved : {"_total", "_count", "_sum", "_bucket", "_created", "_info"}) {
+    if (part.ends_with(reserved)) return false;
+  }
+  static constexpr std::string_view kFlagged[] = {
+      "b",
+      "d",
+      "gb",
+      "h",
+      "kb",
+      "m",
+      "mb",
+      "ms",
+      "ns",
+      "pb",
+      "s",
+      "tb",
+      "us",
+      "sec",
+      "minutes",
+      "hours",
+      "days",
+      "weeks",
+      "milliseconds",
+      "microseconds",
+      "nanoseconds",
+  };
+  std::string_view rest = part;
+  while (!rest.empty()) {
+    auto us = rest.find('_');
+    std::string_view seg = rest.substr(0, us);
+    for (auto f : kFlagged) {
+      if (seg == f) return false;
+    }
+    if (us == std::string_view::npos) break;
+    rest.remove_prefix(us + 1);
+  }
+  return true;
 }
 
 std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name) {

@@ -44,6 +44,12 @@ struct Choice {
 };
 Choice BracketChoice(std::string_view text);
 
+// True when `part` (a kernel file or field name) can go into a metric name as it is: only
+// [a-z0-9_], starting with a letter, no segment that `promtool check metrics` flags as an
+// abbreviated or non-base unit ("ms", "sec", "kb", "minutes", ...), and no ending that
+// Prometheus reserves for other types (_total, _count, _sum, _bucket, _created, _info).
+bool MetricNamePartOk(std::string_view part);
+
 // Hugepage sizes. "hugepages-2048kB" -> 2097152 bytes; nullopt when the name is not of that form.
 std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name);
 // IEC label for a page size: 65536 -> "64KiB", 2097152 -> "2MiB", 1073741824 -> "1GiB".

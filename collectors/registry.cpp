@@ -7,10 +7,14 @@
 #include "collectors/hugetlbfs.h"
 #include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_meminfo.h"
+#include "collectors/proc_pressure.h"
 #include "collectors/proc_swaps.h"
+#include "collectors/proc_vmstat.h"
 #include "collectors/sys_devices_system_node.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
+#include "collectors/sys_kernel_mm_ksm.h"
+#include "collectors/sys_kernel_mm_transparent_hugepage.h"
 #include "exporter/collector.h"
 
 namespace pagescope {
@@ -21,6 +25,10 @@ const std::vector<CollectorSpec>& AllCollectors() {
       HugepagesCollectorSpec(),
       NumaHugepagesCollectorSpec(),
       MeminfoCollectorSpec(),
+      ThpCollectorSpec(),
+      KsmCollectorSpec(),
+      VmstatCollectorSpec(),
+      PressureCollectorSpec(),
       NumaCollectorSpec(),
       BuddyinfoCollectorSpec(),
       SwapCollectorSpec(),

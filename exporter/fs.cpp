@@ -20,6 +20,7 @@ ReadStatus StatusFromErrno(int err) {
     case ESRCH:
     case ENODEV:
     case ENXIO:
+    case EOPNOTSUPP:  // a feature compiled in but switched off (e.g. PSI with psi=0)
       return ReadStatus::kMissing;
     case EACCES:
     case EPERM:

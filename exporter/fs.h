@@ -14,7 +14,8 @@ namespace pagescope {
 
 enum class ReadStatus {
   kOk,
-  kMissing,  // ENOENT, ENOTDIR, ESRCH, ENODEV, ENXIO: the kernel lacks it or the process exited
+  kMissing,  // ENOENT, ENOTDIR, ESRCH, ENODEV, ENXIO, EOPNOTSUPP: the kernel lacks it (or has it
+             // switched off) or the process exited
   kDenied,   // EACCES, EPERM
   kError,    // anything else: EISDIR, EIO, too large
 };

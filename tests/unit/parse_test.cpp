@@ -79,6 +79,24 @@ TEST(Parse, HugepageSizes) {
   EXPECT_EQ(PageSizeLabel(1536ull << 10), "1536KiB");
 }
 
+TEST(Parse, MetricNameParts) {
+  EXPECT_TRUE(MetricNamePartOk("pages_sharing"));
+  EXPECT_TRUE(MetricNamePartOk("nr_anon_transparent_hugepages"));
+  EXPECT_TRUE(MetricNamePartOk("sleep_millisecs"));  // converted by the callers
+  EXPECT_FALSE(MetricNamePartOk(""));
+  EXPECT_FALSE(MetricNamePartOk("Pages"));
+  EXPECT_FALSE(MetricNamePartOk("_x"));
+  EXPECT_FALSE(MetricNamePartOk("9x"));
+  EXPECT_FALSE(MetricNamePartOk("a-b"));
+  EXPECT_FALSE(MetricNamePartOk("a.b"));
+  EXPECT_FALSE(MetricNamePartOk("events_total"));
+  EXPECT_FALSE(MetricNamePartOk("x_count"));
+  EXPECT_FALSE(MetricNamePartOk("nr_sec_page_table_pages"));
+  EXPECT_FALSE(MetricNamePartOk("timeout_ms"));
+  EXPECT_FALSE(MetricNamePartOk("size_kb"));
+  EXPECT_FALSE(MetricNamePartOk("age_minutes"));
+}
+
 TEST(Parse, NodeIds) {
   EXPECT_EQ(NodeDirId("node0"), 0);
   EXPECT_EQ(NodeDirId("node12"), 12);

@@ -1,0 +1,111 @@
+#include <gtest/gtest.h>
+
+#include "collectors/parse.h"
+#include "collectors/sys_kernel_mm_ksm.h"
+#include "collectors/sys_kernel_mm_transparent_hugepage.h"
+
+namespace pagescope {
+namespace {
+
+TEST(Thp, KhugepagedFiles) {
+  auto m = KhugepagedFileMetric("pages_collapsed");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_pages_collapsed_total");
+  EXPECT_TRUE(m->counter);
+  m = KhugepagedFileMetric("full_scans");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_full_scans_total");
+  m = KhugepagedFileMetric("scan_sleep_millisecs");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_scan_sleep_seconds");
+  EXPECT_FALSE(m->counter);
+  EXPECT_EQ(m->divisor, 1000);
+  m = KhugepagedFileMetric("defrag");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_defrag");
+  // A file of a newer kernel: a gauge, milliseconds still turned into seconds.
+  m = KhugepagedFileMetric("max_ptes_future");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_max_ptes_future");
+  EXPECT_FALSE(m->counter);
+  m = KhugepagedFileMetric("retry_millisecs");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_retry_seconds");
+  EXPECT_FALSE(KhugepagedFileMetric("Bad-Name"));
+  EXPECT_FALSE(KhugepagedFileMetric("events_total"));  // would be a gauge ending in _total
+}
+
+TEST(Thp, PerSizeStats) {
+  auto m = ThpSizeStatMetric("anon_fault_alloc");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_size_anon_fault_alloc_total");
+  EXPECT_TRUE(m->counter);
+  m = ThpSizeStatMetric("nr_anon");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_size_anon_pages");
+  EXPECT_FALSE(m->counter);
+  m = ThpSizeStatMetric("nr_anon_partially_mapped");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_size_anon_partially_mapped_pages");
+  m = ThpSizeStatMetric("brand_new_event");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->name, "pagescope_thp_size_brand_new_event_total");
+  EXPECT_FALSE(ThpSizeStatMetric("x.y"));
+}
+
+TEST(Thp, PolicyFiles) {
+  auto c = parse::BracketChoice("always within_size advise [never] deny force\n");
+  EXPECT_EQ(c.active, "never");
+  EXPECT_EQ(c.states.size(), 6u);
+  c = parse::BracketChoice("always defer defer+madvise [madvise] never");
+  EXPECT_EQ(c.active, "madvise");
+  EXPECT_THROW(parse::BracketChoice("always [inh"), ParseError);      // truncated
+  EXPECT_THROW(parse::BracketChoice("always [] never"), ParseError);  // empty choice
+  EXPECT_THROW(parse::BracketChoice("[always] always"), ParseError);  // duplicate
+  EXPECT_THROW(parse::BracketChoice("always [madvise] never\nmore"), ParseError);
+}
+
+TEST(Ksm, Files) {
+  struct Case {
+    const char* file;
+    const char* metric;
+    bool counter;
+    double divisor;
+  };
+  for (const auto& c : std::initializer_list<Case>{
+           {"full_scans", "pagescope_ksm_full_scans_total", true, 1},
+           {"pages_scanned", "pagescope_ksm_pages_scanned_total", true, 1},
+           {"general_profit", "pagescope_ksm_general_profit_bytes", false, 1},
+           {"sleep_millisecs", "pagescope_ksm_sleep_seconds", false, 1000},
+           {"stable_node_chains_prune_millisecs", "pagescope_ksm_stable_node_chains_prune_seconds",
+            false, 1000},
+           {"pages_sharing", "pagescope_ksm_pages_sharing", false, 1},
+           {"ksm_zero_pages", "pagescope_ksm_zero_pages", false, 1},
+           {"advisor_max_cpu", "pagescope_ksm_advisor_max_cpu_ratio", false, 100},
+           {"advisor_target_scan_time", "pagescope_ksm_advisor_target_scan_time_seconds", false, 1},
+           {"some_future_file", "pagescope_ksm_some_future_file", false, 1},
+       }) {
+    auto m = KsmFileMetric(c.file);
+    ASSERT_TRUE(m) << c.file;
+    EXPECT_EQ(m->name, c.metric);
+    EXPECT_EQ(m->counter, c.counter) << c.file;
+    EXPECT_EQ(m->divisor, c.divisor) << c.file;
+  }
+  EXPECT_TRUE(KsmFileMetric("general_profit")->is_signed);
+  EXPECT_FALSE(KsmFileMetric("run"));           // a stateset
+  EXPECT_FALSE(KsmFileMetric("advisor_mode"));  // a stateset
+  EXPECT_FALSE(KsmFileMetric("UPPER"));
+  EXPECT_FALSE(KsmFileMetric("9lives"));
+}
+
+TEST(Ksm, RunModes) {
+  EXPECT_EQ(KsmRunMode(0), "stop");
+  EXPECT_EQ(KsmRunMode(1), "run");
+  EXPECT_EQ(KsmRunMode(2), "unmerge");
+  EXPECT_EQ(KsmRunMode(1 | 4), "run");  // KSM_RUN_OFFLINE during memory hot-remove
+  EXPECT_FALSE(KsmRunMode(3));
+  EXPECT_FALSE(KsmRunMode(8));
+}
+
+}  // namespace
+}  // namespace pagescope
