@@ -15,6 +15,7 @@
 
 #include "exporter/config.h"
 #include "exporter/log.h"
+#include "exporter/privileges.h"
 #include "exporter/scraper.h"
 #include "exporter/server.h"
 #include "exporter/web_config.h"
@@ -73,6 +74,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::Init(config.log_level, config.log_format);
+  // Before any thread starts: capabilities are per thread, and threads inherit them.
+  try {
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses);
+  } catch (const std::exception& e) {
+    log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
+    return 1;
+  }
+  if (!config.drop_privileges_to.empty()) {
+    log::Info("dropped privileges", {{"user", config.drop_privileges_to},
+                                     {"kept", "CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH"}});
+  }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
   sigset_t signals;
@@ -139,7 +151,8 @@ int main(int argc, char** argv) {
         log::Init(next.log_level, next.log_format);
         if (next.listen_addresses != config.listen_addresses ||
             next.telemetry_path != config.telemetry_path ||
-            next.max_requests != config.max_requests) {
+            next.max_requests != config.max_requests ||
+            next.drop_privileges_to != config.drop_privileges_to) {
           log::Warn("web.* listen, path and limit changes take effect only after a restart");
         }
         holder.Set(std::move(next_scraper));
