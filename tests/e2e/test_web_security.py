@@ -6,6 +6,7 @@ Certificates come from a throwaway CA made with the openssl command in a tempora
 import base64
 import crypt  # noqa: deprecated in 3.11 but present; libxcrypt's bcrypt
 import os
+import re
 import shutil
 import signal
 import socket
@@ -133,6 +134,19 @@ class WebSecurity(unittest.TestCase):
                     data = b""
                 self.assertNotIn(b"pagescope_", data)
             self.assertIsNone(exp.proc.poll(), "exporter died")
+
+    def test_civetweb_gets_the_stand_in_libraries(self):
+        # civetweb's dlopen("libssl.so") must be answered by pagescope's stand-in (matched by
+        # SONAME, no file search), never by the system's unversioned libssl.so from libssl-dev.
+        env = dict(os.environ, LD_DEBUG="libs")
+        cfg = self.write_config(self.tls_config())
+        with Exporter(["--web.config.file=" + cfg], env=env) as exp:
+            self.assertIn(b"200 OK", self.handshake(exp, self.context())[2])
+            log = exp.log_text()
+        tried = re.findall(r"trying file=(\S*lib(?:ssl|crypto)\.so)$", log, re.M)
+        self.assertTrue(tried, log[-3000:])
+        for path in tried:
+            self.assertIn(os.path.join("lib", "pagescope"), path, tried)
 
     def test_min_and_max_version(self):
         with self.start(self.tls_config("  min_version: TLS13\n")) as exp:
