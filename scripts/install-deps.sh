@@ -10,7 +10,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus curl python3 procps util-linux
+  prometheus curl python3 procps util-linux openssl
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk jsonnet

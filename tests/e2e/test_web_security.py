@@ -4,7 +4,7 @@ certificates), basic auth with bcrypt, headers, SIGHUP reload, and configuration
 Certificates come from a throwaway CA made with the openssl command in a temporary directory."""
 
 import base64
-import crypt  # noqa: deprecated in 3.11 but present; libxcrypt's bcrypt
+import ctypes
 import os
 import re
 import shutil
@@ -17,11 +17,14 @@ import time
 import unittest
 import urllib.error
 import urllib.request
-import warnings
 
 from pagescope_test import BINARY, Exporter, fixture_args
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+_LIBCRYPT = ctypes.CDLL("libcrypt.so.1")
+_LIBCRYPT.crypt_gensalt.restype = ctypes.c_char_p
+_LIBCRYPT.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+_LIBCRYPT.crypt.restype = ctypes.c_char_p
+_LIBCRYPT.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
 
 
 def openssl(*args, cwd):
@@ -50,7 +53,9 @@ def make_pki(d):
 
 
 def bcrypt(password):
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+    """A $2b$ cost-10 hash from libxcrypt (what htpasswd -B writes)."""
+    salt = _LIBCRYPT.crypt_gensalt(b"$2b$", 10, None, 0)
+    return _LIBCRYPT.crypt(password.encode(), salt).decode()
 
 
 class WebSecurity(unittest.TestCase):
