@@ -238,6 +238,7 @@ Config Resolve(const Layered& l, const std::string& config_file) {
     g.Fail("web.max_requests", "must be between 1 and 1024");
   }
   c.max_requests = static_cast<int>(max_requests);
+  c.drop_privileges_to = g.String("web.drop_privileges_to");
   c.procfs = g.String("path.procfs");
   c.sysfs = g.String("path.sysfs");
   c.rootfs = g.String("path.rootfs");
@@ -295,6 +296,10 @@ const std::vector<SettingSpec>& GlobalSettings() {
        "Exporter-toolkit web configuration file (TLS, basic auth, headers).", false},
       {"web.max_requests", OptionType::kInt, "40",
        "Maximum number of parallel scrape requests; more are answered 503.", false},
+      {"web.drop_privileges_to", OptionType::kString, "",
+       "When started as root, switch to this user before serving, keeping only CAP_SYS_PTRACE "
+       "and CAP_DAC_READ_SEARCH (and CAP_NET_BIND_SERVICE for ports below 1024).",
+       false},
       {"path.procfs", OptionType::kString, "/proc", "procfs mount point.", false},
       {"path.sysfs", OptionType::kString, "/sys", "sysfs mount point.", false},
       {"path.rootfs", OptionType::kString, "/",

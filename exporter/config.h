@@ -54,6 +54,7 @@ struct Config {
   std::string telemetry_path;
   std::string web_config_file;
   int max_requests = 40;
+  std::string drop_privileges_to;  // user name; empty: stay as started
   std::string procfs, sysfs, rootfs;
   log::Level log_level = log::Level::kInfo;
   log::Format log_format = log::Format::kLogfmt;

@@ -15,8 +15,10 @@
 
 #include "exporter/config.h"
 #include "exporter/log.h"
+#include "exporter/privileges.h"
 #include "exporter/scraper.h"
 #include "exporter/server.h"
+#include "exporter/web_config.h"
 #include "pagescope/version.h"
 
 namespace {
@@ -72,6 +74,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::Init(config.log_level, config.log_format);
+  // Before any thread starts: capabilities are per thread, and threads inherit them.
+  try {
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses);
+  } catch (const std::exception& e) {
+    log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
+    return 1;
+  }
+  if (!config.drop_privileges_to.empty()) {
+    log::Info("dropped privileges", {{"user", config.drop_privileges_to},
+                                     {"kept", "CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH"}});
+  }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
   sigset_t signals;
@@ -98,6 +111,18 @@ int main(int argc, char** argv) {
   server_options.listen_addresses = config.listen_addresses;
   server_options.telemetry_path = config.telemetry_path;
   server_options.max_requests = config.max_requests;
+  if (!config.web_config_file.empty()) {
+    try {
+      server_options.web = std::make_shared<const WebConfig>(LoadWebConfig(config.web_config_file));
+    } catch (const ConfigError& e) {
+      log::Error("invalid web configuration", {{"err", e.what()}});
+      return 2;
+    }
+    const auto& web = *server_options.web;
+    log::Info("web configuration", {{"file", web.file},
+                                    {"tls", web.tls ? "on" : "off"},
+                                    {"basic_auth_users", std::to_string(web.users.size())}});
+  }
   std::unique_ptr<Server> server;
   try {
     server = std::make_unique<Server>(server_options, [&holder] { return holder.Get(); });
@@ -118,13 +143,27 @@ int main(int argc, char** argv) {
       try {
         Config next = LoadConfig(cmdline);
         auto next_scraper = std::make_shared<const Scraper>(next, holder.Get().get());
+        // The web configuration is checked whole (TLS files loaded) before anything changes.
+        std::shared_ptr<const WebConfig> next_web;
+        if (!next.web_config_file.empty()) {
+          next_web = std::make_shared<const WebConfig>(LoadWebConfig(next.web_config_file));
+        }
         log::Init(next.log_level, next.log_format);
         if (next.listen_addresses != config.listen_addresses ||
             next.telemetry_path != config.telemetry_path ||
-            next.max_requests != config.max_requests) {
+            next.max_requests != config.max_requests ||
+            next.drop_privileges_to != config.drop_privileges_to) {
           log::Warn("web.* listen, path and limit changes take effect only after a restart");
         }
         holder.Set(std::move(next_scraper));
+        std::string restart = server->SetWebConfig(next_web);
+        if (!restart.empty()) log::Warn(restart);
+        if (next_web) {
+          log::Info("web configuration reloaded",
+                    {{"file", next_web->file},
+                     {"tls", next_web->tls ? "on" : "off"},
+                     {"basic_auth_users", std::to_string(next_web->users.size())}});
+        }
         config = std::move(next);
         log::Info("configuration reloaded", {{"config_file", config.config_file}});
         LogCollectors(*holder.Get());

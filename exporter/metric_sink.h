@@ -42,6 +42,10 @@ class MetricSink {
   std::vector<std::string> errors_;
 };
 
+// `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD: label values come
+// from kernel files and command lines, and the exposition format requires UTF-8.
+std::string ValidUtf8(std::string_view text);
+
 // Sorts families by name and each family's samples by label set (stable golden output), and
 // merges families of the same name that different sources produced.
 void SortFamilies(std::vector<prometheus::MetricFamily>& families);

@@ -15,15 +15,21 @@
 
 namespace pagescope {
 
-std::string CivetListeningPorts(const std::vector<std::string>& addresses) {
+std::string CivetListeningPorts(const std::vector<std::string>& addresses, bool tls) {
   std::string out;
   for (const auto& a : addresses) {
     std::string port = a;
     if (a.starts_with(":")) port = a.substr(1);
     if (!out.empty()) out += ',';
     out += port;
+    if (tls) out += 's';
   }
   return out;
+}
+
+int CivetThreads(const ServerOptions& options) {
+  if (options.num_threads > 0) return options.num_threads;
+  return std::max(256, 4 * options.max_requests);
 }
 
 bool AcceptsGzip(std::string_view header) {
@@ -103,9 +109,15 @@ std::string HtmlEscape(std::string_view s) {
   return out;
 }
 
+// Headers from the web configuration, added to every response of the current request.
+thread_local std::string configured_headers;
+
 void Respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
              bool head, std::string_view extra_headers = {}) {
   mg_response_header_start(conn, status);
+  if (!configured_headers.empty()) {
+    mg_response_header_add_lines(conn, configured_headers.c_str());
+  }
   mg_response_header_add(conn, "Content-Type", content_type.data(),
                          static_cast<int>(content_type.size()));
   std::string len = std::to_string(body.size());
@@ -123,6 +135,15 @@ struct Server::Impl : public CivetHandler {
   ScraperSource source;
   std::atomic<int> in_flight{0};
   std::unique_ptr<CivetServer> civet;
+  std::unique_ptr<TlsServerContext> tls;  // set when serving HTTPS
+  BasicAuthChecker auth;
+  mutable std::mutex web_mu;
+  std::shared_ptr<const WebConfig> web;  // never null
+
+  std::shared_ptr<const WebConfig> Web() const {
+    std::lock_guard<std::mutex> lock(web_mu);
+    return web;
+  }
 
   bool handleGet(CivetServer* server, mg_connection* conn) override {
     return Handle(server, conn, false);
@@ -145,7 +166,19 @@ struct Server::Impl : public CivetHandler {
   bool Handle(CivetServer*, mg_connection* conn, bool head) {
     const mg_request_info* info = mg_get_request_info(conn);
     std::string_view path = info->local_uri != nullptr ? info->local_uri : "";
-    if (path == options.telemetry_path) return Metrics(conn, info, head);
+    auto config = Web();
+    configured_headers.clear();
+    for (const auto& [name, value] : config->headers) {
+      configured_headers += name + ": " + value + "\r\n";
+    }
+    if (path == options.telemetry_path) {
+      if (config->RequiresAuth() && !Authorized(*config, conn)) {
+        Respond(conn, 401, "text/plain; charset=utf-8", "Unauthorized\n", head,
+                "WWW-Authenticate: Basic realm=\"pagescope\", charset=\"UTF-8\"\r\n");
+        return true;
+      }
+      return Metrics(conn, info, head);
+    }
     if (path == "/") return Landing(conn, head);
     if (path == "/-/healthy" || path == "/-/ready") {
       Respond(conn, 200, "text/plain; charset=utf-8", "OK\n", head);
@@ -170,6 +203,13 @@ struct Server::Impl : public CivetHandler {
     html << "</ul>\n</body></html>\n";
     Respond(conn, 200, "text/html; charset=utf-8", html.str(), head);
     return true;
+  }
+
+  bool Authorized(const WebConfig& config, mg_connection* conn) {
+    const char* header = mg_get_header(conn, "Authorization");
+    std::string user, password;
+    if (header == nullptr || !ParseBasicAuthorization(header, &user, &password)) return false;
+    return auth.Check(config, user, password);
   }
 
   static std::vector<std::string> Params(mg_connection* conn, const char* name) {
@@ -221,30 +261,76 @@ int LogMessage(const mg_connection*, const char* message) {
   log::Warn("http server", {{"err", message}});
   return 1;
 }
+
+// civetweb asks for the SSL_CTX while starting; user_data is the CivetServer, whose user context
+// is our Impl.
+int ExternalSslCtx(void** ssl_ctx, void* user_data) {
+  auto* civet = static_cast<CivetServer*>(user_data);
+  auto* impl = static_cast<const Server::Impl*>(civet->getUserContext());
+  if (impl == nullptr || !impl->tls) return 0;
+  *ssl_ctx = impl->tls->ssl_ctx();
+  return 1;
+}
 }  // namespace
 
 Server::Server(const ServerOptions& options, ScraperSource source) : impl_(new Impl) {
   impl_->options = options;
   impl_->source = std::move(source);
+  impl_->web = options.web ? options.web : std::make_shared<const WebConfig>();
+  const bool https = impl_->web->tls.has_value();
+  if (https) {
+    std::string problem = CheckCivetwebTls();
+    if (!problem.empty()) throw std::runtime_error("TLS is not usable: " + problem);
+    impl_->tls = std::make_unique<TlsServerContext>();
+    impl_->tls->Set(*impl_->web->tls);
+  }
+  const std::string ports = CivetListeningPorts(options.listen_addresses, https);
   std::vector<std::string> civet_options = {
-      "listening_ports",       CivetListeningPorts(options.listen_addresses),
-      "num_threads",           std::to_string(options.max_requests + 8),
-      "request_timeout_ms",    std::to_string(options.request_timeout_ms),
-      "enable_keep_alive",     "yes",
-      "keep_alive_timeout_ms", "60000",
+      "listening_ports",
+      ports,
+      "num_threads",
+      std::to_string(CivetThreads(options)),
+      "listen_backlog",
+      "1024",
+      "connection_queue",
+      "1024",
+      "request_timeout_ms",
+      std::to_string(options.request_timeout_ms),
+      "enable_keep_alive",
+      "yes",
+      "keep_alive_timeout_ms",
+      std::to_string(options.keep_alive_timeout_ms),
+      "max_request_size",
+      "16384",
+      // Headers and body go out in separate writes; without this, Nagle's algorithm and the
+      // client's delayed ACK add 40 ms to every keep-alive request.
+      "tcp_nodelay",
+      "1",
   };
-  static CivetCallbacks callbacks = [] {
-    CivetCallbacks c;
-    c.log_message = LogMessage;
-    return c;
-  }();
+  CivetCallbacks callbacks;
+  callbacks.log_message = LogMessage;
+  if (https) callbacks.external_ssl_ctx = ExternalSslCtx;
   try {
-    impl_->civet = std::make_unique<CivetServer>(civet_options, &callbacks);
+    impl_->civet = std::make_unique<CivetServer>(civet_options, &callbacks, impl_.get());
   } catch (const CivetException& e) {
-    throw std::runtime_error(std::string("cannot listen on ") +
-                             CivetListeningPorts(options.listen_addresses) + ": " + e.what());
+    throw std::runtime_error(std::string("cannot listen on ") + ports + ": " + e.what());
   }
   impl_->civet->addHandler("/", impl_.get());
+}
+
+std::string Server::SetWebConfig(std::shared_ptr<const WebConfig> web) {
+  if (!web) web = std::make_shared<const WebConfig>();
+  std::string restart;
+  const bool https = static_cast<bool>(impl_->tls);
+  if (web->tls.has_value() != https) {
+    restart = https
+                  ? "turning TLS off needs a restart: still serving HTTPS with the old certificate"
+                  : "turning TLS on needs a restart: still serving plain HTTP";
+  }
+  if (https && web->tls) impl_->tls->Set(*web->tls);
+  std::lock_guard<std::mutex> lock(impl_->web_mu);
+  impl_->web = std::move(web);
+  return restart;
 }
 
 Server::~Server() {

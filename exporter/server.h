@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "exporter/scraper.h"
+#include "exporter/web_config.h"
 
 class CivetServer;
 class CivetHandler;
@@ -19,13 +20,26 @@ namespace pagescope {
 struct ServerOptions {
   std::vector<std::string> listen_addresses;
   std::string telemetry_path = "/metrics";
+  // Parallel requests on the telemetry path; more are answered 503 at once.
   int max_requests = 40;
-  int request_timeout_ms = 30000;
+  // How long a connection may take to send its request (and to take the response), and how long
+  // an idle keep-alive connection is kept. Each open connection holds one civetweb thread, so
+  // these bound how long slow or idle clients can hold threads.
+  int request_timeout_ms = 10000;
+  int keep_alive_timeout_ms = 10000;
+  // civetweb worker threads (one per open connection); 0: max(256, 4 * max_requests).
+  int num_threads = 0;
+  // TLS, basic auth and headers (--web.config.file); null: plain HTTP, no auth.
+  std::shared_ptr<const WebConfig> web;
 };
+
+// civetweb's worker thread count for `options`.
+int CivetThreads(const ServerOptions& options);
 
 // Translates node_exporter-style addresses into civetweb's listening_ports syntax:
 // ":9724" -> "9724", "127.0.0.1:9724" -> "127.0.0.1:9724", "[::1]:9724" -> "[::1]:9724".
-std::string CivetListeningPorts(const std::vector<std::string>& addresses);
+// With `tls`, every port gets civetweb's "s" suffix.
+std::string CivetListeningPorts(const std::vector<std::string>& addresses, bool tls = false);
 
 // True when an Accept-Encoding header value accepts gzip (q=0 refuses it).
 bool AcceptsGzip(std::string_view accept_encoding);
@@ -43,6 +57,11 @@ class Server {
 
   // The ports actually bound (useful with port 0).
   std::vector<int> ports() const;
+
+  // Applies a reloaded web configuration: users, headers and TLS files take effect for new
+  // requests and connections. Returns a message when part of it needs a restart (turning TLS on
+  // or off), else an empty string.
+  std::string SetWebConfig(std::shared_ptr<const WebConfig> web);
 
   struct Impl;
 

@@ -11,7 +11,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus curl python3 python3-yaml jsonnet procps util-linux
+  prometheus curl python3 python3-yaml jsonnet procps util-linux openssl
   docker-compose systemd
 )
 EXTRA_PKGS=(

@@ -2,7 +2,9 @@
 # Runs every test: installs what is missing, builds, checks formatting, runs the unit, golden,
 # end-to-end and live-kernel tests (live ones skip with a message unless root), then the unit
 # and end-to-end tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
-# PAGESCOPE_SKIP_SANITIZE=1 skips the sanitizer pass (for quick local runs).
+# PAGESCOPE_SKIP_SANITIZE=1 skips the sanitizer pass (for quick local runs); then a bounded libFuzzer
+# run of every parser (scripts/fuzz.sh; PAGESCOPE_FUZZ_SECONDS per target, PAGESCOPE_SKIP_FUZZ=1
+# skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -26,4 +28,9 @@ if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --timeout 900 -LE "live|bench")
+fi
+
+if [[ "${PAGESCOPE_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzzing every parser (${PAGESCOPE_FUZZ_SECONDS:-20} s each)"
+  bash scripts/fuzz.sh
 fi

@@ -137,7 +137,9 @@ _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 def parse_exposition(text):
     """{(name, frozenset({(label, value)})): float} for every sample."""
     out = {}
-    for line in text.splitlines():
+    # Only "\n" ends a line in the text format (str.splitlines would also split at "\r" and
+    # other characters a label value may hold).
+    for line in text.split("\n"):
         if not line or line.startswith("#"):
             continue
         m = _SAMPLE.match(line)

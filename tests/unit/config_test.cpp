@@ -73,9 +73,10 @@ TEST(Config, FileAndFlagsFlagsWin) {
 }
 
 TEST(Config, ErrorsNameFileLineAndKey) {
-  EXPECT_EQ(ErrorOf({}, "web:\n  listen_adress: x\n"),
-            "pagescope.yml:2:3: web.listen_adress: unknown key (known: config_file, "
-            "listen_address, max_requests, telemetry_path)");
+  EXPECT_EQ(
+      ErrorOf({}, "web:\n  listen_adress: x\n"),
+      "pagescope.yml:2:3: web.listen_adress: unknown key (known: config_file, drop_privileges_to, "
+      "listen_address, max_requests, telemetry_path)");
   EXPECT_EQ(ErrorOf({}, "web:\n  max_requests: lots\n"),
             "pagescope.yml:2:17: web.max_requests: expected an integer, got \"lots\"");
   EXPECT_EQ(ErrorOf({}, "log:\n  level: loud\n"),

@@ -69,3 +69,26 @@ TEST(Log, RateLimiter) {
 
 }  // namespace
 }  // namespace pagescope
+
+namespace pagescope {
+namespace {
+
+TEST(MetricSink, LabelValuesAreValidUtf8) {
+  EXPECT_EQ(ValidUtf8("plain"), "plain");
+  EXPECT_EQ(ValidUtf8("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(ValidUtf8("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");
+  EXPECT_EQ(ValidUtf8("a\xbb"
+                      "b"),
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(ValidUtf8("\xc3"), "\xef\xbf\xbd");                                  // truncated
+  EXPECT_EQ(ValidUtf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong
+  EXPECT_EQ(ValidUtf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
+  MetricSink sink;
+  sink.Info("pagescope_x_info", "x", {{"name", "q\xff"}});
+  auto fams = sink.Take();
+  EXPECT_EQ(fams[0].metric[0].label[0].value, "q\xef\xbf\xbd");
+}
+
+}  // namespace
+}  // namespace pagescope
