@@ -3,6 +3,8 @@
 // function and add one line here.
 
 #include "collectors/proc_meminfo.h"
+#include "collectors/proc_processes.h"
+#include "collectors/proc_qemu.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
 #include "exporter/collector.h"
@@ -11,9 +13,8 @@ namespace pagescope {
 
 const std::vector<CollectorSpec>& AllCollectors() {
   static const std::vector<CollectorSpec> kAll = {
-      HugepagesCollectorSpec(),
-      NumaHugepagesCollectorSpec(),
-      MeminfoCollectorSpec(),
+      HugepagesCollectorSpec(), NumaHugepagesCollectorSpec(), MeminfoCollectorSpec(),
+      ProcessesCollectorSpec(), QemuCollectorSpec(),
   };
   return kAll;
 }
