@@ -298,7 +298,8 @@ class ProcessesCollector : public Collector {
       alive.emplace_back(p.pid, p.stat.starttime);
       Live live;
       auto it = live_.find(key);
-      if (it != live_.end() && it->second.comm == p.stat.comm) {
+      const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
+      if (it != live_.end() && it->second.comm_hash == comm_hash) {
         live = it->second;
       } else {
         bool exe_loaded = false, cmdline_loaded = false;
@@ -329,7 +330,7 @@ class ProcessesCollector : public Collector {
         std::string group = matchers_.Match(facts);
         if (it != live_.end()) {
           // Same process, new comm (exec): faults so far stay with the old group.
-          if (!it->second.group.empty()) {
+          if (it->second.group != kNoGroup) {
             auto& c = carried_[it->second.group];
             c.first += it->second.minflt - it->second.base_minflt;
             c.second += it->second.majflt - it->second.base_majflt;
@@ -337,13 +338,13 @@ class ProcessesCollector : public Collector {
           live.base_minflt = p.stat.minflt;
           live.base_majflt = p.stat.majflt;
         }
-        live.group = std::move(group);
-        live.comm = p.stat.comm;
+        live.group = GroupIndex(group);
+        live.comm_hash = comm_hash;
       }
       live.minflt = p.stat.minflt;
       live.majflt = p.stat.majflt;
-      if (!live.group.empty()) {
-        GroupSums& g = groups[live.group];
+      if (live.group != kNoGroup) {
+        GroupSums& g = groups[group_names_[live.group]];
         ++g.procs;
         g.minflt += live.minflt - live.base_minflt;
         g.majflt += live.majflt - live.base_majflt;
@@ -375,14 +376,14 @@ class ProcessesCollector : public Collector {
     }
     // Processes gone since the last scrape: their counts stay with their group.
     for (const auto& [key, l] : live_) {
-      if (l.group.empty() || next.count(key)) continue;
+      if (l.group == kNoGroup || next.count(key)) continue;
       auto& c = carried_[l.group];
       c.first += l.minflt - l.base_minflt;
       c.second += l.majflt - l.base_majflt;
     }
     live_ = std::move(next);
-    for (const auto& [name, c] : carried_) {
-      GroupSums& g = groups[name];
+    for (const auto& [index, c] : carried_) {
+      GroupSums& g = groups[group_names_[index]];
       g.minflt += c.first;
       g.majflt += c.second;
     }
@@ -433,18 +434,29 @@ class ProcessesCollector : public Collector {
   }
 
  private:
+  // Small on purpose: one per process, kept between scrapes.
   struct Live {
-    std::string group;
-    std::string comm;
+    std::uint32_t group = kNoGroup;  // index into group_names_
+    std::uint64_t comm_hash = 0;     // a new comm (exec) means matching again
     std::uint64_t minflt = 0, majflt = 0;
     std::uint64_t base_minflt = 0, base_majflt = 0;  // counted before joining the group
   };
+  static constexpr std::uint32_t kNoGroup = 0xffffffffu;
+  std::uint32_t GroupIndex(const std::string& name) {
+    if (name.empty()) return kNoGroup;
+    auto [it, inserted] =
+        group_index_.emplace(name, static_cast<std::uint32_t>(group_names_.size()));
+    if (inserted) group_names_.push_back(name);
+    return it->second;
+  }
+  std::vector<std::string> group_names_;
+  std::unordered_map<std::string, std::uint32_t> group_index_;
   ProcessMatchers matchers_;
   bool smaps_;
   SmapsGuard guard_;
   std::mutex mu_;
   std::unordered_map<ProcKey, Live, ProcKeyHash> live_;
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
   std::uint64_t vanished_ = 0;
   std::uint64_t denied_ = 0;
   std::string buf_;
