@@ -276,7 +276,7 @@ std::filesystem::path PidReader::Path(int pid, const char* file) const {
   return procfs_ / std::to_string(pid) / file;
 }
 
-ReadStatus PidReader::Read(int pid, const char* file, std::string& buf,
+ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool single_record,
                            std::size_t max_bytes) const {
   char rel[64];
   std::snprintf(rel, sizeof rel, "%d/%s", pid, file);
@@ -294,8 +294,8 @@ ReadStatus PidReader::Read(int pid, const char* file, std::string& buf,
       break;
     }
     len += static_cast<std::size_t>(n);
-    // A short read of a proc (seq_file) or small regular file is the end of it.
-    if (n == 0 || len < buf.size()) break;
+    if (n == 0 || (single_record && len < buf.size())) break;
+    if (len < buf.size()) continue;
     if (buf.size() >= max_bytes) {
       status = ReadStatus::kError;
       break;
@@ -374,7 +374,7 @@ const ProcessTable& ScanProcesses(const Context& ctx) {
     for (int pid : reader.Pids()) {
       ProcessEntry e;
       e.pid = pid;
-      if (!handle(reader.Read(pid, "stat", buf), pid, "stat")) continue;
+      if (!handle(reader.Read(pid, "stat", buf, true), pid, "stat")) continue;
       try {
         e.stat = ParseProcPidStat(buf);
       } catch (const ParseError& err) {
@@ -386,7 +386,7 @@ const ProcessTable& ScanProcesses(const Context& ctx) {
         ++t.kernel_threads;
         continue;
       }
-      if (!handle(reader.Read(pid, "status", buf), pid, "status")) continue;
+      if (!handle(reader.Read(pid, "status", buf, true), pid, "status")) continue;
       try {
         e.status = ParseProcPidStatus(buf);
         e.has_status = true;
@@ -427,7 +427,7 @@ std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidR
     }
   }
   auto t0 = std::chrono::steady_clock::now();
-  ReadStatus st = reader.Read(p.pid, "smaps_rollup", buf);
+  ReadStatus st = reader.Read(p.pid, "smaps_rollup", buf, true);
   std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
   std::lock_guard lock(mu_);
   ++reads_;

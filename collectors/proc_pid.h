@@ -92,7 +92,10 @@ class PidReader {
 
   bool ok() const { return dir_fd_ >= 0; }
   // kOk with the content in `buf`; kMissing when the process (or the file) is gone; kDenied.
-  ReadStatus Read(int pid, const char* file, std::string& buf,
+  // `single_record`: the file is one seq_file record (stat, status, ksm_stat, smaps_rollup)
+  // or cmdline, so a read shorter than the buffer is the whole file and no second read is
+  // needed. Multi-record files (numa_maps, mountinfo) come a page per read: read to the end.
+  ReadStatus Read(int pid, const char* file, std::string& buf, bool single_record = false,
                   std::size_t max_bytes = 16u << 20) const;
   // readlink of /proc/<pid>/<file> (exe); empty on any failure.
   std::string ReadLink(int pid, const char* file) const;

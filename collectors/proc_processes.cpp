@@ -317,7 +317,7 @@ class ProcessesCollector : public Collector {
             [&]() -> const std::string& {
               if (!cmdline_loaded) {
                 cmdline.clear();
-                if (reader.Read(p.pid, "cmdline", buf_) == ReadStatus::kOk) {
+                if (reader.Read(p.pid, "cmdline", buf_, true) == ReadStatus::kOk) {
                   for (const auto& a : SplitCmdline(buf_)) {
                     if (!cmdline.empty()) cmdline += ' ';
                     cmdline += a;
@@ -360,7 +360,7 @@ class ProcessesCollector : public Collector {
         }
         if (ksm_known && (ksm_read_each || !ksm_probed)) {
           ksm_probed = true;
-          ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_);
+          ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
           if (st == ReadStatus::kOk) {
             any_ksm_file = true;
             try {
@@ -479,7 +479,7 @@ CollectorSpec ProcessesCollectorSpec() {
       {"smaps", OptionType::kBool, "false",
        "Read smaps_rollup for AnonHugePages (stalls large processes: guarded by the limits "
        "below)."},
-      {"smaps_max_resident", OptionType::kString, "\"8GiB\"",
+      {"smaps_max_resident", OptionType::kString, "8GiB",
        "Never read smaps_rollup of processes with more resident memory than this."},
       {"smaps_min_interval_seconds", OptionType::kInt, "60",
        "Read a process's smaps_rollup at most once per interval; reuse the value meanwhile."},

@@ -47,8 +47,9 @@ class QemuCollector : public Collector {
     std::vector<std::pair<int, std::uint64_t>> alive;
     for (const auto& p : table.processes) {
       if (!IsQemuComm(p.stat.comm)) continue;
-      if (reader.Read(p.pid, "cmdline", buf) != ReadStatus::kOk) continue;  // exited or denied
-      if (buf.empty()) continue;                                            // a zombie
+      if (reader.Read(p.pid, "cmdline", buf, true) != ReadStatus::kOk)
+        continue;                 // exited or denied
+      if (buf.empty()) continue;  // a zombie
       auto path = reader.Path(p.pid, "cmdline");
       QemuCmdline q = ParseFile(path, [&] { return ParseQemuCmdline(SplitCmdline(buf)); });
       alive.emplace_back(p.pid, p.stat.starttime);
@@ -144,7 +145,7 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
-      if (reader.Read(p.pid, "ksm_stat", buf) == ReadStatus::kOk) {
+      if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         auto ksm =
             ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
         if (ksm.merging_pages) {
@@ -260,7 +261,7 @@ CollectorSpec QemuCollectorSpec() {
        "List of {name, memory, page_size}: report pagescope_capacity_vm_slots per node."},
       {"smaps", OptionType::kBool, "false",
        "Read smaps_rollup of QEMU processes for pagescope_vm_anon_huge_pages_bytes."},
-      {"smaps_max_resident", OptionType::kString, "\"64GiB\"",
+      {"smaps_max_resident", OptionType::kString, "64GiB",
        "Never read smaps_rollup of guests with more resident memory than this."},
       {"smaps_min_interval_seconds", OptionType::kInt, "60",
        "Read a guest's smaps_rollup at most once per interval."},
