@@ -371,7 +371,9 @@ const ProcessTable& ScanProcesses(const Context& ctx) {
       }
       return false;
     };
-    for (int pid : reader.Pids()) {
+    const std::vector<int> pids = reader.Pids();
+    t.processes.reserve(pids.size());
+    for (int pid : pids) {
       ProcessEntry e;
       e.pid = pid;
       if (!handle(reader.Read(pid, "stat", buf, true), pid, "stat")) continue;

@@ -282,8 +282,8 @@ class ProcessesCollector : public Collector {
     bool ksm_known = shared.has_value() && sharing.has_value();
     bool ksm_read_each = ksm_known && (*shared + *sharing) > 0;
 
-    std::unordered_map<ProcKey, Live, ProcKeyHash> next;
-    next.reserve(table.processes.size());
+    // live_ is updated in place (no second map): entries not seen in this scrape are gone.
+    ++generation_;
     std::map<std::string, GroupSums> groups;
     bool any_hugetlb = false;
     bool any_ksm_file = false;
@@ -296,12 +296,10 @@ class ProcessesCollector : public Collector {
     for (const auto& p : table.processes) {
       ProcKey key{p.pid, p.stat.starttime};
       alive.emplace_back(p.pid, p.stat.starttime);
-      Live live;
-      auto it = live_.find(key);
+      auto [it, is_new] = live_.try_emplace(key);
+      Live& live = it->second;
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
-      if (it != live_.end() && it->second.comm_hash == comm_hash) {
-        live = it->second;
-      } else {
+      if (is_new || live.comm_hash != comm_hash) {
         bool exe_loaded = false, cmdline_loaded = false;
         ProcessMatchers::Facts facts{
             p.stat.comm,
@@ -328,12 +326,12 @@ class ProcessesCollector : public Collector {
               return cmdline;
             }};
         std::string group = matchers_.Match(facts);
-        if (it != live_.end()) {
+        if (!is_new) {
           // Same process, new comm (exec): faults so far stay with the old group.
-          if (it->second.group != kNoGroup) {
-            auto& c = carried_[it->second.group];
-            c.first += it->second.minflt - it->second.base_minflt;
-            c.second += it->second.majflt - it->second.base_majflt;
+          if (live.group != kNoGroup) {
+            auto& c = carried_[live.group];
+            c.first += live.minflt - live.base_minflt;
+            c.second += live.majflt - live.base_majflt;
           }
           live.base_minflt = p.stat.minflt;
           live.base_majflt = p.stat.majflt;
@@ -343,6 +341,7 @@ class ProcessesCollector : public Collector {
       }
       live.minflt = p.stat.minflt;
       live.majflt = p.stat.majflt;
+      live.generation = generation_;
       if (live.group != kNoGroup) {
         GroupSums& g = groups[group_names_[live.group]];
         ++g.procs;
@@ -372,16 +371,18 @@ class ProcessesCollector : public Collector {
           }
         }
       }
-      next.emplace(key, std::move(live));
     }
     // Processes gone since the last scrape: their counts stay with their group.
-    for (const auto& [key, l] : live_) {
-      if (l.group == kNoGroup || next.count(key)) continue;
-      auto& c = carried_[l.group];
-      c.first += l.minflt - l.base_minflt;
-      c.second += l.majflt - l.base_majflt;
-    }
-    live_ = std::move(next);
+    std::erase_if(live_, [&](const auto& kv) {
+      const Live& l = kv.second;
+      if (l.generation == generation_) return false;
+      if (l.group != kNoGroup) {
+        auto& c = carried_[l.group];
+        c.first += l.minflt - l.base_minflt;
+        c.second += l.majflt - l.base_majflt;
+      }
+      return true;
+    });
     for (const auto& [index, c] : carried_) {
       GroupSums& g = groups[group_names_[index]];
       g.minflt += c.first;
@@ -437,6 +438,7 @@ class ProcessesCollector : public Collector {
   // Small on purpose: one per process, kept between scrapes.
   struct Live {
     std::uint32_t group = kNoGroup;  // index into group_names_
+    std::uint32_t generation = 0;    // the scrape that last saw the process
     std::uint64_t comm_hash = 0;     // a new comm (exec) means matching again
     std::uint64_t minflt = 0, majflt = 0;
     std::uint64_t base_minflt = 0, base_majflt = 0;  // counted before joining the group
@@ -459,6 +461,7 @@ class ProcessesCollector : public Collector {
   std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
   std::uint64_t vanished_ = 0;
   std::uint64_t denied_ = 0;
+  std::uint32_t generation_ = 0;
   std::string buf_;
 };
 
