@@ -50,13 +50,13 @@ def rss_bytes(pid):
     return int(m.group(1)) * 1024
 
 
-def wait_http(url, proc, timeout=20):
+def wait_http(url, proc, timeout=180):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("%s exited early" % proc.args[0])
         try:
-            urllib.request.urlopen(url, timeout=5).read()
+            urllib.request.urlopen(url, timeout=60).read()
             return
         except OSError:
             time.sleep(0.1)
@@ -69,7 +69,11 @@ class Target:
         self.url = "http://127.0.0.1:%d/metrics" % port
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_http(self.url, self.proc)
+        try:
+            wait_http(self.url, self.proc)
+        except Exception:
+            self.stop()
+            raise
 
     def measure(self, scrapes):
         for _ in range(2):  # warm up: first sight of new processes, caches
