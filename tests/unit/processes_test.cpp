@@ -128,6 +128,11 @@ class ProcTree {
     std::ofstream(d / "status") << "Name:\t" << comm << "\nVmRSS:\t40 kB\nVmSwap:\t4 kB\n"
                                 << "HugetlbPages:\t0 kB\n";
   }
+  void AddSmaps(int pid, std::uint64_t anon_huge_kb) {
+    std::ofstream(root_ / "proc" / std::to_string(pid) / "smaps_rollup")
+        << "00400000-7fff00000000 ---p 00000000 00:00 0   [rollup]\nRss:  40 kB\n"
+        << "AnonHugePages:  " << anon_huge_kb << " kB\n";
+  }
   void Remove(int pid) { std::filesystem::remove_all(root_ / "proc" / std::to_string(pid)); }
   const std::filesystem::path& root() const { return root_; }
 
@@ -194,6 +199,45 @@ TEST(ProcessCarryOver, ExecIntoAnotherGroupKeepsCountsWhereTheyWere) {
   EXPECT_EQ(Sample(after, "pagescope_process_minor_faults_total", "make"), 0);
   tree.Add(20, "make", 650, 0);
   EXPECT_EQ(Sample(scraper.Scrape(), "pagescope_process_minor_faults_total", "make"), 50);
+}
+
+double Unlabelled(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
+                  const std::string& reason = "") {
+  for (const auto& f : families) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      if (!reason.empty() && (m.label.empty() || m.label[0].value != reason)) continue;
+      return m.counter.value;
+    }
+  }
+  return -1;
+}
+
+TEST(ProcessSmaps, GuardsSkipLargeProcessesAndCache) {
+  ProcTree tree;
+  tree.Add(30, "small", 1, 0);  // rss 10 pages
+  tree.AddSmaps(30, 2048);
+  tree.Add(31, "big", 1, 0);
+  tree.AddSmaps(31, 4096);
+  // Make 31 large: rewrite its stat with 100000 resident pages.
+  {
+    std::ofstream(tree.root() / "proc" / "31" / "stat")
+        << "31 (big) S 1 1 1 0 -1 4194560 1 0 0 0 1 1 0 0 20 0 1 0 100 1000000 100000 "
+           "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
+  }
+  Scraper scraper(TreeConfig(tree.root(),
+                             "collectors:\n  processes:\n    smaps: true\n"
+                             "    smaps_max_resident: 1MiB\n"));
+  auto first = scraper.Scrape();
+  EXPECT_EQ(Sample(first, "pagescope_process_anon_huge_pages_bytes", "small"), 2048 * 1024);
+  EXPECT_EQ(Sample(first, "pagescope_process_anon_huge_pages_bytes", "big"), 0);
+  EXPECT_EQ(Unlabelled(first, "pagescope_process_smaps_reads_total"), 1);
+  EXPECT_EQ(Unlabelled(first, "pagescope_process_smaps_skipped_total", "resident_limit"), 1);
+  tree.AddSmaps(30, 4096);  // changed, but read again only after the minimum interval
+  auto second = scraper.Scrape();
+  EXPECT_EQ(Sample(second, "pagescope_process_anon_huge_pages_bytes", "small"), 2048 * 1024);
+  EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_cached_total"), 1);
+  EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_reads_total"), 1);
 }
 
 }  // namespace
