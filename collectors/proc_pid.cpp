@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -310,10 +311,11 @@ ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool sin
 std::string PidReader::ReadLink(int pid, const char* file) const {
   char rel[64];
   std::snprintf(rel, sizeof rel, "%d/%s", pid, file);
-  char target[4096];
-  ssize_t n = ::readlinkat(dir_fd_, rel, target, sizeof target);
+  std::string target(PATH_MAX, '\0');
+  ssize_t n = ::readlinkat(dir_fd_, rel, target.data(), target.size());
   if (n <= 0) return {};
-  return std::string(target, static_cast<std::size_t>(n));
+  target.resize(static_cast<std::size_t>(n));
+  return target;
 }
 
 std::vector<int> PidReader::Pids() const {

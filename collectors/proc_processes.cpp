@@ -425,6 +425,8 @@ class ProcessesCollector : public Collector {
                   static_cast<double>(g.ksm_merging));
       }
     }
+    // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
+    if (table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
     out.Counter("pagescope_process_vanished_total",
                 "Processes that exited while being read (not an error).", {},
                 static_cast<double>(vanished_));
