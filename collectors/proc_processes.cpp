@@ -291,11 +291,11 @@ class ProcessesCollector : public Collector {
     std::string exe, cmdline;
     SmapsGuard::Scrape smaps_scrape;
     std::vector<std::pair<int, std::uint64_t>> alive;
-    alive.reserve(table.processes.size());
+    if (smaps_) alive.reserve(table.processes.size());
 
     for (const auto& p : table.processes) {
       ProcKey key{p.pid, p.stat.starttime};
-      alive.emplace_back(p.pid, p.stat.starttime);
+      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
       auto [it, is_new] = live_.try_emplace(key);
       Live& live = it->second;
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
