@@ -10,57 +10,6 @@
 
 namespace pagescope {
 
-std::string UnescapeMountField(std::string_view field) {
-  std::string out;
-  out.reserve(field.size());
-  auto octal = [](char c) { return c >= '0' && c <= '7'; };
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && octal(field[i + 1]) && octal(field[i + 2]) &&
-        octal(field[i + 3])) {
-      int v = (field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0');
-      if (v < 256) {
-        out.push_back(static_cast<char>(v));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(field[i]);
-  }
-  return out;
-}
-
-std::vector<MountinfoEntry> ParseMountinfo(std::string_view text) {
-  std::vector<MountinfoEntry> entries;
-  parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
-    if (parse::Trim(line).empty()) return;
-    auto f = parse::Fields(line);
-    // id parent major:minor root mount_point options [optional fields…] - type source super
-    std::size_t sep = 6;
-    while (sep < f.size() && f[sep] != "-") ++sep;
-    if (f.size() < 7 || sep == f.size()) {
-      throw ParseError(n,
-                       "expected \"ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [FIELDS] - TYPE "
-                       "SOURCE OPTIONS\"");
-    }
-    // The source and the super options may be missing on some kernels' odd mounts; the type
-    // never is.
-    if (sep + 1 >= f.size()) throw ParseError(n, "no filesystem type after \"-\"");
-    if (f[2].find(':') == std::string_view::npos) {
-      throw ParseError(n, "expected MAJOR:MINOR, got \"" + std::string(f[2]) + "\"");
-    }
-    parse::U64(f[0], n);
-    parse::U64(f[1], n);
-    MountinfoEntry e;
-    e.mount_point = UnescapeMountField(f[4]);
-    e.mount_options = std::string(f[5]);
-    e.fs_type = UnescapeMountField(f[sep + 1]);
-    if (sep + 2 < f.size()) e.source = UnescapeMountField(f[sep + 2]);
-    if (sep + 3 < f.size()) e.super_options = UnescapeMountField(f[sep + 3]);
-    entries.push_back(std::move(e));
-  });
-  return entries;
-}
-
 HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options) {
   HugetlbfsOptions o;
   while (!super_options.empty()) {

@@ -15,23 +15,10 @@
 #include <string_view>
 #include <vector>
 
+#include "collectors/proc_mountinfo.h"
 #include "exporter/collector.h"
 
 namespace pagescope {
-
-// One line of /proc/<pid>/mountinfo, escapes (\040 for a space, …) decoded.
-struct MountinfoEntry {
-  std::string mount_point;    // field 5
-  std::string mount_options;  // field 6, per-mount options ("rw,relatime")
-  std::string fs_type;        // first field after the "-" separator
-  std::string source;         // "none", "hugetlbfs", a device
-  std::string super_options;  // per-superblock options ("rw,pagesize=2M,size=8388608")
-};
-
-// Every line, in order. Throws ParseError naming the line on a malformed one.
-std::vector<MountinfoEntry> ParseMountinfo(std::string_view text);
-// Decodes the kernel's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash).
-std::string UnescapeMountField(std::string_view field);
 
 // The hugetlbfs options of a mount (hugetlbfs_show_options): pagesize= (absent: the default
 // hugepage size), size= and min_size= in bytes.

@@ -8,6 +8,8 @@
 #include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_meminfo.h"
 #include "collectors/proc_pressure.h"
+#include "collectors/proc_processes.h"
+#include "collectors/proc_qemu.h"
 #include "collectors/proc_swaps.h"
 #include "collectors/proc_vmstat.h"
 #include "collectors/sys_devices_system_node.h"
@@ -35,6 +37,8 @@ const std::vector<CollectorSpec>& AllCollectors() {
       HugetlbfsCollectorSpec(),
       HugepagesConfigCollectorSpec(),
       CgroupHugetlbCollectorSpec(),
+      ProcessesCollectorSpec(),
+      QemuCollectorSpec(),
   };
   // clang-format on
   return kAll;

@@ -44,11 +44,23 @@ class Context {
   // Warns about a permission problem at most once a minute per key.
   void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
 
+  // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
+  // per scrape and key. The collectors of one scrape run one after another.
+  template <typename T, typename F>
+  const T& Memo(const std::string& key, F&& make) const {
+    auto it = memo_.find(key);
+    if (it == memo_.end()) {
+      it = memo_.emplace(key, std::make_shared<T>(make())).first;
+    }
+    return *static_cast<const T*>(it->second.get());
+  }
+
  private:
   std::optional<std::vector<std::string>> DirNames(DirResult r,
                                                    const std::filesystem::path& path) const;
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
+  mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".

@@ -63,9 +63,13 @@ ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_b
     return result;
   }
   FdCloser closer{fd};
-  char buf[16384];
+  // Read straight into the string (no big stack buffer: scrapes run on many worker threads,
+  // and every page of stack one of them touches stays resident).
+  std::size_t len = 0;
+  result.content.resize(4096);
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (len == result.content.size()) result.content.resize(result.content.size() * 2);
+    ssize_t n = ::read(fd, result.content.data() + len, result.content.size() - len);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -75,14 +79,15 @@ ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_b
       return result;
     }
     if (n == 0) break;
-    if (result.content.size() + static_cast<std::size_t>(n) > max_bytes) {
+    len += static_cast<std::size_t>(n);
+    if (len > max_bytes) {
       result.status = ReadStatus::kError;
       result.error = "file larger than " + std::to_string(max_bytes) + " bytes";
       result.content.clear();
       return result;
     }
-    result.content.append(buf, static_cast<std::size_t>(n));
   }
+  result.content.resize(len);
   result.status = ReadStatus::kOk;
   return result;
 }

@@ -1,5 +1,6 @@
 // pagescope: flags and configuration, then the collectors and the web server, then signals.
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <chrono>
@@ -54,6 +55,11 @@ void LogCollectors(const pagescope::Scraper& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Scrapes run on the web server's worker threads. glibc would give each thread its own
+  // arena, each keeping the memory of the largest scrape it served (the process table at
+  // 10,000 processes): one arena, and large buffers from mmap so they go back when freed.
+  mallopt(M_ARENA_MAX, 1);
+  mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   using namespace pagescope;
   std::vector<std::string> args(argv + 1, argv + argc);
   CommandLine cmdline;

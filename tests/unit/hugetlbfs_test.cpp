@@ -44,12 +44,12 @@ TEST(Mountinfo, OptionalFieldsAndEscapes) {
 }
 
 TEST(Mountinfo, UnescapeLeavesOtherBackslashesAlone) {
-  EXPECT_EQ(UnescapeMountField("a\\040b"), "a b");
-  EXPECT_EQ(UnescapeMountField("a\\04"), "a\\04");    // truncated escape
-  EXPECT_EQ(UnescapeMountField("a\\x2d"), "a\\x2d");  // not octal
-  EXPECT_EQ(UnescapeMountField("\\012\\134"), "\n\\");
-  EXPECT_EQ(UnescapeMountField("a\\777"), "a\\777");  // above a byte
-  EXPECT_EQ(UnescapeMountField(""), "");
+  EXPECT_EQ(parse::UnescapeOctal("a\\040b"), "a b");
+  EXPECT_EQ(parse::UnescapeOctal("a\\04"), "a\\04");    // truncated escape
+  EXPECT_EQ(parse::UnescapeOctal("a\\x2d"), "a\\x2d");  // not octal
+  EXPECT_EQ(parse::UnescapeOctal("\\012\\134"), "\n\\");
+  EXPECT_EQ(parse::UnescapeOctal("a\\777"), "a\\777");  // above a byte
+  EXPECT_EQ(parse::UnescapeOctal(""), "");
 }
 
 TEST(Mountinfo, MalformedLinesNameTheLine) {

@@ -1,0 +1,481 @@
+#include "collectors/proc_pid.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "collectors/parse.h"
+
+namespace pagescope {
+namespace {
+
+// Unsigned decimal at `p`; advances `p`. False when no digit.
+bool ScanU64(const char*& p, const char* end, std::uint64_t& out) {
+  const char* start = p;
+  std::uint64_t v = 0;
+  while (p < end && *p >= '0' && *p <= '9') {
+    v = v * 10 + static_cast<std::uint64_t>(*p - '0');
+    ++p;
+  }
+  out = v;
+  return p != start;
+}
+
+// "   1234 kB" -> bytes. Throws on anything else.
+std::uint64_t KbValue(std::string_view v, std::size_t line) {
+  v = parse::Trim(v);
+  if (v.size() < 3 || v.substr(v.size() - 2) != "kB") {
+    throw ParseError(line, "expected a value in kB, got \"" + std::string(v) + "\"");
+  }
+  return parse::U64(parse::Trim(v.substr(0, v.size() - 2)), line) * 1024;
+}
+
+ReadStatus StatusFromErrno(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ESRCH:
+    case ENODEV:
+    case ENXIO:
+      return ReadStatus::kMissing;
+    case EACCES:
+    case EPERM:
+      return ReadStatus::kDenied;
+    default:
+      return ReadStatus::kError;
+  }
+}
+
+}  // namespace
+
+ProcPidStat ParseProcPidStat(std::string_view text) {
+  ProcPidStat s;
+  auto open = text.find('(');
+  auto close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    throw ParseError(1, "no command name in parentheses");
+  }
+  s.comm = std::string(text.substr(open + 1, close - open - 1));
+  const char* p = text.data() + close + 1;
+  const char* end = text.data() + text.size();
+  // Fields from (3) on, separated by single spaces.
+  int field = 3;
+  while (p < end && field <= 24) {
+    while (p < end && *p == ' ') ++p;
+    if (p >= end || *p == '\n') break;
+    if (field == 3) {
+      s.state = *p;
+      while (p < end && *p != ' ' && *p != '\n') ++p;
+    } else {
+      std::uint64_t v = 0;
+      if (*p == '-') {  // signed fields (priority, nice) are not used
+        ++p;
+      }
+      if (!ScanU64(p, end, v) || (p < end && *p != ' ' && *p != '\n')) {
+        throw ParseError(1, "field " + std::to_string(field) + " is not a number");
+      }
+      switch (field) {
+        case 9:
+          s.flags = v;
+          break;
+        case 10:
+          s.minflt = v;
+          break;
+        case 12:
+          s.majflt = v;
+          break;
+        case 22:
+          s.starttime = v;
+          break;
+        case 24:
+          s.rss_pages = v;
+          break;
+        default:
+          break;
+      }
+    }
+    ++field;
+  }
+  if (field <= 24) {
+    throw ParseError(1, "only " + std::to_string(field - 1) + " fields, expected at least 24");
+  }
+  return s;
+}
+
+ProcPidStatus ParseProcPidStatus(std::string_view text) {
+  ProcPidStatus s;
+  std::size_t line = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    ++line;
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view l = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    // Fast key scan: only lines starting with 'V' or 'H' can matter.
+    if (l.empty() || (l[0] != 'V' && l[0] != 'H')) continue;
+    auto colon = l.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = l.substr(0, colon);
+    std::optional<std::uint64_t>* field = nullptr;
+    if (key == "VmRSS") {
+      field = &s.vm_rss;
+    } else if (key == "VmSwap") {
+      field = &s.vm_swap;
+    } else if (key == "HugetlbPages") {
+      field = &s.hugetlb_pages;
+    }
+    if (field != nullptr) *field = KbValue(l.substr(colon + 1), line);
+  }
+  return s;
+}
+
+ProcPidSmapsRollup ParseProcPidSmapsRollup(std::string_view text) {
+  ProcPidSmapsRollup s;
+  parse::ForEachLine(text, [&](std::size_t line, std::string_view l) {
+    auto colon = l.find(':');
+    if (colon == std::string_view::npos || l.find(' ') < colon) return;  // the header line
+    std::string_view key = l.substr(0, colon);
+    std::optional<std::uint64_t>* field = nullptr;
+    if (key == "Rss") {
+      field = &s.rss;
+    } else if (key == "AnonHugePages") {
+      field = &s.anon_huge_pages;
+    } else if (key == "Swap") {
+      field = &s.swap;
+    } else if (key == "Private_Hugetlb") {
+      field = &s.private_hugetlb;
+    } else if (key == "Shared_Hugetlb") {
+      field = &s.shared_hugetlb;
+    }
+    if (field != nullptr) *field = KbValue(l.substr(colon + 1), line);
+  });
+  return s;
+}
+
+ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text) {
+  ProcPidNumaMaps m;
+  parse::ForEachLine(text, [&](std::size_t line, std::string_view l) {
+    auto fields = parse::Fields(l);
+    if (fields.empty()) return;
+    if (fields.size() < 2) throw ParseError(line, "expected an address and a policy");
+    bool huge = false;
+    for (auto f : fields) {
+      if (f == "huge") huge = true;
+    }
+    if (!huge) return;
+    ++m.huge_mappings;
+    std::uint64_t page_kb = 0;
+    std::vector<std::pair<int, std::uint64_t>> nodes;
+    for (auto f : fields) {
+      if (f.starts_with("kernelpagesize_kB=")) {
+        page_kb = parse::U64(f.substr(18), line);
+      } else if (f.size() > 2 && f[0] == 'N' && f[1] >= '0' && f[1] <= '9') {
+        auto eq = f.find('=');
+        if (eq == std::string_view::npos)
+          throw ParseError(line, "bad node field " + std::string(f));
+        nodes.emplace_back(static_cast<int>(parse::U64(f.substr(1, eq - 1), line)),
+                           parse::U64(f.substr(eq + 1), line));
+      }
+    }
+    if (nodes.empty()) return;  // mapped, nothing faulted yet
+    if (page_kb == 0) throw ParseError(line, "huge mapping without kernelpagesize_kB");
+    for (const auto& [node, pages] : nodes) m.huge_pages[{node, page_kb * 1024}] += pages;
+  });
+  return m;
+}
+
+ProcPidKsmStat ParseProcPidKsmStat(std::string_view text) {
+  ProcPidKsmStat k;
+  parse::ForEachLine(text, [&](std::size_t line, std::string_view l) {
+    auto fields = parse::Fields(l);
+    if (fields.empty()) return;
+    if (fields.size() != 2) throw ParseError(line, "expected \"key value\"");
+    std::string_view key = fields[0];
+    if (!key.empty() && key.back() == ':') return;  // "ksm_merge_any: no" style flags
+    if (key == "ksm_merging_pages") {
+      k.merging_pages = parse::U64(fields[1], line);
+    } else if (key == "ksm_process_profit") {
+      k.process_profit = parse::I64(fields[1], line);
+    } else if (key == "ksm_zero_pages") {
+      k.zero_pages = parse::U64(fields[1], line);
+    }
+  });
+  return k;
+}
+
+std::vector<std::string> SplitCmdline(std::string_view text) {
+  std::vector<std::string> args;
+  while (!text.empty()) {
+    auto nul = text.find('\0');
+    args.emplace_back(text.substr(0, nul));
+    if (nul == std::string_view::npos) break;
+    text.remove_prefix(nul + 1);
+  }
+  return args;
+}
+
+std::uint64_t SystemPageSize() {
+  static const std::uint64_t size = [] {
+    long v = ::sysconf(_SC_PAGESIZE);
+    return v > 0 ? static_cast<std::uint64_t>(v) : 4096u;
+  }();
+  return size;
+}
+
+std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit) {
+  text = parse::Trim(text);
+  std::size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+  if (i == 0) return std::nullopt;
+  std::string number(text.substr(0, i));
+  std::string_view unit = text.substr(i);
+  std::uint64_t mult = default_unit;
+  if (!unit.empty()) {
+    std::string u(unit);
+    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (u == "b") {
+      mult = 1;
+    } else if (u == "k" || u == "kb" || u == "kib") {
+      mult = 1ull << 10;
+    } else if (u == "m" || u == "mb" || u == "mib") {
+      mult = 1ull << 20;
+    } else if (u == "g" || u == "gb" || u == "gib") {
+      mult = 1ull << 30;
+    } else if (u == "t" || u == "tb" || u == "tib") {
+      mult = 1ull << 40;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (number.find('.') == std::string::npos) {
+    std::uint64_t v = 0;
+    for (char c : number) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    return v * mult;
+  }
+  char* endp = nullptr;
+  double d = std::strtod(number.c_str(), &endp);
+  if (endp == nullptr || *endp != '\0') return std::nullopt;
+  return static_cast<std::uint64_t>(d * static_cast<double>(mult));
+}
+
+PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {
+  dir_fd_ = ::open(procfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+PidReader::~PidReader() {
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+std::filesystem::path PidReader::Path(int pid, const char* file) const {
+  return procfs_ / std::to_string(pid) / file;
+}
+
+ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool single_record,
+                           std::size_t max_bytes) const {
+  char rel[64];
+  std::snprintf(rel, sizeof rel, "%d/%s", pid, file);
+  int fd = ::openat(dir_fd_, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return StatusFromErrno(errno);
+  if (buf.size() < 4096) buf.resize(4096);
+  buf.resize(std::max(buf.size(), buf.capacity()));
+  std::size_t len = 0;
+  ReadStatus status = ReadStatus::kOk;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data() + len, buf.size() - len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = StatusFromErrno(errno);
+      break;
+    }
+    len += static_cast<std::size_t>(n);
+    if (n == 0 || (single_record && len < buf.size())) break;
+    if (len < buf.size()) continue;
+    if (buf.size() >= max_bytes) {
+      status = ReadStatus::kError;
+      break;
+    }
+    buf.resize(std::min(buf.size() * 2, max_bytes));
+  }
+  ::close(fd);
+  buf.resize(status == ReadStatus::kOk ? len : 0);
+  return status;
+}
+
+std::string PidReader::ReadLink(int pid, const char* file) const {
+  char rel[64];
+  std::snprintf(rel, sizeof rel, "%d/%s", pid, file);
+  std::string target(PATH_MAX, '\0');
+  ssize_t n = ::readlinkat(dir_fd_, rel, target.data(), target.size());
+  if (n <= 0) return {};
+  target.resize(static_cast<std::size_t>(n));
+  return target;
+}
+
+std::vector<int> PidReader::Pids() const {
+  std::vector<int> pids;
+  if (dir_fd_ < 0) return pids;
+  int fd = ::dup(dir_fd_);
+  if (fd < 0) return pids;
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    ::close(fd);
+    return pids;
+  }
+  ::rewinddir(dir);
+  while (dirent* e = ::readdir(dir)) {
+    const char* n = e->d_name;
+    if (*n < '1' || *n > '9') continue;
+    long v = 0;
+    bool numeric = true;
+    for (const char* c = n; *c != '\0'; ++c) {
+      if (*c < '0' || *c > '9') {
+        numeric = false;
+        break;
+      }
+      v = v * 10 + (*c - '0');
+    }
+    if (numeric && v > 0 && v <= 0x7fffffff) pids.push_back(static_cast<int>(v));
+  }
+  ::closedir(dir);
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+const ProcessTable& ScanProcesses(const Context& ctx) {
+  return ctx.Memo<ProcessTable>("proc_pid_table", [&ctx] {
+    ProcessTable t;
+    PidReader reader(ctx.fs().procfs());
+    if (!reader.ok()) return t;
+    std::string buf;
+    auto handle = [&](ReadStatus st, int pid, const char* file) {
+      switch (st) {
+        case ReadStatus::kOk:
+          return true;
+        case ReadStatus::kMissing:
+          ++t.vanished;
+          return false;
+        case ReadStatus::kDenied:
+          ++t.denied;
+          // One key for all processes: at most one line a minute, not one per pid.
+          ctx.WarnDenied(ctx.fs().Proc(std::string("<pid>/") + file),
+                         "permission denied (hidepid or another user's process)");
+          return false;
+        case ReadStatus::kError:
+          t.errors.push_back(reader.Path(pid, file).string() + ": read error");
+          return false;
+      }
+      return false;
+    };
+    const std::vector<int> pids = reader.Pids();
+    t.processes.reserve(pids.size());
+    for (int pid : pids) {
+      ProcessEntry e;
+      e.pid = pid;
+      if (!handle(reader.Read(pid, "stat", buf, true), pid, "stat")) continue;
+      try {
+        e.stat = ParseProcPidStat(buf);
+      } catch (const ParseError& err) {
+        t.errors.push_back(reader.Path(pid, "stat").string() + ":" + std::to_string(err.line()) +
+                           ": " + err.what());
+        continue;
+      }
+      if (e.stat.kernel_thread()) {
+        ++t.kernel_threads;
+        continue;
+      }
+      if (!handle(reader.Read(pid, "status", buf, true), pid, "status")) continue;
+      try {
+        e.status = ParseProcPidStatus(buf);
+        e.has_status = true;
+      } catch (const ParseError& err) {
+        t.errors.push_back(reader.Path(pid, "status").string() + ":" + std::to_string(err.line()) +
+                           ": " + err.what());
+      }
+      t.processes.push_back(std::move(e));
+    }
+    return t;
+  });
+}
+
+std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidReader& reader,
+                                                  Scrape& scrape, const ProcessEntry& p,
+                                                  std::uint64_t page_size, std::string& buf) {
+  auto key = std::make_pair(p.pid, p.stat.starttime);
+  auto now = std::chrono::steady_clock::now();
+  std::optional<ProcPidSmapsRollup> cached;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      if (now - it->second.at < limits_.min_interval) {
+        ++cached_;
+        return it->second.value;
+      }
+      cached = it->second.value;
+    }
+    if (limits_.max_resident_bytes != 0 &&
+        p.stat.rss_pages * page_size > limits_.max_resident_bytes) {
+      ++skipped_resident_;
+      return std::nullopt;
+    }
+    if (limits_.budget.count() > 0 && now - scrape.start > limits_.budget) {
+      ++skipped_budget_;
+      return cached;
+    }
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  ReadStatus st = reader.Read(p.pid, "smaps_rollup", buf, true);
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+  std::lock_guard lock(mu_);
+  ++reads_;
+  read_seconds_ += took.count();
+  if (st == ReadStatus::kDenied) {
+    ctx.WarnDenied(ctx.fs().Proc("<pid>/smaps_rollup"), "permission denied");
+  }
+  if (st != ReadStatus::kOk) return std::nullopt;
+  ProcPidSmapsRollup v;
+  try {
+    v = ParseProcPidSmapsRollup(buf);
+  } catch (const ParseError& e) {
+    throw CollectError(reader.Path(p.pid, "smaps_rollup").string() + ":" +
+                       std::to_string(e.line()) + ": " + e.what());
+  }
+  cache_[key] = Cached{v, now};
+  return v;
+}
+
+void SmapsGuard::Retain(const std::vector<std::pair<int, std::uint64_t>>& alive) {
+  std::lock_guard lock(mu_);
+  std::erase_if(cache_, [&](const auto& kv) {
+    return !std::binary_search(alive.begin(), alive.end(), kv.first);
+  });
+}
+
+void SmapsGuard::Emit(MetricSink& out, std::string_view prefix) const {
+  std::lock_guard lock(mu_);
+  std::string p(prefix);
+  out.Counter(p + "_smaps_reads_total", "smaps_rollup files read (opt-in THP source).", {},
+              static_cast<double>(reads_));
+  out.Counter(p + "_smaps_read_seconds_total", "Time spent reading smaps_rollup files.", {},
+              read_seconds_);
+  out.Counter(p + "_smaps_cached_total",
+              "smaps_rollup values reused because the process was read less than the minimum "
+              "interval ago.",
+              {}, static_cast<double>(cached_));
+  const char* help =
+      "smaps_rollup reads skipped: resident_limit (process larger than the limit, never read), "
+      "time_budget (the scrape's budget was spent; the last value is reused when there is one).";
+  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "resident_limit"}},
+              static_cast<double>(skipped_resident_));
+  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "time_budget"}},
+              static_cast<double>(skipped_budget_));
+}
+
+}  // namespace pagescope

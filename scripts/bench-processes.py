@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Speed of per-process collection, in one run on loopback, against the peers and the floor.
+
+Measures, with 200, 2,000 and 10,000 extra idle processes (tests/tools/idle_procs):
+  - pagescope with its default collectors,
+  - Debian's prometheus-process-exporter grouping every process by comm ({{.Comm}}, its own
+    defaults otherwise: smaps and threads on),
+  - prometheus-node-exporter with meminfo, meminfo_numa, vmstat, ksmd, buddyinfo, pressure,
+  - the floor: tests/tools/proc_floor, which only walks /proc and reads stat and status.
+For each: CPU time per scrape (utime+stime of the exporter over K scrapes, from
+/proc/PID/stat), median and p99 scrape latency, resident memory after the scrapes (VmRSS),
+response size. Prints a table and the ratios the targets are about.
+
+usage: scripts/bench-processes.py [--build build] [--scrapes K] [--counts 200,2000,10000]
+Needs the build (pagescope, tools) and the peers installed (scripts/install-deps.sh).
+Children are killed by PID at the end, even on failure.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime (14), stime (15)
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+    return int(m.group(1)) * 1024
+
+
+def wait_http(url, proc, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited early" % proc.args[0])
+        try:
+            urllib.request.urlopen(url, timeout=60).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("no answer from " + url)
+
+
+class Target:
+    def __init__(self, name, cmd, port):
+        self.name = name
+        self.url = "http://127.0.0.1:%d/metrics" % port
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            wait_http(self.url, self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def measure(self, scrapes):
+        for _ in range(2):  # warm up: first sight of new processes, caches
+            urllib.request.urlopen(self.url, timeout=120).read()
+        lat = []
+        size = 0
+        c0 = cpu_seconds(self.proc.pid)
+        for _ in range(scrapes):
+            t0 = time.perf_counter()
+            body = urllib.request.urlopen(self.url, timeout=120).read()
+            lat.append(time.perf_counter() - t0)
+            size = len(body)
+        c1 = cpu_seconds(self.proc.pid)
+        lat.sort()
+        return {"cpu": (c1 - c0) / scrapes, "p50": statistics.median(lat),
+                "p99": lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))],
+                "rss": rss_bytes(self.proc.pid), "size": size}
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def floor(tool, scrapes):
+    out = subprocess.run([tool, str(scrapes)], check=True, capture_output=True, text=True).stdout
+    kv = dict(item.split("=") for item in out.split())
+    return {"cpu": float(kv["cpu_seconds_per_iteration"]),
+            "p50": float(kv["wall_seconds_per_iteration"]), "p99": None,
+            "rss": int(kv["rss_kib"]) * 1024, "size": None, "processes": int(kv["processes"])}
+
+
+def fmt_ms(v):
+    return "-" if v is None else "%.2f" % (v * 1000)
+
+
+def fmt_mib(v):
+    return "-" if v is None else "%.1f" % (v / 2**20)
+
+
+def fmt_kib(v):
+    return "-" if v is None else "%.0f" % (v / 1024)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(SOURCE_DIR, "build"))
+    ap.add_argument("--scrapes", type=int, default=20)
+    ap.add_argument("--counts", default="200,2000,10000")
+    args = ap.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    pagescope = os.path.join(args.build, "pagescope")
+    tools = os.path.join(args.build, "tools")
+    for exe in (pagescope, os.path.join(tools, "proc_floor"), os.path.join(tools, "idle_procs")):
+        if not os.access(exe, os.X_OK):
+            sys.exit("missing %s: build first (cmake --build build)" % exe)
+    pe_bin = shutil.which("prometheus-process-exporter")
+    ne_bin = shutil.which("prometheus-node-exporter")
+    if not pe_bin or not ne_bin:
+        sys.exit("prometheus-process-exporter and prometheus-node-exporter are needed "
+                 "(scripts/install-deps.sh)")
+
+    tmp = tempfile.mkdtemp(prefix="pagescope-bench-")
+    pe_conf = os.path.join(tmp, "process-exporter.yml")
+    with open(pe_conf, "w") as f:
+        f.write('process_names:\n  - name: "{{.Comm}}"\n    cmdline:\n      - ".*"\n')
+
+    targets = []
+    idle = None
+    rows = []
+    try:
+        p = free_port()
+        targets.append(Target("pagescope", [pagescope, "--web.listen-address=127.0.0.1:%d" % p,
+                                            "--log.level=warn"], p))
+        p = free_port()
+        targets.append(Target("process-exporter", [pe_bin, "-config.path", pe_conf,
+                                                   "-web.listen-address", "127.0.0.1:%d" % p], p))
+        p = free_port()
+        targets.append(Target("node-exporter", [
+            ne_bin, "--web.listen-address=127.0.0.1:%d" % p, "--collector.disable-defaults",
+            "--collector.meminfo", "--collector.meminfo_numa", "--collector.vmstat",
+            "--collector.ksmd", "--collector.buddyinfo", "--collector.pressure"], p))
+        for n in counts:
+            idle = subprocess.Popen([os.path.join(tools, "idle_procs"), str(n)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if idle.stdout.readline().strip() != "ready":
+                raise RuntimeError("idle_procs %d did not start" % n)
+            scrapes = args.scrapes if n < 10000 else max(5, args.scrapes // 2)
+            result = {}
+            for t in targets:
+                result[t.name] = t.measure(scrapes)
+            result["floor"] = floor(os.path.join(tools, "proc_floor"), scrapes)
+            rows.append((n, result))
+            idle.stdin.close()
+            idle.wait(timeout=60)
+            idle = None
+    finally:
+        if idle is not None:
+            idle.terminate()
+            idle.wait(timeout=60)
+        for t in targets:
+            t.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print("| extra procs | exporter | CPU ms/scrape | p50 ms | p99 ms | RSS MiB | response KiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, result in rows:
+        for name in ("pagescope", "process-exporter", "node-exporter", "floor"):
+            r = result[name]
+            print("| %d | %s | %s | %s | %s | %s | %s |" % (
+                n, name, fmt_ms(r["cpu"]), fmt_ms(r["p50"]), fmt_ms(r["p99"]),
+                fmt_mib(r["rss"]), fmt_kib(r["size"])))
+    print()
+    print("| extra procs | processes seen | pagescope / process-exporter CPU | pagescope / floor CPU "
+          "| pagescope CPU µs per process |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, result in rows:
+        ps, pe, fl = result["pagescope"], result["process-exporter"], result["floor"]
+        print("| %d | %d | %.3f | %.2f | %.1f |" % (
+            n, fl["processes"], ps["cpu"] / pe["cpu"] if pe["cpu"] else float("nan"),
+            ps["cpu"] / fl["cpu"] if fl["cpu"] else float("nan"),
+            ps["cpu"] * 1e6 / max(1, fl["processes"])))
+    print("\nCPU from utime+stime at clock-tick resolution (%d Hz) over the scrapes; the floor's "
+          "latency is its wall time per walk, without HTTP." % TICK)
+
+
+if __name__ == "__main__":
+    main()
