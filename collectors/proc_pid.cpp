@@ -36,22 +36,6 @@ std::uint64_t KbValue(std::string_view v, std::size_t line) {
   return parse::U64(parse::Trim(v.substr(0, v.size() - 2)), line) * 1024;
 }
 
-ReadStatus StatusFromErrno(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-    case ESRCH:
-    case ENODEV:
-    case ENXIO:
-      return ReadStatus::kMissing;
-    case EACCES:
-    case EPERM:
-      return ReadStatus::kDenied;
-    default:
-      return ReadStatus::kError;
-  }
-}
-
 }  // namespace
 
 ProcPidStat ParseProcPidStat(std::string_view text) {
@@ -476,6 +460,37 @@ void SmapsGuard::Emit(MetricSink& out, std::string_view prefix) const {
               static_cast<double>(skipped_resident_));
   out.Counter(p + "_smaps_skipped_total", help, {{"reason", "time_budget"}},
               static_cast<double>(skipped_budget_));
+}
+
+std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
+                                         const std::string& default_max_resident,
+                                         const std::string& default_budget_ms) {
+  return {
+      {"smaps", OptionType::kBool, "false",
+       "Read smaps_rollup of " + whose +
+           " for AnonHugePages (stalls large processes: guarded by the limits below)."},
+      {"smaps_max_resident", OptionType::kString, default_max_resident,
+       "Never read smaps_rollup of " + whose + " with more resident memory than this."},
+      {"smaps_min_interval_seconds", OptionType::kInt, "60",
+       "Read smaps_rollup of each of the " + whose +
+           " at most once per interval; reuse the value meanwhile."},
+      {"smaps_budget_ms", OptionType::kInt, default_budget_ms,
+       "Stop reading smaps_rollup in a scrape once this much time has passed."},
+  };
+}
+
+SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o) {
+  SmapsGuard::Limits limits;
+  auto max = ParseSize(o.String("smaps_max_resident"));
+  if (!max) o.Fail("smaps_max_resident", "expected a size such as 8GiB or 512MiB");
+  limits.max_resident_bytes = *max;
+  if (o.Int("smaps_min_interval_seconds") < 0) {
+    o.Fail("smaps_min_interval_seconds", "must not be negative");
+  }
+  if (o.Int("smaps_budget_ms") < 0) o.Fail("smaps_budget_ms", "must not be negative");
+  limits.min_interval = std::chrono::seconds(o.Int("smaps_min_interval_seconds"));
+  limits.budget = std::chrono::milliseconds(o.Int("smaps_budget_ms"));
+  return limits;
 }
 
 }  // namespace pagescope

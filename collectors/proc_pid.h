@@ -170,6 +170,13 @@ class SmapsGuard {
 
 // Parses a size with an optional unit: plain bytes, K/M/G/T (QEMU style, powers of 1024),
 // KiB/MiB/GiB/TiB, kB (sysfs). `default_unit` multiplies a bare number (QEMU's -m uses MiB).
+// The smaps_rollup options the processes and qemu collectors both declare ("smaps",
+// "smaps_max_resident", "smaps_min_interval_seconds", "smaps_budget_ms") and their validation.
+std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
+                                         const std::string& default_max_resident,
+                                         const std::string& default_budget_ms);
+SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& options);
+
 std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit = 1);
 
 }  // namespace pagescope

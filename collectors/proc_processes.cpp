@@ -481,28 +481,11 @@ CollectorSpec ProcessesCollectorSpec() {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
        "comm."},
-      {"smaps", OptionType::kBool, "false",
-       "Read smaps_rollup for AnonHugePages (stalls large processes: guarded by the limits "
-       "below)."},
-      {"smaps_max_resident", OptionType::kString, "8GiB",
-       "Never read smaps_rollup of processes with more resident memory than this."},
-      {"smaps_min_interval_seconds", OptionType::kInt, "60",
-       "Read a process's smaps_rollup at most once per interval; reuse the value meanwhile."},
-      {"smaps_budget_ms", OptionType::kInt, "200",
-       "Stop reading smaps_rollup in a scrape once this much time has passed."},
   };
+  for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto matchers = ProcessMatchers::FromYaml(o, "groups", o.Yaml("groups"));
-    SmapsGuard::Limits limits;
-    auto max = ParseSize(o.String("smaps_max_resident"));
-    if (!max) o.Fail("smaps_max_resident", "expected a size such as 8GiB or 512MiB");
-    limits.max_resident_bytes = *max;
-    if (o.Int("smaps_min_interval_seconds") < 0) {
-      o.Fail("smaps_min_interval_seconds", "must not be negative");
-    }
-    if (o.Int("smaps_budget_ms") < 0) o.Fail("smaps_budget_ms", "must not be negative");
-    limits.min_interval = std::chrono::seconds(o.Int("smaps_min_interval_seconds"));
-    limits.budget = std::chrono::milliseconds(o.Int("smaps_budget_ms"));
+    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
     return std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits);
   };
   return spec;

@@ -260,27 +260,12 @@ CollectorSpec QemuCollectorSpec() {
   spec.options = {
       {"flavors", OptionType::kYaml, "",
        "List of {name, memory, page_size}: report pagescope_capacity_vm_slots per node."},
-      {"smaps", OptionType::kBool, "false",
-       "Read smaps_rollup of QEMU processes for pagescope_vm_anon_huge_pages_bytes."},
-      {"smaps_max_resident", OptionType::kString, "64GiB",
-       "Never read smaps_rollup of guests with more resident memory than this."},
-      {"smaps_min_interval_seconds", OptionType::kInt, "60",
-       "Read a guest's smaps_rollup at most once per interval."},
-      {"smaps_budget_ms", OptionType::kInt, "500",
-       "Stop reading smaps_rollup in a scrape once this much time has passed."},
   };
+  for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
+    spec.options.push_back(std::move(o));
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
-    SmapsGuard::Limits limits;
-    auto max = ParseSize(o.String("smaps_max_resident"));
-    if (!max) o.Fail("smaps_max_resident", "expected a size such as 64GiB");
-    limits.max_resident_bytes = *max;
-    if (o.Int("smaps_min_interval_seconds") < 0) {
-      o.Fail("smaps_min_interval_seconds", "must not be negative");
-    }
-    if (o.Int("smaps_budget_ms") < 0) o.Fail("smaps_budget_ms", "must not be negative");
-    limits.min_interval = std::chrono::seconds(o.Int("smaps_min_interval_seconds"));
-    limits.budget = std::chrono::milliseconds(o.Int("smaps_budget_ms"));
+    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
     return std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits);
   };
   return spec;

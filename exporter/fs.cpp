@@ -13,6 +13,15 @@
 namespace pagescope {
 namespace {
 
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
 ReadStatus StatusFromErrno(int err) {
   switch (err) {
     case ENOENT:
@@ -29,15 +38,6 @@ ReadStatus StatusFromErrno(int err) {
       return ReadStatus::kError;
   }
 }
-
-struct FdCloser {
-  int fd;
-  ~FdCloser() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-}  // namespace
 
 FsRoot::FsRoot(std::filesystem::path procfs, std::filesystem::path sysfs,
                std::filesystem::path rootfs)

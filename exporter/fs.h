@@ -20,6 +20,9 @@ enum class ReadStatus {
   kError,    // anything else: EISDIR, EIO, too large
 };
 
+// How an errno from open/read/opendir maps to the error taxonomy.
+ReadStatus StatusFromErrno(int err);
+
 struct ReadResult {
   ReadStatus status = ReadStatus::kError;
   std::string content;
