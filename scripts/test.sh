@@ -19,7 +19,8 @@ echo "== format check"
 cmake --build build --target format_check
 
 echo "== tests"
-(cd build && ctest --output-on-failure --timeout 900)
+# Benchmarks (label bench) print figures and take minutes: run them with `ctest -L bench`.
+(cd build && ctest --output-on-failure --timeout 900 -LE bench)
 
 if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer"
