@@ -206,16 +206,32 @@
       {
         name: 'pagescope-vms',
         rules: [
+          // The share of a guest's RAM on hugepages. A preallocated guest (prealloc="true" on
+          // every RAM backend) must hold all of it: hugetlb bytes faulted in over configured RAM.
+          // A lazy or mixed guest faults its pages in when the guest touches them, so only its
+          // configuration can be judged: RAM on hugetlb backends over configured RAM.
           alert(
             'PagescopeVmNotBackedByHugepages',
             |||
-              (pagescope_vm_hugetlb_configured_bytes{%(s)s} / pagescope_vm_memory_bytes{%(s)s} < 1)
+              (
+                (
+                  (
+                    sum without (node, page_size) (pagescope_vm_hugetlb_bytes{%(s)s})
+                    or pagescope_vm_hugetlb_configured_bytes{%(s)s} * 0
+                  )
+                  / pagescope_vm_memory_bytes{%(s)s}
+                  and ignoring (backend, mem_path, pid, prealloc, share, uuid)
+                  pagescope_vm_info{%(s)s, prealloc="true"}
+                )
+                or
+                pagescope_vm_hugetlb_configured_bytes{%(s)s} / pagescope_vm_memory_bytes{%(s)s}
+              ) < 1
               and
-              (pagescope_vm_hugetlb_configured_bytes{%(s)s} > 0)
+              pagescope_vm_hugetlb_configured_bytes{%(s)s} > 0
             |||,
             'warning',
-            'A VM configured for hugepages is only partly backed by them.',
-            'Only {{ $value | humanizePercentage }} of the RAM of VM {{ $labels.vm }} on {{ $labels.instance }} (' + quote('pagescope_vm_memory_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B) is on hugepage-backed memory: the rest uses 4 KiB pages, can be swapped and loses the TLB benefit.',
+            'A VM configured for hugepages is not fully backed by them.',
+            'Only {{ $value | humanizePercentage }} of the RAM of VM {{ $labels.vm }} on {{ $labels.instance }} is backed by hugepages: of its ' + quote('pagescope_vm_memory_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B, ' + quote('pagescope_vm_hugetlb_configured_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B are configured on hugetlb backends and ' + quote('sum(pagescope_vm_hugetlb_bytes{instance=%q,vm=%q}) or vector(0)', '$labels.instance $labels.vm', 'humanize1024') + 'B are held in hugepages (prealloc: {{ with printf "pagescope_vm_info{instance=%q,vm=%q}" $labels.instance $labels.vm | query }}{{ . | first | label "prealloc" }}{{ end }}). RAM outside hugetlb backends uses 4 KiB pages, can be swapped and loses the TLB benefit; a preallocated guest holding less than it configured lost hugepages or could not get them.',
           ),
         ],
       },

@@ -5,10 +5,16 @@ evaluation) with the mixin's rules, `for` shortened through the mixin config.
   (tests/tools/hugetlb_hold) makes PagescopeHugepagesExhausted pending or firing in
   /api/v1/alerts; releasing them clears it.
 - Every dashboard panel query (template variables resolved against this Prometheus) returns data,
-  except panels whose metrics this machine or branch cannot have (NO_DATA_METRICS, with the
-  reason), or panels listed in NO_DATA_PANELS. Exemptions that are no longer needed are reported.
+  except panels whose metrics this machine cannot have (NO_DATA_METRICS, with the reason), or
+  panels listed in NO_DATA_PANELS. Exemptions that are no longer needed are reported.
+- So that the VM, hugetlbfs and cgroup panels have something to show, the test adds what a
+  hugepage host has: a size-limited hugetlbfs mount, one QEMU guest (TCG, -S, 64 MiB) on it with
+  prealloc=on (it holds 32 pages of the pool, and PagescopeVmNotBackedByHugepages must stay
+  silent for it), a QEMU flavor for the capacity metric, smaps_rollup reading, and a hugetlb
+  cgroup (v2) with a limit that the pool holder runs in. All are removed even on failure.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -30,37 +36,29 @@ PAGES = 16
 
 # A panel may lack data only if one of the exporter metrics it reads is missing from pagescope's
 # own /metrics output on this machine, for a reason listed here (metric name prefix -> reason).
-# When a collector is merged or the machine gains the feature, the metric appears and the panel
-# must then show data: nothing to edit here, but do delete the stale line (the test prints them).
+# When the machine gains the feature, the metric appears and the panel must then show data:
+# delete the stale line (the test prints them).
 NO_DATA_METRICS = {
-    "pagescope_thp_": "thp collector not on this branch yet",
-    "pagescope_ksm_": "ksm collector not on this branch yet",
-    "pagescope_vmstat_": "vmstat collector not on this branch yet",
-    "pagescope_pressure_": "pressure collector not on this branch yet",
-    "pagescope_numa_hit": "numa collector not on this branch yet",
-    "pagescope_numa_miss": "numa collector not on this branch yet",
-    "pagescope_numa_foreign": "numa collector not on this branch yet",
-    "pagescope_numa_local_node": "numa collector not on this branch yet",
-    "pagescope_numa_other_node": "numa collector not on this branch yet",
-    "pagescope_numa_memory_": "numa collector not on this branch yet",
-    "pagescope_numa_distance": "numa collector not on this branch yet",
-    "pagescope_buddyinfo_": "buddyinfo collector not on this branch yet",
-    "pagescope_hugepages_obtainable": "buddyinfo collector not on this branch yet",
-    "pagescope_hugepages_requested": "hugepages_config collector not on this branch yet; "
-                                     "no hugepages= on this machine's command line",
-    "pagescope_hugepages_default_page_size": "hugepages_config collector not on this branch yet",
-    "pagescope_memory_overcommit_policy": "hugepages_config collector not on this branch yet",
-    "pagescope_swap_": "swap collector not on this branch yet; this machine has no swap device",
-    "pagescope_hugetlbfs_": "hugetlbfs collector not on this branch yet",
-    "pagescope_cgroup_hugetlb_": "cgroup_hugetlb collector not on this branch yet; this "
-                                 "machine's cgroups have no hugetlb.* files",
-    "pagescope_process_": "processes collector not on this branch yet; no process group is "
-                          "configured in this test",
-    "pagescope_vm_": "qemu collector not on this branch yet; no QEMU guest runs in this test",
-    "pagescope_capacity_vm_slots": "qemu collector not on this branch yet; no flavors configured",
+    "pagescope_swap_device_": "this machine has no swap device (/proc/swaps is empty); the test "
+                              "adds none, since swapon would change memory behaviour for every "
+                              "other test running on the machine",
+    "pagescope_hugepages_requested": "no hugepages= on this machine's kernel command line and "
+                                     "no vm.nr_hugepages in its sysctl configuration files",
 }
 # Panels whose metrics exist but whose query can still be empty here (title -> reason).
 NO_DATA_PANELS = {}
+
+GUEST_MIB = 64
+GUEST_PAGES = GUEST_MIB // 2
+CONFIG = """
+collectors:
+  qemu:
+    smaps: true
+    flavors:
+      - {name: m1.tiny, memory: %d, page_size: 2MiB}
+  processes:
+    smaps: true
+""" % GUEST_MIB
 
 PROMETHEUS_CONFIG = """
 global:
@@ -153,72 +151,184 @@ def wait_for(what, check, timeout=30, interval=0.5):
         time.sleep(interval)
 
 
+@contextlib.contextmanager
+def hugetlbfs_mount(workdir):
+    """A 2 MiB hugetlbfs mount limited to the guest's RAM (size= gives size and free bytes)."""
+    d = os.path.join(workdir, "hugetlbfs")
+    os.mkdir(d)
+    subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M,size=%dM" % GUEST_MIB,
+                    "none", d], check=True)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", d], check=False)
+
+
+def unified_root():
+    """The cgroup v2 hierarchy if it offers the hugetlb controller, else None."""
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        try:
+            with open(os.path.join(root, "cgroup.controllers")) as f:
+                return root if "hugetlb" in f.read().split() else None
+        except OSError:
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def hugetlb_cgroup(name, limit_bytes):
+    """<v2 root>/<name> with hugetlb.2MB.max = limit_bytes; yields its path, or None when this
+    host has no v2 hugetlb controller. Removed (and the root's subtree_control restored) after."""
+    root = unified_root()
+    if root is None:
+        yield None
+        return
+    control = os.path.join(root, "cgroup.subtree_control")
+    path = os.path.join(root, name)
+    enabled_at_root = False
+    try:
+        with open(control) as f:
+            if "hugetlb" not in f.read().split():
+                with open(control, "w") as w:
+                    w.write("+hugetlb")
+                enabled_at_root = True
+        os.mkdir(path)
+        with open(os.path.join(path, "hugetlb.2MB.max"), "w") as f:
+            f.write(str(limit_bytes))
+        yield path
+    finally:
+        if os.path.isdir(path):
+            os.rmdir(path)
+        if enabled_at_root:
+            with open(control, "w") as w:
+                w.write("-hugetlb")
+
+
+def start_guest(qemu, mnt, name):
+    cmd = [qemu, "-S", "-display", "none", "-nodefaults", "-accel", "tcg",
+           "-name", "guest=%s,debug-threads=on" % name, "-m", "%dM" % GUEST_MIB,
+           "-object", "memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=on,prealloc=on"
+           % (GUEST_MIB, mnt),
+           "-machine", "pc,memory-backend=ram0"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class LiveAlerts(unittest.TestCase):
     @require_root
     def test_exhaustion_alert_and_dashboard_queries(self):
+        qemu = shutil.which("qemu-system-x86_64")
+        if not qemu:
+            self.skipTest("qemu-system-x86_64 is not installed (scripts/install-deps.sh)")
         workdir = tempfile.mkdtemp(prefix="pagescope-live-alerts-")
-        holder = prom = exporter = None
+        holder = prom = exporter = guest = None
+        cgroup_name = "pagescope-alerts-%d" % os.getpid()
         try:
-            with kernel_lock(), SysfsRestorer() as sysfs:
-                sysfs.set(POOL + "/nr_overcommit_hugepages", 0)
-                sysfs.set(POOL + "/nr_hugepages", PAGES)
-                self.assertEqual(sysfs.read(POOL + "/nr_hugepages"), str(PAGES),
-                                 "the kernel could not give %d free 2 MiB pages" % PAGES)
-                # The shipped rules with every `for` at 2 s.
-                build(workdir, {"forOverride": "2s"})
-                rules = self.rules = os.path.join(workdir, "alerts", "pagescope-rules.yml")
-                exporter = Exporter(["--collector." + c for c in all_collectors()])
-                prom = Prometheus(workdir, rules, exporter.port)
-                start = time.time()
+            with kernel_lock(), SysfsRestorer() as sysfs, hugetlbfs_mount(workdir) as mnt, \
+                    hugetlb_cgroup(cgroup_name, PAGES * 2 * 1024 * 1024) as cgroup:
+                try:
+                    sysfs.set(POOL + "/nr_overcommit_hugepages", 0)
+                    sysfs.set(POOL + "/nr_hugepages", PAGES + GUEST_PAGES)
+                    self.assertEqual(sysfs.read(POOL + "/nr_hugepages"), str(PAGES + GUEST_PAGES),
+                                     "the kernel could not give %d free 2 MiB pages"
+                                     % (PAGES + GUEST_PAGES))
+                    guest = start_guest(qemu, mnt, "ps-alerts-%d" % os.getpid())
+                    # The shipped rules with every `for` at 2 s.
+                    build(workdir, {"forOverride": "2s"})
+                    rules = self.rules = os.path.join(workdir, "alerts", "pagescope-rules.yml")
+                    config = os.path.join(workdir, "pagescope.yml")
+                    with open(config, "w") as f:
+                        f.write(CONFIG)
+                    args = ["--config.file=" + config]
+                    args += ["--collector." + c for c in all_collectors()]
+                    if cgroup is not None:
+                        args.append("--collector.cgroup_hugetlb.parents=" + cgroup_name)
+                    exporter = Exporter(args)
+                    prom = Prometheus(workdir, rules, exporter.port)
+                    start = time.time()
 
-                def pool_seen():
-                    r = prom.query('instance_page_size:pagescope_hugepages_available_pages'
-                                   '{page_size="2MiB"}')
-                    return r and float(r[0]["value"][1]) == PAGES
-                wait_for("Prometheus to record the 2 MiB pool", pool_seen)
-                time.sleep(4)  # several evaluations with the pool free
-                # Free hugepages count as available memory (there is no 1 GiB pool here).
-                self.assertEqual(self.hugepage_part_of_available(prom), PAGES * 2 * 1024 * 1024)
-                for name in ("PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
-                             "PagescopeNumaNodeHugepagesExhausted"):
-                    self.assertEqual(prom.alerts(name), [], name + " on a free pool")
+                    def pool_seen():
+                        if guest.poll() is not None:
+                            self.fail("qemu exited: " + guest.stderr.read().decode())
+                        r = prom.query('instance_page_size:pagescope_hugepages_available_pages'
+                                       '{page_size="2MiB"}')
+                        return r and float(r[0]["value"][1]) == PAGES
+                    # The guest preallocates its 32 pages; 16 stay free.
+                    wait_for("Prometheus to record the 2 MiB pool with the guest's pages taken",
+                             pool_seen, timeout=60)
+                    time.sleep(4)  # several evaluations with the pool free
+                    # Free hugepages count as available memory (there is no 1 GiB pool here).
+                    self.assertEqual(self.hugepage_part_of_available(prom), PAGES * 2 * 1024 * 1024)
+                    for name in ("PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
+                                 "PagescopeNumaNodeHugepagesExhausted",
+                                 "PagescopeVmNotBackedByHugepages"):
+                        self.assertEqual(prom.alerts(name), [], name + " on a free pool")
+                    # The rule saw the guest (preallocated, fully on hugetlb) and kept silent.
+                    held = prom.query('sum by (vm) (pagescope_vm_hugetlb_bytes) and on (vm) '
+                                      'pagescope_vm_info{prealloc="true"}')
+                    self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20])
 
-                holder = subprocess.Popen([tool("hugetlb_hold"), "2048", str(PAGES), str(PAGES)],
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          text=True)
-                self.assertEqual(holder.stdout.readline().strip(), "ready")
-                t_hold = time.time()
+                    hold = [tool("hugetlb_hold"), "2048", str(PAGES), str(PAGES)]
+                    if cgroup is not None:  # the holder joins the cgroup before it maps anything
+                        hold = ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+                                "sh", cgroup] + hold
+                    holder = subprocess.Popen(hold, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              text=True)
+                    self.assertEqual(holder.stdout.readline().strip(), "ready")
+                    t_hold = time.time()
 
-                def exhausted():
-                    return [a for a in prom.alerts("PagescopeHugepagesExhausted")
-                            if a["labels"].get("page_size") == "2MiB"
-                            and a["state"] in ("pending", "firing")]
-                got = wait_for("PagescopeHugepagesExhausted for 2MiB", exhausted)
-                print("\nPagescopeHugepagesExhausted %s %.1f s after the pages were taken: %s"
-                      % (got[0]["state"], time.time() - t_hold, got[0]["annotations"]["description"]))
-                wait_for("PagescopeHugepagesExhausted firing",
-                         lambda: [a for a in exhausted() if a["state"] == "firing"])
-                self.assertIn("All %d pages of the 2MiB hugepage pool" % PAGES,
-                              got[0]["annotations"]["description"])
-                numa = [a for a in prom.alerts("PagescopeNumaNodeHugepagesExhausted")
-                        if a["labels"].get("page_size") == "2MiB"]
-                self.assertEqual(numa, [], "one node only: no 'other node still has pages'")
+                    def exhausted():
+                        return [a for a in prom.alerts("PagescopeHugepagesExhausted")
+                                if a["labels"].get("page_size") == "2MiB"
+                                and a["state"] in ("pending", "firing")]
+                    got = wait_for("PagescopeHugepagesExhausted for 2MiB", exhausted)
+                    print("\nPagescopeHugepagesExhausted %s %.1f s after the pages were taken: %s"
+                          % (got[0]["state"], time.time() - t_hold,
+                             got[0]["annotations"]["description"]))
+                    wait_for("PagescopeHugepagesExhausted firing",
+                             lambda: [a for a in exhausted() if a["state"] == "firing"])
+                    self.assertIn("All %d pages of the 2MiB hugepage pool" % (PAGES + GUEST_PAGES),
+                                  got[0]["annotations"]["description"])
+                    numa = [a for a in prom.alerts("PagescopeNumaNodeHugepagesExhausted")
+                            if a["labels"].get("page_size") == "2MiB"]
+                    self.assertEqual(numa, [], "one node only: no 'other node still has pages'")
 
-                self.assertEqual(self.hugepage_part_of_available(prom), 0)
-                self.check_dashboards(prom, exporter, start)
+                    self.assertEqual(self.hugepage_part_of_available(prom), 0)
+                    no_data = dict(NO_DATA_METRICS)
+                    if cgroup is None:
+                        no_data["pagescope_cgroup_hugetlb_"] = (
+                            "no cgroup v2 hierarchy with the hugetlb controller on this host")
+                    self.check_dashboards(prom, exporter, start, no_data)
 
-                holder.stdin.close()
-                holder.wait(timeout=10)
-                holder.stdout.close()
-                holder = None
-                t_release = time.time()
-                wait_for("PagescopeHugepagesExhausted to clear", lambda: not exhausted())
-                print("cleared %.1f s after the pages were released" % (time.time() - t_release))
+                    holder.stdin.close()
+                    holder.wait(timeout=10)
+                    holder.stdout.close()
+                    holder = None
+                    t_release = time.time()
+                    wait_for("PagescopeHugepagesExhausted to clear", lambda: not exhausted())
+                    print("cleared %.1f s after the pages were released"
+                          % (time.time() - t_release))
+                finally:  # before the cgroup, the mount and the pool are restored
+                    if holder is not None:
+                        holder.stdin.close()
+                        holder.wait(timeout=10)
+                        holder.stdout.close()
+                        holder = None
+                    if guest is not None:
+                        stop(guest)
+                        guest.stderr.close()
+                        guest = None
         finally:
-            if holder is not None:
-                holder.stdin.close()
-                holder.wait(timeout=10)
-                holder.stdout.close()
             if prom is not None:
                 prom.stop()
             if exporter is not None:
@@ -235,7 +345,7 @@ class LiveAlerts(unittest.TestCase):
         self.assertEqual(len(r), 1, r)
         return float(r[0]["value"][1])
 
-    def check_dashboards(self, prom, exporter, start):
+    def check_dashboards(self, prom, exporter, start, no_data_metrics):
         scraped = {name for name, _ in parse_exposition(exporter.scrape())}
         failures, no_data, n_panels = [], [], 0
         end = time.time()
@@ -263,7 +373,7 @@ class LiveAlerts(unittest.TestCase):
                     continue
                 exprs = " ".join(t["expr"] for t in p["targets"])
                 absent = [m for m in exporter_metrics(exprs) if m not in scraped]
-                reasons = sorted({r for m in absent for prefix, r in NO_DATA_METRICS.items()
+                reasons = sorted({r for m in absent for prefix, r in no_data_metrics.items()
                                   if m.startswith(prefix)})
                 if reasons:
                     no_data.append((title, "; ".join(reasons)))
@@ -279,7 +389,7 @@ class LiveAlerts(unittest.TestCase):
         every_expr = " ".join(t["expr"] for d in load_dashboards().values() for p in panels(d)
                               for t in p["targets"])
         absent_anywhere = [m for m in exporter_metrics(every_expr) if m not in scraped]
-        stale = sorted(prefix for prefix in NO_DATA_METRICS
+        stale = sorted(prefix for prefix in no_data_metrics
                        if not any(m.startswith(prefix) for m in absent_anywhere))
         if stale:
             print("  NO_DATA_METRICS entries no longer needed (delete them): %s" % stale)
