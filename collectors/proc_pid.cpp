@@ -238,15 +238,25 @@ std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t defa
       return std::nullopt;
     }
   }
+  // A size that does not fit in 64 bits is no size (not a wrapped or undefined value).
   if (number.find('.') == std::string::npos) {
     std::uint64_t v = 0;
-    for (char c : number) v = v * 10 + static_cast<std::uint64_t>(c - '0');
-    return v * mult;
+    for (char c : number) {
+      if (__builtin_mul_overflow(v, 10u, &v) ||
+          __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v)) {
+        return std::nullopt;
+      }
+    }
+    if (__builtin_mul_overflow(v, mult, &v)) return std::nullopt;
+    return v;
   }
   char* endp = nullptr;
   double d = std::strtod(number.c_str(), &endp);
   if (endp == nullptr || *endp != '\0') return std::nullopt;
-  return static_cast<std::uint64_t>(d * static_cast<double>(mult));
+  d *= static_cast<double>(mult);
+  // 2^64 is the first double above the range; the comparison also rejects NaN.
+  if (!(d >= 0 && d < 18446744073709551616.0)) return std::nullopt;
+  return static_cast<std::uint64_t>(d);
 }
 
 PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {

@@ -32,6 +32,6 @@ if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
 fi
 
 if [[ "${PAGESCOPE_SKIP_FUZZ:-0}" != 1 ]]; then
-  echo "== fuzzing every parser (${PAGESCOPE_FUZZ_SECONDS:-20} s each)"
+  echo "== fuzzing every parser (${PAGESCOPE_FUZZ_SECONDS:-6} s each)"
   bash scripts/fuzz.sh
 fi

@@ -118,6 +118,19 @@ TEST(ParseSize, Units) {
   EXPECT_FALSE(ParseSize("4Q"));
 }
 
+// Found by fuzz_mem_size: a decimal size beyond 2^64 was cast from double (undefined
+// behaviour), and an integer one wrapped around.
+TEST(ParseSize, TooLargeIsNoSize) {
+  EXPECT_FALSE(ParseSize("754270190134542049.", 1u << 20));  // the fuzzer's input (QEMU -m)
+  EXPECT_FALSE(ParseSize("18446744073709551616"));
+  EXPECT_FALSE(ParseSize("18446744073709551615K"));
+  EXPECT_FALSE(ParseSize("16777216T"));
+  EXPECT_FALSE(ParseSize("99999999999999999999999999.5G"));
+  EXPECT_EQ(ParseSize("18446744073709551615"), 18446744073709551615ull);
+  EXPECT_EQ(ParseSize("16777215T"), 16777215ull << 40);
+  EXPECT_EQ(ParseSize("0.5K"), 512u);
+}
+
 std::vector<std::string> Args(std::string_view nul_separated) {
   return SplitCmdline(nul_separated);
 }

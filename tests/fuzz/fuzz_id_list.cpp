@@ -1,0 +1,6 @@
+// seeds: sys/devices/system/node/[ohp]* sys/devices/system/node/node*/cpulist
+#include "collectors/parse.h"
+#include "tests/fuzz/fuzz.h"
+
+// The kernel list format of CPU and node masks.
+PAGESCOPE_FUZZ_TEXT(pagescope::parse::IdList(text))

@@ -1,0 +1,6 @@
+// seeds: proc/*/cmdline
+#include "collectors/proc_pid.h"
+#include "tests/fuzz/fuzz.h"
+
+// /proc/PID/cmdline: NUL-separated arguments.
+PAGESCOPE_FUZZ_TEXT(pagescope::SplitCmdline(text))

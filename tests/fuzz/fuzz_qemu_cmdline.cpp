@@ -1,0 +1,13 @@
+// seeds: proc/*/cmdline
+#include "collectors/proc_pid.h"
+#include "collectors/qemu_cmdline.h"
+#include "tests/fuzz/fuzz.h"
+
+// A QEMU command line as /proc/PID/cmdline gives it: -m, -mem-path, -object (key=value and
+// JSON), -numa, -machine; then the guest RAM backends.
+static int QemuCmdline(std::string_view text) {
+  auto cmdline = pagescope::ParseQemuCmdline(pagescope::SplitCmdline(text));
+  (void)cmdline.RamBackends();
+  return 0;
+}
+PAGESCOPE_FUZZ_TEXT(QemuCmdline(text))

@@ -1,0 +1,18 @@
+// seeds:
+#include "collectors/proc_vmstat.h"
+#include "collectors/sys_kernel_mm_ksm.h"
+#include "collectors/sys_kernel_mm_transparent_hugepage.h"
+#include "collectors/sysfs.h"
+#include "tests/fuzz/fuzz.h"
+
+// File and field names a newer kernel may add, turned into metric names: ksm, khugepaged and
+// per-size THP stats files, unknown sysfs files, vmstat fields.
+static int FileNames(std::string_view text) {
+  (void)pagescope::KsmFileMetric(text);
+  (void)pagescope::KhugepagedFileMetric(text);
+  (void)pagescope::ThpSizeStatMetric(text);
+  (void)pagescope::UnknownFileMetric("pagescope_fuzz_", text, "/sys/fuzz");
+  (void)pagescope::VmstatFieldIsGauge(text);
+  return 0;
+}
+PAGESCOPE_FUZZ_TEXT(FileNames(text))
