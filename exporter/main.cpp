@@ -55,9 +55,10 @@ void LogCollectors(const pagescope::Scraper& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Scrapes run on the web server's worker threads. glibc would give each thread its own
-  // arena, each keeping the memory of the largest scrape it served (the process table at
-  // 10,000 processes): one arena, and large buffers from mmap so they go back when freed.
+  // Scrapes run on one scrape thread, but the web server's hundreds of workers allocate too
+  // (request buffers, gzip). glibc would give threads their own arenas, each keeping the memory
+  // of the largest response it handled: one arena, and large buffers from mmap so they go back
+  // when freed.
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   using namespace pagescope;

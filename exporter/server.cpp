@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "exporter/log.h"
+#include "exporter/scrape_executor.h"
 #include "pagescope/version.h"
 
 namespace pagescope {
@@ -134,6 +135,8 @@ struct Server::Impl : public CivetHandler {
   ServerOptions options;
   ScraperSource source;
   std::atomic<int> in_flight{0};
+  // Declared before civet: destroyed after it, once no worker can wait on it any more.
+  std::unique_ptr<ScrapeExecutor> executor = std::make_unique<ScrapeExecutor>();
   std::unique_ptr<CivetServer> civet;
   std::unique_ptr<TlsServerContext> tls;  // set when serving HTTPS
   BasicAuthChecker auth;
@@ -233,21 +236,30 @@ struct Server::Impl : public CivetHandler {
               "Too many parallel scrapes (--web.max-requests)\n", head);
       return true;
     }
-    auto scraper = source();
-    std::vector<prometheus::MetricFamily> families;
-    try {
-      families = scraper->Scrape(Params(conn, "collect[]"), Params(conn, "exclude[]"));
-    } catch (const std::invalid_argument& e) {
-      Respond(conn, 400, "text/plain; charset=utf-8", std::string(e.what()) + "\n", head);
+    // The scrape and its serialization run on the executor's one thread; this worker only
+    // waits, then compresses and writes.
+    std::vector<std::string> collect = Params(conn, "collect[]");
+    std::vector<std::string> exclude = Params(conn, "exclude[]");
+    std::string key;
+    for (const auto& c : collect) (key += 'c') += c + '\0';
+    for (const auto& x : exclude) (key += 'x') += x + '\0';
+    auto result = executor->Run(key, [scraper = source(), collect, exclude]() {
+      std::ostringstream text;
+      prometheus::TextSerializer().Serialize(text, scraper->Scrape(collect, exclude));
+      return std::move(text).str();
+    });
+    if (!result->error.empty()) {
+      int status = result->bad_request ? 400 : result->shutting_down ? 503 : 500;
+      Respond(conn, status, "text/plain; charset=utf-8", result->error + "\n", head);
       return true;
     }
-    std::ostringstream text;
-    prometheus::TextSerializer().Serialize(text, families);
-    std::string body = text.str();
+    std::string_view body = result->body;
+    std::string compressed;
     const char* ae = mg_get_header(conn, "Accept-Encoding");
     std::string extra;
     if (ae != nullptr && AcceptsGzip(ae)) {
-      body = Gzip(body);
+      compressed = Gzip(body);
+      body = compressed;
       extra = "Content-Encoding: gzip\r\n";
     }
     extra += "Vary: Accept-Encoding\r\n";
@@ -301,7 +313,7 @@ Server::Server(const ServerOptions& options, ScraperSource source) : impl_(new I
       "keep_alive_timeout_ms",
       std::to_string(options.keep_alive_timeout_ms),
       "max_request_size",
-      "16384",
+      "8192",
       // Headers and body go out in separate writes; without this, Nagle's algorithm and the
       // client's delayed ACK add 40 ms to every keep-alive request.
       "tcp_nodelay",

@@ -1,0 +1,101 @@
+#include "exporter/scrape_executor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace pagescope {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ScrapeExecutor, RunsWorkOnOneThreadAndReturnsBody) {
+  ScrapeExecutor ex;
+  std::thread::id first;
+  auto r1 = ex.Run("a", [&] {
+    first = std::this_thread::get_id();
+    return std::string("body");
+  });
+  EXPECT_EQ(r1->body, "body");
+  EXPECT_TRUE(r1->error.empty());
+  std::thread::id second;
+  std::thread([&] {
+    ex.Run("b", [&] {
+      second = std::this_thread::get_id();
+      return std::string();
+    });
+  }).join();
+  EXPECT_EQ(first, second);
+  EXPECT_NE(first, std::this_thread::get_id());
+}
+
+TEST(ScrapeExecutor, BadRequestAndFailure) {
+  ScrapeExecutor ex;
+  auto bad = ex.Run("a", []() -> std::string { throw std::invalid_argument("unknown"); });
+  EXPECT_TRUE(bad->bad_request);
+  EXPECT_EQ(bad->error, "unknown");
+  auto fail = ex.Run("a", []() -> std::string { throw std::runtime_error("boom"); });
+  EXPECT_FALSE(fail->bad_request);
+  EXPECT_EQ(fail->error, "boom");
+}
+
+// While one job runs, requests with the same key queue one job and share it; a request never
+// gets the result of a job that had started before it arrived.
+TEST(ScrapeExecutor, CoalescesQueuedJobsOnlyAndResultsAreFresh) {
+  ScrapeExecutor ex;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<int> runs{0};
+  auto work = [&] {
+    int n = ++runs;
+    if (n == 1) released.wait();
+    return std::to_string(n);
+  };
+  auto first = std::async(std::launch::async, [&] { return ex.Run("k", work)->body; });
+  while (runs.load() == 0) std::this_thread::sleep_for(1ms);
+  // Job 1 is running: these arrive after it started and must not get its result.
+  std::vector<std::future<std::string>> later;
+  for (int i = 0; i < 8; ++i) {
+    later.push_back(std::async(std::launch::async, [&] { return ex.Run("k", work)->body; }));
+  }
+  auto other = std::async(std::launch::async, [&] { return ex.Run("other", work)->body; });
+  std::this_thread::sleep_for(100ms);
+  release.set_value();
+  EXPECT_EQ(first.get(), "1");
+  for (auto& f : later) EXPECT_EQ(f.get(), "2");  // one job shared by all eight
+  EXPECT_EQ(other.get(), "3");
+  EXPECT_EQ(ex.jobs_run(), 3u);
+}
+
+TEST(ScrapeExecutor, ShutdownFailsQueuedJobsAndFinishesTheRunningOne) {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> started{false};
+  auto ex = std::make_unique<ScrapeExecutor>();
+  auto running = std::async(std::launch::async, [&] {
+    return ex->Run("a", [&] {
+      started = true;
+      released.wait();
+      return std::string("done");
+    });
+  });
+  while (!started) std::this_thread::sleep_for(1ms);
+  auto queued = std::async(std::launch::async,
+                           [&] { return ex->Run("b", [] { return std::string("never"); }); });
+  std::this_thread::sleep_for(50ms);
+  std::thread stopper([&] { ex.reset(); });
+  std::this_thread::sleep_for(50ms);
+  release.set_value();
+  stopper.join();
+  EXPECT_EQ(running.get()->body, "done");
+  auto q = queued.get();
+  EXPECT_TRUE(q->shutting_down);
+}
+
+}  // namespace
+}  // namespace pagescope
