@@ -7,6 +7,7 @@
 #include "collectors/proc_mountinfo.h"
 #include "collectors/proc_pid.h"
 #include "collectors/qemu_cmdline.h"
+#include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
 
 namespace pagescope {
@@ -178,29 +179,22 @@ class QemuCollector : public Collector {
     for (const auto& pool : ReadHugepagePools(ctx, ctx.fs().Sys("kernel/mm/hugepages"), out)) {
       if (pool.reserved) reserved[pool.page_size_bytes] = *pool.reserved;
     }
-    auto nodes_dir = ctx.fs().Sys("devices/system/node");
-    auto names = ctx.ReadDir(nodes_dir);
-    if (!names) return;
-    for (const auto& name : *names) {
-      auto id = parse::NodeDirId(name);
-      if (!id) continue;
-      for (const auto& pool : ReadHugepagePools(ctx, nodes_dir / name / "hugepages", out)) {
-        if (!pool.free) continue;
-        std::uint64_t resv =
-            reserved.count(pool.page_size_bytes) ? reserved[pool.page_size_bytes] : 0;
-        std::uint64_t avail = *pool.free > resv ? *pool.free - resv : 0;
-        for (const auto& f : flavors_) {
-          if (f.page_size != pool.page_size_bytes) continue;
-          std::uint64_t need = (f.memory + f.page_size - 1) / f.page_size;
-          out.Gauge("pagescope_capacity_vm_slots",
-                    "More guests of this flavor that fit in this NUMA node's free hugepages "
-                    "(free minus all reserved pages of the size, divided by the pages one "
-                    "guest needs).",
-                    {{"flavor", f.name},
-                     {"node", std::to_string(*id)},
-                     {"page_size", parse::PageSizeLabel(f.page_size)}},
-                    static_cast<double>(avail / need));
-        }
+    for (const auto& [node, pool] : ReadNodeHugepagePools(ctx, out)) {
+      if (!pool.free) continue;
+      std::uint64_t resv =
+          reserved.count(pool.page_size_bytes) ? reserved[pool.page_size_bytes] : 0;
+      std::uint64_t avail = *pool.free > resv ? *pool.free - resv : 0;
+      for (const auto& f : flavors_) {
+        if (f.page_size != pool.page_size_bytes) continue;
+        std::uint64_t need = (f.memory + f.page_size - 1) / f.page_size;
+        out.Gauge("pagescope_capacity_vm_slots",
+                  "More guests of this flavor that fit in this NUMA node's free hugepages "
+                  "(free minus all reserved pages of the size, divided by the pages one "
+                  "guest needs).",
+                  {{"flavor", f.name},
+                   {"node", std::to_string(node)},
+                   {"page_size", parse::PageSizeLabel(f.page_size)}},
+                  static_cast<double>(avail / need));
       }
     }
   }

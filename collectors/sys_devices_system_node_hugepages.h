@@ -5,9 +5,21 @@
 // Page Allocation/Freeing"). Node ids come from the directory listing; they can be sparse.
 // The kernel keeps reserved pages only per size, not per node.
 
+#include <vector>
+
+#include "collectors/sys_kernel_mm_hugepages.h"
 #include "exporter/collector.h"
 
 namespace pagescope {
+
+struct NodeHugepagePool {
+  int node = 0;
+  HugepagePool pool;  // nr, free and surplus; the kernel keeps reserved pages only per size
+};
+
+// Every node's pools, by node id as listed (ids can be sparse), then page size. No NUMA
+// directory: empty. Garbage in a file leaves that field empty and records the error on `out`.
+std::vector<NodeHugepagePool> ReadNodeHugepagePools(const Context& ctx, MetricSink& out);
 
 CollectorSpec NumaHugepagesCollectorSpec();
 

@@ -17,15 +17,7 @@ constexpr const char* kBuddyinfo =
     "Node 0, zone   Normal      1      1      2      0     52     51     25     18      9      1 "
     "    80 \n";
 
-template <typename F>
-std::size_t LineOfError(F&& f) {
-  try {
-    f();
-  } catch (const ParseError& e) {
-    return e.line();
-  }
-  return 0;
-}
+using testing::LineOfError;
 
 TEST(Buddyinfo, ParsesZones) {
   auto z = ParseBuddyinfo(kBuddyinfo);

@@ -7,15 +7,7 @@
 namespace pagescope {
 namespace {
 
-template <typename F>
-std::size_t LineOfError(F&& f) {
-  try {
-    f();
-  } catch (const ParseError& e) {
-    return e.line();
-  }
-  return 0;
-}
+using testing::LineOfError;
 
 TEST(Numastat, ParsesKernelFormat) {
   auto e = ParseNumastat(

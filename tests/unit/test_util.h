@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "exporter/config.h"
+#include "exporter/errors.h"
 
 namespace pagescope::testing {
 
@@ -22,6 +23,17 @@ Config FixtureConfig(const std::string& fixture_case, const std::vector<std::str
 std::string ScrapeText(const Config& config);
 
 std::string ReadText(const std::filesystem::path& path);
+
+// The line a parser's ParseError names when `f` throws one; 0 when `f` does not throw.
+template <typename F>
+std::size_t LineOfError(F&& f) {
+  try {
+    f();
+  } catch (const ParseError& e) {
+    return e.line();
+  }
+  return 0;
+}
 void WriteText(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace pagescope::testing
