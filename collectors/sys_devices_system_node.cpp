@@ -53,14 +53,15 @@ std::vector<std::uint64_t> ParseNodeDistance(std::string_view text) {
 
 namespace {
 
-struct NumastatMetric {
+// A kernel key and the metric it becomes.
+struct KeyedMetric {
   const char* key;
   const char* metric;
   const char* help;
 };
 
 // Documentation/admin-guide/numastat.rst. All counts are pages.
-constexpr NumastatMetric kNumastat[] = {
+constexpr KeyedMetric kNumastat[] = {
     {"numa_hit", "pagescope_numa_hit_total",
      "Pages successfully allocated on this node as intended (numastat numa_hit)."},
     {"numa_miss", "pagescope_numa_miss_total",
@@ -78,13 +79,7 @@ constexpr NumastatMetric kNumastat[] = {
      "other_node)."},
 };
 
-struct MeminfoMetric {
-  const char* key;
-  const char* metric;
-  const char* help;
-};
-
-constexpr MeminfoMetric kNodeMeminfo[] = {
+constexpr KeyedMetric kNodeMeminfo[] = {
     {"MemTotal", "pagescope_numa_memory_total_bytes",
      "Usable RAM of this NUMA node (node meminfo MemTotal); per-node totals need not add up to "
      "/proc/meminfo while memory initialisation is deferred."},

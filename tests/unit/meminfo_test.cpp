@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "collectors/proc_meminfo.h"
+#include "test_util.h"
 
 namespace pagescope {
 namespace {
@@ -28,13 +29,8 @@ TEST(Meminfo, EmptyAndBlankLines) {
 }
 
 TEST(Meminfo, MalformedLinesNameTheLine) {
-  auto line_of = [](std::string_view text) -> std::size_t {
-    try {
-      ParseMeminfo(text);
-    } catch (const ParseError& e) {
-      return e.line();
-    }
-    return 0;
+  auto line_of = [](std::string_view text) {
+    return testing::LineOfError([&] { ParseMeminfo(text); });
   };
   EXPECT_EQ(line_of("MemTotal: 1 kB\nMemFree: 500 MB\n"), 2u);  // unknown unit
   EXPECT_EQ(line_of("MemTotal: 1 kB\ngarbage\n"), 2u);          // no colon
