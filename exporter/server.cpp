@@ -194,7 +194,8 @@ struct Pending {
   evhttp_request* req = nullptr;  // owned by libevent until evhttp_send_reply
   bool head = false;
   bool gzip = false;
-  bool counted = false;  // holds one of the --web.max-requests slots
+  bool counted = false;   // holds one of the --web.max-requests slots
+  bool checking = false;  // holds one of the password-check slots
   std::shared_ptr<const WebConfig> web;
   // The answer, filled in off the loop thread.
   int status = 0;
@@ -316,7 +317,8 @@ struct Server::Impl {
   std::vector<evhttp_bound_socket*> bound;
   event* resume_accept = nullptr;
   log::RateLimiter accept_warnings{std::chrono::minutes(1)};
-  int in_flight = 0;  // loop thread only
+  int in_flight = 0;  // scrapes queued or running; loop thread only
+  int checking = 0;   // password checks queued or running; loop thread only
   ScrapeExecutor scrapes;
   ScrapeExecutor logins;
   std::thread loop;
@@ -426,7 +428,14 @@ struct Server::Impl {
     }
     if (auth.IsCached(*p->web, user, password)) return StartScrape(std::move(p));
     // bcrypt takes tens of milliseconds: not on the loop. Identical credentials queued
-    // together share one check.
+    // together share one check. At most --web.max-requests checks wait, so a client guessing
+    // passwords on many connections gets 503s instead of a queue that delays everyone's first
+    // check for minutes.
+    if (checking >= options.max_requests) {
+      return Send(Text(std::move(p), 503, "Too many password checks in progress\n"));
+    }
+    ++checking;
+    p->checking = true;
     std::string key = user + '\0' + password;
     auto web_config = p->web;
     Pending* raw = p.release();
@@ -531,6 +540,10 @@ struct Server::Impl {
       self->posted.erase(raw);
     }
     std::unique_ptr<Pending> p(raw);
+    if (p->checking) {
+      p->checking = false;
+      --self->checking;
+    }
     if (p->start_scrape) return self->StartScrape(std::move(p));
     self->Send(std::move(p));
   }
