@@ -373,9 +373,13 @@ struct Server::Impl {
       return Send(Text(std::move(p), 405, "Method Not Allowed\n"));
     }
     p->head = method == EVHTTP_REQ_HEAD;
-    if (tls) {
-      evhttp_connection* conn = evhttp_request_get_connection(req);
-      if (conn != nullptr) evhttp_connection_set_closecb(conn, CloseTls, nullptr);
+    if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
+      // libevent writes at most 16 KiB per connection and loop turn by default: a 70 KiB
+      // scrape would take five turns, interleaved with every other connection's.
+      if (bufferevent* bev = evhttp_connection_get_bufferevent(conn)) {
+        bufferevent_set_max_single_write(bev, 1 << 20);
+      }
+      if (tls) evhttp_connection_set_closecb(conn, CloseTls, nullptr);
     }
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
     const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
@@ -474,16 +478,18 @@ struct Server::Impl {
     const char* ae =
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Accept-Encoding");
     p->gzip = ae != nullptr && AcceptsGzip(ae);
-    std::string key;
+    // gzip is part of the job (and of its key), so requests that share a scrape also share
+    // its compression, done once on the scrape thread.
+    std::string key = p->gzip ? "gzip\n" : "identity\n";
     for (const auto& c : collect) (key += 'c') += c + '\0';
     for (const auto& x : exclude) (key += 'x') += x + '\0';
     Pending* raw = p.release();
     scrapes.Submit(
         key,
-        [scraper = source(), collect, exclude]() {
+        [scraper = source(), collect, exclude, gzip = raw->gzip]() {
           std::ostringstream text;
           prometheus::TextSerializer().Serialize(text, scraper->Scrape(collect, exclude));
-          return std::move(text).str();
+          return gzip ? Gzip(std::move(text).str()) : std::move(text).str();
         },
         [this, raw](std::shared_ptr<const ScrapeExecutor::Result> r) {
           std::unique_ptr<Pending> answer(raw);
@@ -494,13 +500,8 @@ struct Server::Impl {
           answer->status = 200;
           answer->content_type = "text/plain; version=0.0.4; charset=utf-8";
           answer->body = std::make_unique<Body>();
-          if (answer->gzip) {
-            // Compressed here, on the executor thread, not on the loop.
-            answer->body->own = Gzip(r->body);
-            answer->extra.push_back({"Content-Encoding", "gzip"});
-          } else {
-            answer->body->shared = std::move(r);
-          }
+          answer->body->shared = std::move(r);
+          if (answer->gzip) answer->extra.push_back({"Content-Encoding", "gzip"});
           answer->extra.push_back({"Vary", "Accept-Encoding"});
           Post(std::move(answer));
         });
