@@ -63,8 +63,8 @@ ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_b
     return result;
   }
   FdCloser closer{fd};
-  // Read straight into the string (no big stack buffer: scrapes run on many worker threads,
-  // and every page of stack one of them touches stays resident).
+  // Read straight into the string (no big stack buffer: every page of stack a thread touches
+  // stays resident).
   std::size_t len = 0;
   result.content.resize(4096);
   for (;;) {

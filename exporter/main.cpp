@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
     log::Info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     break;
   }
-  // civetweb's stop waits for its accept loop to notice (up to ~2 s). Give in-flight scrapes a
-  // moment to finish, then leave even if the web server has not wound down yet.
+  // Stopping waits for a running scrape to finish. Give it a moment, then leave even if the web
+  // server has not wound down yet.
   std::promise<void> stopped;
   auto done = stopped.get_future();
   std::thread([&server, &stopped] {

@@ -1,50 +1,59 @@
 #include "exporter/scrape_executor.h"
 
+#include <future>
 #include <stdexcept>
 
 namespace pagescope {
 
 ScrapeExecutor::ScrapeExecutor() : thread_([this] { Loop(); }) {}
 
-ScrapeExecutor::~ScrapeExecutor() {
+ScrapeExecutor::~ScrapeExecutor() { Stop(); }
+
+std::shared_ptr<const ScrapeExecutor::Result> ScrapeExecutor::ShuttingDown() {
+  auto r = std::make_shared<Result>();
+  r->error = "shutting down";
+  r->shutting_down = true;
+  return r;
+}
+
+void ScrapeExecutor::Stop() {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   queued_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ScrapeExecutor::Submit(const std::string& key, Work work, Done done) {
   std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return callers_ == 0; });
+  if (stopping_) {
+    lock.unlock();
+    done(ShuttingDown());
+    return;
+  }
+  for (const auto& queued : queue_) {  // the queue holds only jobs not yet started
+    if (queued->key == key) {
+      queued->waiters.push_back(std::move(done));
+      return;
+    }
+  }
+  auto job = std::make_shared<Job>();
+  job->key = key;
+  job->work = std::move(work);
+  job->waiters.push_back(std::move(done));
+  queue_.push_back(std::move(job));
+  queued_.notify_one();
 }
 
 std::shared_ptr<const ScrapeExecutor::Result> ScrapeExecutor::Run(const std::string& key,
                                                                   Work work) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) {
-    auto r = std::make_shared<Result>();
-    r->error = "shutting down";
-    r->shutting_down = true;
-    return r;
-  }
-  std::shared_ptr<Job> job;
-  for (const auto& queued : queue_) {  // the queue holds only jobs not yet started
-    if (queued->key == key) {
-      job = queued;
-      break;
-    }
-  }
-  if (!job) {
-    job = std::make_shared<Job>();
-    job->key = key;
-    job->work = std::move(work);
-    queue_.push_back(job);
-    queued_.notify_one();
-  }
-  ++callers_;
-  done_.wait(lock, [&] { return job->result != nullptr; });
-  --callers_;
-  if (stopping_) done_.notify_all();  // the destructor may be waiting for callers to leave
-  return job->result;
+  std::promise<std::shared_ptr<const Result>> promise;
+  auto future = promise.get_future();
+  Submit(key, std::move(work),
+         [&promise](std::shared_ptr<const Result> r) { promise.set_value(std::move(r)); });
+  return future.get();
 }
 
 unsigned long ScrapeExecutor::jobs_run() const {
@@ -73,18 +82,21 @@ void ScrapeExecutor::Loop() {
     }
     job->work = nullptr;  // release what the work captured (the scraper) on this thread
     lock.lock();
-    job->result = std::move(result);
     ++jobs_run_;
-    done_.notify_all();
+    // The job left the queue, so no one adds waiters any more.
+    std::vector<Done> waiters = std::move(job->waiters);
+    lock.unlock();
+    std::shared_ptr<const Result> shared = std::move(result);
+    for (auto& done : waiters) done(shared);
+    lock.lock();
   }
-  for (auto& job : queue_) {
-    auto r = std::make_shared<Result>();
-    r->error = "shutting down";
-    r->shutting_down = true;
-    job->result = std::move(r);
-  }
+  std::deque<std::shared_ptr<Job>> left = std::move(queue_);
   queue_.clear();
-  done_.notify_all();
+  lock.unlock();
+  auto down = ShuttingDown();
+  for (auto& job : left) {
+    for (auto& done : job->waiters) done(down);
+  }
 }
 
 }  // namespace pagescope

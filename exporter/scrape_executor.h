@@ -1,7 +1,6 @@
 #pragma once
-// Runs scrapes on one dedicated thread. The web server has hundreds of worker threads (so idle
-// and slow connections cannot block scrapes); if each ran scrapes itself, each would grow its
-// stack and heap to the size of the largest scrape. Here only this thread does.
+// Runs jobs (scrapes, password checks) on one dedicated thread, so the web server's event loop
+// never blocks and only this thread grows its stack and heap to the size of the largest scrape.
 //
 // Requests with the same key (collect[]/exclude[]) that arrive while a job with that key is
 // queued but not yet started share its result: a result is always computed after the request
@@ -14,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pagescope {
 
@@ -30,16 +30,25 @@ class ScrapeExecutor {
   };
   // Computes a body; throws std::invalid_argument for a bad request.
   using Work = std::function<std::string()>;
+  // Receives the result, on the executor's thread (or, once stopped, on the caller's).
+  using Done = std::function<void(std::shared_ptr<const Result>)>;
 
   // No malloc_trim after jobs: measured at 10,000 processes it returned nothing worth having
   // (main.cpp already sends buffers above 64 KiB to mmap), see docs/security.md.
   ScrapeExecutor();
-  ~ScrapeExecutor();  // finishes the running job, fails queued ones with shutting_down
+  ~ScrapeExecutor();  // Stop()
   ScrapeExecutor(const ScrapeExecutor&) = delete;
   ScrapeExecutor& operator=(const ScrapeExecutor&) = delete;
 
-  // Blocks until the result for `key` is ready; `work` runs unless a queued job shares the key.
+  // Queues `work` unless a queued job shares `key`; `done` is called exactly once with the
+  // result. After Stop(), `done` is called at once with a shutting_down result.
+  void Submit(const std::string& key, Work work, Done done);
+  // Submit and wait for the result (tests, and callers that may block).
   std::shared_ptr<const Result> Run(const std::string& key, Work work);
+
+  // Finishes the running job, answers queued ones with shutting_down and joins the thread.
+  // Idempotent.
+  void Stop();
 
   // Jobs run so far (coalesced requests do not count): for tests.
   unsigned long jobs_run() const;
@@ -48,17 +57,17 @@ class ScrapeExecutor {
   struct Job {
     std::string key;
     Work work;
-    std::shared_ptr<const Result> result;  // set when done
+    std::vector<Done> waiters;
   };
   void Loop();
+  static std::shared_ptr<const Result> ShuttingDown();
 
   mutable std::mutex mu_;
   std::condition_variable queued_;  // the thread waits for jobs
-  std::condition_variable done_;    // callers wait for results
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
   unsigned long jobs_run_ = 0;
-  int callers_ = 0;  // inside Run; the destructor waits for them to leave
+  std::mutex stop_mu_;  // serializes Stop()
   std::thread thread_;
 };
 

@@ -1,8 +1,13 @@
 #pragma once
 // The HTTP side: /metrics (telemetry path, GET and HEAD, gzip when asked, collect[]/exclude[]),
-// a landing page on /, /-/healthy and /-/ready; everything else is 404.
+// a landing page on /, /-/healthy and /-/ready; everything else is 404, methods other than GET
+// and HEAD 405.
+//
+// One event-loop thread (libevent's evhttp) owns every connection: an idle or slow connection
+// costs a few KiB and no thread, so it cannot hold up scrapes. Scrapes run on one executor thread
+// and uncached password checks (bcrypt) on another; the loop only parses requests and writes the
+// answers they post back.
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,9 +17,6 @@
 #include "exporter/scraper.h"
 #include "exporter/web_config.h"
 
-class CivetServer;
-class CivetHandler;
-
 namespace pagescope {
 
 struct ServerOptions {
@@ -22,24 +24,26 @@ struct ServerOptions {
   std::string telemetry_path = "/metrics";
   // Parallel requests on the telemetry path; more are answered 503 at once.
   int max_requests = 40;
-  // How long a connection may take to send its request (and to take the response), and how long
-  // an idle keep-alive connection is kept. Each open connection holds one civetweb thread, so
-  // these bound how long slow or idle clients can hold threads.
-  int request_timeout_ms = 10000;
-  int keep_alive_timeout_ms = 10000;
-  // civetweb worker threads (one per open connection); 0: max(256, 4 * max_requests).
-  int num_threads = 0;
+  // A connection that sends or takes nothing for this long is closed: a request head that
+  // stalls, a response that is not read, an idle keep-alive connection.
+  int idle_timeout_ms = 10000;
+  // Request head (request line and headers) and body limits; larger requests get 413 or 400.
+  int max_header_bytes = 8192;
+  int max_body_bytes = 8192;
   // TLS, basic auth and headers (--web.config.file); null: plain HTTP, no auth.
   std::shared_ptr<const WebConfig> web;
 };
 
-// civetweb's worker thread count for `options`.
-int CivetThreads(const ServerOptions& options);
+// "[host]:port" split into host (brackets removed; empty for all addresses) and port.
+// Throws std::invalid_argument when it is not of that form.
+struct ListenAddress {
+  std::string host;
+  std::string port;
+};
+ListenAddress SplitListenAddress(std::string_view address);
 
-// Translates node_exporter-style addresses into civetweb's listening_ports syntax:
-// ":9724" -> "9724", "127.0.0.1:9724" -> "127.0.0.1:9724", "[::1]:9724" -> "[::1]:9724".
-// With `tls`, every port gets civetweb's "s" suffix.
-std::string CivetListeningPorts(const std::vector<std::string>& addresses, bool tls = false);
+// The decoded, non-empty values of `name` in a URL query string ("a=1&collect%5B%5D=x").
+std::vector<std::string> QueryValues(std::string_view query, std::string_view name);
 
 // True when an Accept-Encoding header value accepts gzip (q=0 refuses it).
 bool AcceptsGzip(std::string_view accept_encoding);
@@ -51,6 +55,7 @@ class Server {
   using ScraperSource = std::function<std::shared_ptr<const Scraper>()>;
   // Binds and starts serving; throws std::runtime_error with the cause (e.g. the port is busy).
   Server(const ServerOptions& options, ScraperSource source);
+  // Stops accepting, answers queued requests 503, waits for a running scrape to finish.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -1,7 +1,6 @@
 #include "exporter/web_config.h"
 
 #include <crypt.h>
-#include <dlfcn.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -21,10 +20,6 @@
 #include <stdexcept>
 
 #include "exporter/errors.h"
-
-// Defined in exporter/civetweb_openssl_shim.c (the libssl.so/libcrypto.so stand-ins).
-extern "C" int pagescope_civetweb_libssl_shim(void);
-extern "C" int pagescope_civetweb_libcrypto_shim(void);
 
 namespace pagescope {
 
@@ -392,6 +387,18 @@ bool BasicAuthChecker::Check(const WebConfig& config, std::string_view user,
   return true;
 }
 
+bool BasicAuthChecker::IsCached(const WebConfig& config, std::string_view user,
+                                std::string_view password) const {
+  const std::string* hash = nullptr;
+  for (const auto& [u, h] : config.users) {
+    if (u == user) hash = &h;  // the same choice as Check
+  }
+  if (hash == nullptr) return false;
+  std::string key = CacheKey(user, password, *hash);
+  std::lock_guard<std::mutex> lock(mu_);
+  return ok_.count(key) != 0;
+}
+
 std::size_t BasicAuthChecker::cached() const {
   std::lock_guard<std::mutex> lock(mu_);
   return ok_.size();
@@ -512,37 +519,6 @@ void TlsServerContext::Set(const TlsConfig& config) {
 std::shared_ptr<const TlsConfig> TlsServerContext::Get() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_;
-}
-
-std::string CheckCivetwebTls() {
-  // Referencing the stand-ins keeps them linked (they must be loaded before civetweb's dlopen).
-  if (pagescope_civetweb_libssl_shim() != 1 || pagescope_civetweb_libcrypto_shim() != 1) {
-    return "pagescope's libssl.so/libcrypto.so stand-ins are not loaded";
-  }
-  struct Lib {
-    const char* name;
-    std::vector<const char*> symbols;
-  };
-  const Lib libs[] = {
-      {"libssl.so", {"SSL_CTX_new", "SSL_new", "SSL_accept", "SSL_get_peer_certificate"}},
-      {"libcrypto.so", {"ERR_get_error", "X509_free", "X509_NAME_oneline"}},
-  };
-  for (const auto& lib : libs) {
-    void* h = dlopen(lib.name, RTLD_LAZY);
-    if (h == nullptr) {
-      const char* e = dlerror();
-      return std::string("civetweb cannot load ") + lib.name + ": " + (e ? e : "?");
-    }
-    for (const char* sym : lib.symbols) {
-      if (dlsym(h, sym) == nullptr) {
-        dlclose(h);
-        return std::string(lib.name) + " as civetweb loads it lacks " + sym +
-               " (OpenSSL 3 without pagescope's stand-in: the first HTTPS request would crash)";
-      }
-    }
-    dlclose(h);
-  }
-  return "";
 }
 
 }  // namespace pagescope

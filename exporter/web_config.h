@@ -66,6 +66,9 @@ bool VerifyBcrypt(std::string_view password, std::string_view hash);
 class BasicAuthChecker {
  public:
   bool Check(const WebConfig& config, std::string_view user, std::string_view password);
+  // True when Check would succeed from the cache alone (no bcrypt): cheap enough for the
+  // event loop.
+  bool IsCached(const WebConfig& config, std::string_view user, std::string_view password) const;
   std::size_t cached() const;
 
  private:
@@ -96,10 +99,5 @@ class TlsServerContext {
   mutable std::mutex mu_;
   std::shared_ptr<const TlsConfig> current_;
 };
-
-// Makes sure civetweb's run-time OpenSSL loading works (see tls/README in docs/security.md):
-// returns an empty string when dlopen("libssl.so") yields a library that provides every symbol
-// civetweb needs, otherwise the reason.
-std::string CheckCivetwebTls();
 
 }  // namespace pagescope

@@ -51,9 +51,6 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# Libraries the package ships itself (lib/pagescope), for dpkg-shlibdeps.
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS
-    ".${CMAKE_INSTALL_PREFIX}/lib/pagescope")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/deb/conffiles "${PAGESCOPE_CONFIG_DIR}/pagescope.yml\n")
 foreach(script postinst prerm postrm)

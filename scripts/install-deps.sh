@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_PKGS=(
   build-essential cmake pkg-config git clang-format
-  prometheus-cpp-dev libcivetweb-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
+  prometheus-cpp-dev libevent-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
   libnuma-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcrypt-dev
   file dpkg-dev
 )

@@ -1,15 +1,23 @@
 // seeds:
+#include <stdexcept>
 #include <string>
 
 #include "exporter/server.h"
 #include "exporter/web_config.h"
 #include "tests/fuzz/fuzz.h"
 
-// Request header values the server parses itself: Authorization and Accept-Encoding.
+// Request parts the server parses itself: Authorization and Accept-Encoding header values and
+// the query string (collect[]/exclude[]); libevent parses the request line and headers.
+// Also the listen addresses of the configuration.
 static int Headers(std::string_view text) {
   std::string user, password;
   (void)pagescope::ParseBasicAuthorization(text, &user, &password);
   (void)pagescope::AcceptsGzip(text);
+  (void)pagescope::QueryValues(text, "collect[]");
+  try {
+    (void)pagescope::SplitListenAddress(text);
+  } catch (const std::invalid_argument&) {
+  }
   return 0;
 }
 PAGESCOPE_FUZZ_TEXT(Headers(text))

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -95,6 +96,60 @@ TEST(ScrapeExecutor, ShutdownFailsQueuedJobsAndFinishesTheRunningOne) {
   EXPECT_EQ(running.get()->body, "done");
   auto q = queued.get();
   EXPECT_TRUE(q->shutting_down);
+}
+
+// The event loop's way in: Submit returns at once and `done` runs on the executor's thread,
+// once per request, also for requests that shared a job.
+TEST(ScrapeExecutor, SubmitAnswersEachRequestOnceOnTheExecutorThread) {
+  ScrapeExecutor ex;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::thread::id>> answers;
+  auto done = [&](std::shared_ptr<const ScrapeExecutor::Result> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    answers.push_back({r->body, std::this_thread::get_id()});
+  };
+  ex.Submit(
+      "blocker",
+      [&] {
+        released.wait();
+        return std::string("first");
+      },
+      done);
+  for (int i = 0; i < 3; ++i)
+    ex.Submit(
+        "k", [] { return std::string("shared"); }, done);
+  release.set_value();
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (answers.size() == 4) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  ex.Stop();
+  EXPECT_EQ(answers[0].first, "first");
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(answers[i].first, "shared");
+  for (const auto& a : answers) {
+    EXPECT_EQ(a.second, answers[0].second);
+    EXPECT_NE(a.second, std::this_thread::get_id());
+  }
+  EXPECT_EQ(ex.jobs_run(), 2u);
+}
+
+TEST(ScrapeExecutor, SubmitAfterStopAnswersShuttingDownAtOnce) {
+  ScrapeExecutor ex;
+  ex.Stop();
+  ex.Stop();  // idempotent
+  bool called = false;
+  ex.Submit(
+      "k", [] { return std::string("never"); },
+      [&](std::shared_ptr<const ScrapeExecutor::Result> r) {
+        called = true;
+        EXPECT_TRUE(r->shutting_down);
+      });
+  EXPECT_TRUE(called);
 }
 
 }  // namespace

@@ -42,9 +42,29 @@ TEST(Server, GzipRoundTrip) {
   EXPECT_EQ(Gunzip(Gzip("")), "");
 }
 
-TEST(Server, ListeningPorts) {
-  EXPECT_EQ(CivetListeningPorts({":9724"}), "9724");
-  EXPECT_EQ(CivetListeningPorts({"127.0.0.1:1", "[::1]:2"}), "127.0.0.1:1,[::1]:2");
+TEST(Server, ListenAddresses) {
+  auto a = SplitListenAddress(":9724");
+  EXPECT_EQ(a.host, "");
+  EXPECT_EQ(a.port, "9724");
+  a = SplitListenAddress("127.0.0.1:0");
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, "0");
+  a = SplitListenAddress("[::1]:65535");
+  EXPECT_EQ(a.host, "::1");
+  a = SplitListenAddress("localhost:80");
+  EXPECT_EQ(a.host, "localhost");
+  for (const char* bad : {"9724", "::1:9724", "host:", "host:65536", "host:9x", ":123456"}) {
+    EXPECT_THROW(SplitListenAddress(bad), std::invalid_argument) << bad;
+  }
+}
+
+TEST(Server, QueryValues) {
+  EXPECT_EQ(QueryValues("collect[]=meminfo&collect[]=thp&x=1", "collect[]"),
+            (std::vector<std::string>{"meminfo", "thp"}));
+  EXPECT_EQ(QueryValues("collect%5B%5D=a%20b&collect[]=c+d&collect[]=", "collect[]"),
+            (std::vector<std::string>{"a b", "c d"}));
+  EXPECT_EQ(QueryValues("debug&exclude[]=%zz&&=", "exclude[]"), (std::vector<std::string>{"%zz"}));
+  EXPECT_TRUE(QueryValues("", "collect[]").empty());
 }
 
 TEST(Log, Formats) {
