@@ -5,10 +5,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/perf_event.h>
+#include <prometheus/text_serializer.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "collectors/perf_event_tlb.h"
 #include "exporter/config.h"
@@ -480,6 +483,39 @@ TEST(Tlb, OptionErrorsNameFileAndLine) {
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[1].type, static_cast<std::uint32_t>(PERF_TYPE_RAW));
   EXPECT_EQ(s.events[1].config, 0x1001008u);
+}
+
+// Every series the collector can export, on the fake backend (perf counters cannot come from
+// fixture files). scripts/gen-metric-reference.py runs this with PAGESCOPE_TLB_REFERENCE=<file>
+// to list the collector's metrics in docs/metrics.md.
+TEST(TlbReference, EveryMetricOnceWithItsLabels) {
+  Harness h(
+      Settings("collectors:\n  tlb:\n    raw_events:\n"
+               "      - {name: dtlb_walk_active_cycles, config: 0x1001008}\n"));
+  h.perf->probe_errno["dtlb_walk_active_cycles"] = ENOENT;
+  h.tree.Write("sys/bus/event_source/devices/cpu/type", "4\n");
+  h.tree.Add(10, "postgres", 100);
+  h.tree.Add(20, "qemu-system-x86", 100, {20}, "qemu-system-x86_64 -name guest=vm1");
+  h.Run();
+  h.perf->Set(10, 5);
+  h.perf->Set(20, 7);
+  auto s = h.Run();
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, s.families);
+  for (const char* name : {"pagescope_tlb_instructions_total{group=\"postgres\"} 5",
+                           "pagescope_tlb_dtlb_load_misses_total{vm=\"vm1\"} 7",
+                           "pagescope_tlb_dtlb_store_misses_total{group=\"postgres\"}",
+                           "pagescope_tlb_itlb_load_misses_total{vm=\"vm1\"}",
+                           "pagescope_tlb_event_status{event=\"dtlb_walk_active_cycles\","
+                           "mode=\"not_supported\"} 1",
+                           "pagescope_tlb_open_counters 8", "pagescope_tlb_counted_processes 2",
+                           "pagescope_tlb_skipped_processes_total{reason=\"counter_limit\"} 0"}) {
+    EXPECT_THAT(text.str(), HasSubstr(name));
+  }
+  EXPECT_THAT(text.str(), ::testing::Not(HasSubstr("dtlb_walk_active_cycles_total")));
+  if (const char* out = std::getenv("PAGESCOPE_TLB_REFERENCE")) {
+    std::ofstream(out) << text.str();
+  }
 }
 
 }  // namespace
