@@ -200,7 +200,8 @@ class TlbCollector : public Collector {
       return "no hardware PMU (a VM needs PMU passthrough, e.g. QEMU -cpu host,pmu=on)";
     }
     if (mode == "paranoid") {
-      return "give pagescope CAP_PERFMON or lower kernel.perf_event_paranoid";
+      return "give pagescope CAP_PERFMON, lower kernel.perf_event_paranoid, or at 2 set "
+             "exclude_kernel: true";
     }
     if (mode == "denied") return "a seccomp filter or LSM refuses perf_event_open";
     if (mode == "not_supported") return "the CPU or kernel has no such event";

@@ -93,14 +93,15 @@ class LiveTlb(unittest.TestCase):
         with Exporter(ONLY_TLB) as exp:
             for _ in range(3):
                 m = exp.metrics()
-            self.assertEqual(value(m, "pagescope_scrape_collector_success", collector="tlb"), 1)
+            log = exp.log_text()
+            self.assertEqual(value(m, "pagescope_scrape_collector_success", collector="tlb"), 1,
+                             log)
             status = modes(m)
-            self.assertEqual(sorted(status), sorted(HW_EVENTS))
+            self.assertEqual(sorted(status), sorted(HW_EVENTS), log)
             unavailable = [e for e in HW_EVENTS if status[e] != "available"]
             for e in unavailable:
                 self.assertIn(status[e], ("no_pmu", "not_supported", "paranoid", "denied"))
                 self.assertNotIn("pagescope_tlb_%s_total" % e, counter_names(m))
-            log = exp.log_text()
             if unavailable:
                 # One line for three scrapes, naming the events and the reason.
                 lines = [l for l in log.splitlines() if "tlb: some events cannot be counted" in l]
@@ -141,10 +142,11 @@ class LiveTlb(unittest.TestCase):
                 self.assertEqual(p.stdout.readline().strip(), "touched")
                 m = exp.metrics()
                 after = value(m, "pagescope_tlb_page_faults_total", group="mine")
-                self.assertGreaterEqual(after - before, n)
-                self.assertLess(after - before, n + 200)
-                self.assertEqual(value(m, "pagescope_tlb_counted_processes"), 1)
-                self.assertEqual(value(m, "pagescope_tlb_open_counters"), 1)
+                msg = "before %s after %s; log: %s" % (before, after, exp.log_text()[-2000:])
+                self.assertGreaterEqual(after - before, n, msg)
+                self.assertLess(after - before, n + 200, msg)
+                self.assertEqual(value(m, "pagescope_tlb_counted_processes"), 1, msg)
+                self.assertEqual(value(m, "pagescope_tlb_open_counters"), 1, msg)
                 self.assertEqual(
                     value(m, "pagescope_scrape_collector_success", collector="tlb"), 1)
         finally:
@@ -154,29 +156,43 @@ class LiveTlb(unittest.TestCase):
             os.unlink(cfg.name)
 
 
+def cpu_vendor():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return ""
+
+
 class TlbProof(unittest.TestCase):
+    """What "dTLB load miss" means is the CPU's: on Intel the kernel's generic event counts
+    misses that start a page walk (DTLB_LOAD_MISSES.MISS_CAUSES_A_WALK), which 512 2 MiB pages
+    (1 GiB) avoid by fitting the second-level TLB. On AMD Zen it counts first-level DTLB misses,
+    second-level hits included, which 512 entries still overflow; there the test counts the Zen
+    raw event for misses of both levels (ls_l1_d_tlb_miss.all_l2_miss, event 0x45 umask 0xf0)
+    through the collector's raw_events instead."""
     SIZE_MIB = 1024
     ACCESSES = 5000000
 
-    def measure(self, exp, mode):
-        """dTLB load misses per instruction of one run, from pagescope's /metrics."""
+    def measure(self, exp, mode, miss_event):
+        """dTLB misses per instruction of one run, from pagescope's /metrics."""
         p = Proc([mode, str(self.SIZE_MIB), str(self.ACCESSES)])
         try:
             p.step("prepared")
-            m0 = exp.metrics()
+            m0 = exp.metrics()  # counters open on the new process here, before the reads
             p.step("done")
             m1 = exp.metrics()
         finally:
             p.stop()
         d = {}
-        for e in ("instructions", "dtlb_load_misses"):
+        for e in ("instructions", miss_event):
             name = "pagescope_tlb_%s_total" % e
             a = value(m0, name, group="tlb_touch")
             b = value(m1, name, group="tlb_touch")
             self.assertIsNotNone(a, "%s{group=tlb_touch} missing" % name)
             d[e] = b - a
         self.assertGreater(d["instructions"], self.ACCESSES)
-        return d["dtlb_load_misses"] / d["instructions"], d
+        return d[miss_event] / d["instructions"], d
 
     @require_root
     def test_hugepages_cut_dtlb_misses_per_instruction_5x(self):
@@ -185,23 +201,33 @@ class TlbProof(unittest.TestCase):
                 status.get("dtlb_load_misses") != "available":
             self.skipTest("hardware events cannot be counted here (pagescope says %s): the proof "
                           "needs a PMU" % status)
-        args = ONLY_TLB + ["--collector.tlb.top_groups=0",
-                           "--collector.tlb.include_groups=tlb_touch",
-                           "--collector.tlb.exclude_kernel=true"]
+        miss_event = "dtlb_load_misses"
+        config = ("collectors:\n  tlb:\n    top_groups: 0\n    include_groups: [tlb_touch]\n"
+                  "    exclude_kernel: true\n    events: [instructions, dtlb_load_misses]\n")
+        if cpu_vendor() == "AuthenticAMD":
+            miss_event = "dtlb_l2_misses"
+            config += "    raw_events:\n      - {name: dtlb_l2_misses, config: 0xf045}\n"
+        cfg = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+        cfg.write(config)
+        cfg.close()
         pages = self.SIZE_MIB // 2 + 8
-        with kernel_lock(), SysfsRestorer() as sysfs, Exporter(args) as exp:
-            free = int(sysfs.read(POOL + "/free_hugepages"))
-            nr = int(sysfs.read(POOL + "/nr_hugepages"))
-            if free < pages:
-                sysfs.set(POOL + "/nr_hugepages", nr + pages - free)
-                if int(sysfs.read(POOL + "/free_hugepages")) < pages:
-                    self.skipTest("the kernel could not give %d free 2 MiB pages" % pages)
-            small, d4 = self.measure(exp, "4k")
-            huge, d2 = self.measure(exp, "2m")
-            print("dTLB load misses per 1000 instructions: 4 KiB %.3f, 2 MiB %.3f (%s / %s)"
-                  % (1000 * small, 1000 * huge, d4, d2))
-            self.assertGreater(small, 0)
-            self.assertGreaterEqual(small, 5 * huge)
+        try:
+            with kernel_lock(), SysfsRestorer() as sysfs, \
+                    Exporter(ONLY_TLB + ["--config.file=" + cfg.name]) as exp:
+                free = int(sysfs.read(POOL + "/free_hugepages"))
+                nr = int(sysfs.read(POOL + "/nr_hugepages"))
+                if free < pages:
+                    sysfs.set(POOL + "/nr_hugepages", nr + pages - free)
+                    if int(sysfs.read(POOL + "/free_hugepages")) < pages:
+                        self.skipTest("the kernel could not give %d free 2 MiB pages" % pages)
+                small, d4 = self.measure(exp, "4k", miss_event)
+                huge, d2 = self.measure(exp, "2m", miss_event)
+                print("%s per 1000 instructions: 4 KiB pages %.3f, 2 MiB pages %.3f (%s / %s)"
+                      % (miss_event, 1000 * small, 1000 * huge, d4, d2))
+                self.assertGreater(small, 0)
+                self.assertGreaterEqual(small, 5 * huge)
+        finally:
+            os.unlink(cfg.name)
 
 
 if __name__ == "__main__":
