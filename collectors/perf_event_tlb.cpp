@@ -527,6 +527,9 @@ class TlbCollector : public Collector {
     out.Gauge("pagescope_tlb_counted_processes",
               "Processes whose threads the tlb collector counts.", {},
               static_cast<double>(counted));
+    out.Counter("pagescope_tlb_read_errors_total",
+                "Reads of a thread's counters that failed (the interval is not counted).", {},
+                static_cast<double>(read_errors_));
     for (const char* reason : {"counter_limit", "denied", "error"}) {
       out.Counter("pagescope_tlb_skipped_processes_total",
                   "Selected processes the tlb collector could not count: counter_limit "
