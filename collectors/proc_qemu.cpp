@@ -55,9 +55,7 @@ class QemuCollector : public Collector {
       auto path = reader.Path(p.pid, "cmdline");
       QemuCmdline q = ParseFile(path, [&] { return ParseQemuCmdline(SplitCmdline(buf)); });
       alive.emplace_back(p.pid, p.stat.starttime);
-      std::string vm = !q.name.empty()   ? q.name
-                       : !q.uuid.empty() ? q.uuid
-                                         : "pid-" + std::to_string(p.pid);
+      std::string vm = VmLabel(q, p.pid);
       if (!names.insert(vm).second) vm += "@" + std::to_string(p.pid);  // two guests, one name
       Labels l{{"vm", vm}};
 

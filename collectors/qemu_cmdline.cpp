@@ -87,6 +87,10 @@ bool IsQemuComm(std::string_view comm) {
   return comm.starts_with("qemu-system-") || comm == "qemu-kvm";
 }
 
+std::string VmLabel(const QemuCmdline& q, int pid) {
+  return !q.name.empty() ? q.name : !q.uuid.empty() ? q.uuid : "pid-" + std::to_string(pid);
+}
+
 std::vector<const QemuMemoryBackend*> QemuCmdline::RamBackends() const {
   std::vector<const QemuMemoryBackend*> out;
   auto add = [&](const std::string& id) {

@@ -52,4 +52,8 @@ QemuCmdline ParseQemuCmdline(const std::vector<std::string>& args);
 // Whether `comm` (15 characters at most) names a QEMU system emulator.
 bool IsQemuComm(std::string_view comm);
 
+// The `vm` label of a guest: its -name, else its -uuid, else "pid-<pid>". Callers that see two
+// guests of one name in a scrape append "@<pid>" to the second.
+std::string VmLabel(const QemuCmdline& q, int pid);
+
 }  // namespace pagescope

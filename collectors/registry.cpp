@@ -5,6 +5,7 @@
 #include "collectors/cgroup_hugetlb.h"
 #include "collectors/hugepages_config.h"
 #include "collectors/hugetlbfs.h"
+#include "collectors/perf_event_tlb.h"
 #include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_meminfo.h"
 #include "collectors/proc_pressure.h"
@@ -39,6 +40,7 @@ const std::vector<CollectorSpec>& AllCollectors() {
       CgroupHugetlbCollectorSpec(),
       ProcessesCollectorSpec(),
       QemuCollectorSpec(),
+      TlbCollectorSpec(),
   };
   // clang-format on
   return kAll;

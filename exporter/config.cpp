@@ -298,7 +298,8 @@ const std::vector<SettingSpec>& GlobalSettings() {
        "Maximum number of parallel scrape requests; more are answered 503.", false},
       {"web.drop_privileges_to", OptionType::kString, "",
        "When started as root, switch to this user before serving, keeping only CAP_SYS_PTRACE "
-       "and CAP_DAC_READ_SEARCH (and CAP_NET_BIND_SERVICE for ports below 1024).",
+       "and CAP_DAC_READ_SEARCH (and CAP_NET_BIND_SERVICE for ports below 1024, CAP_PERFMON "
+       "with the tlb collector).",
        false},
       {"path.procfs", OptionType::kString, "/proc", "procfs mount point.", false},
       {"path.sysfs", OptionType::kString, "/sys", "sysfs mount point.", false},

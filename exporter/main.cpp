@@ -52,6 +52,12 @@ void LogCollectors(const pagescope::Scraper& s) {
                        {{"enabled", Join(s.enabled())}, {"disabled", Join(s.disabled())}});
 }
 
+// The tlb collector (perf_event_open) keeps CAP_PERFMON when privileges are dropped.
+bool TlbEnabled(const pagescope::Config& config) {
+  auto it = config.collectors.find("tlb");
+  return it != config.collectors.end() && it->second.enabled;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,14 +89,15 @@ int main(int argc, char** argv) {
   log::Init(config.log_level, config.log_format);
   // Before any thread starts: capabilities are per thread, and threads inherit them.
   try {
-    DropPrivileges(config.drop_privileges_to, config.listen_addresses);
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses, TlbEnabled(config));
   } catch (const std::exception& e) {
     log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
     return 1;
   }
   if (!config.drop_privileges_to.empty()) {
     log::Info("dropped privileges", {{"user", config.drop_privileges_to},
-                                     {"kept", "CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH"}});
+                                     {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
+                                                  (TlbEnabled(config) ? ",CAP_PERFMON" : "")}});
   }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.

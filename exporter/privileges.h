@@ -6,6 +6,8 @@
 //   CAP_DAC_READ_SEARCH files readable only by their owner (/proc/PID/environ, 0600 key files
 //                       named by --web.config.file on reload)
 //   CAP_NET_BIND_SERVICE only when a listen port is below 1024
+//   CAP_PERFMON         only when `keep_perfmon` (the tlb collector is enabled): perf_event_open
+//                       on other users' processes, counting kernel mode too
 // Everything else, including the bounding set beyond those, is dropped, and no_new_privs set.
 
 #include <string>
@@ -14,6 +16,7 @@
 namespace pagescope {
 
 // Throws std::runtime_error with the cause. Does nothing when `user` is empty.
-void DropPrivileges(const std::string& user, const std::vector<std::string>& listen_addresses);
+void DropPrivileges(const std::string& user, const std::vector<std::string>& listen_addresses,
+                    bool keep_perfmon = false);
 
 }  // namespace pagescope

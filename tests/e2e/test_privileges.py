@@ -1,6 +1,7 @@
 """Least privilege on the real kernel: the exporter works as an unprivileged user (with at most
 as many series as root), and --web.drop-privileges-to switches every thread to the user with only
-CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH left. Needs root (to become nobody); skips otherwise."""
+CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH left (and CAP_PERFMON with the tlb collector). Needs root
+(to become nobody); skips otherwise."""
 
 import os
 import signal
@@ -15,7 +16,7 @@ SUCCESS = "pagescope_scrape_collector_success"
 NOBODY = 65534
 SETPRIV = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
            "--inh-caps=-all", "--bounding-set=-all", "--"]
-CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE = 2, 19
+CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_PERFMON = 2, 19, 38
 
 
 def successes(m):
@@ -67,6 +68,8 @@ class Privileges(unittest.TestCase):
                 # main, the event loop, the scrape and the password-check threads
                 self.assertEqual(len(tasks), 4, tasks)
                 want = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE)
+                if "tlb" in all_collectors():  # enabled here: it keeps CAP_PERFMON
+                    want |= 1 << CAP_PERFMON
                 for tid in tasks:
                     st = status_fields("/proc/%d/task/%s/status" % (exp.proc.pid, tid))
                     self.assertEqual(set(st["Uid"].split()), {str(NOBODY)}, tid)
