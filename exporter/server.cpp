@@ -60,7 +60,8 @@ ListenAddress SplitListenAddress(std::string_view address) {
 
 namespace {
 
-std::string UrlDecode(std::string_view s) {
+// %XX escapes; '+' is a space only in query strings (`plus`), a plus sign in paths.
+std::string UrlDecode(std::string_view s, bool plus = true) {
   std::string out;
   out.reserve(s.size());
   auto hex = [](char c) -> int {
@@ -70,7 +71,7 @@ std::string UrlDecode(std::string_view s) {
     return -1;
   };
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus) {
       out += ' ';
     } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
       out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
@@ -383,7 +384,8 @@ struct Server::Impl {
     }
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
     const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
-    std::string path = UrlDecode(raw_path != nullptr && *raw_path != '\0' ? raw_path : "/");
+    std::string path =
+        UrlDecode(raw_path != nullptr && *raw_path != '\0' ? raw_path : "/", /*plus=*/false);
     if (path == options.telemetry_path) return Metrics(std::move(p));
     if (path == "/") return Send(Landing(std::move(p)));
     if (path == "/-/healthy" || path == "/-/ready") return Send(Text(std::move(p), 200, "OK\n"));

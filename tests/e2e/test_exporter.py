@@ -99,6 +99,10 @@ class Http(unittest.TestCase):
         self.assertEqual(self.exp.get("/-/ready")[0], 200)
         self.assertEqual(self.exp.get("/nope")[0], 404)
         self.assertEqual(self.exp.get("/metrics/x")[0], 404)
+        # Paths are percent-decoded; '+' is a plus sign in a path, not a space.
+        self.assertEqual(self.exp.get("/metric%73")[0], 200)
+        self.assertEqual(self.exp.get("/metrics+")[0], 404)
+        self.assertEqual(self.exp.get("/metrics?collect%5B%5D=meminfo")[0], 200)
         self.assertEqual(self.exp.get("/metrics", method="POST")[0], 405)
 
     def test_collect_and_exclude(self):
