@@ -289,7 +289,9 @@ std::string FlagForKey(const std::string& key) {
 const std::vector<SettingSpec>& GlobalSettings() {
   static const std::vector<SettingSpec> kSettings = {
       {"web.listen_address", OptionType::kStringList, "\":" + std::to_string(kDefaultPort) + "\"",
-       "Address to listen on, [host]:port; :port listens on all IPv4 addresses.", true},
+       "Address to listen on, [host]:port; :port listens on every address (IPv6 and IPv4), a host "
+       "name on one of its addresses (IPv4 first).",
+       true},
       {"web.telemetry_path", OptionType::kString, "/metrics", "Path under which to serve metrics.",
        false},
       {"web.config_file", OptionType::kString, "",

@@ -277,6 +277,11 @@ int ListenOn(const std::string& address) {
       candidates.push_back({ai->ai_family, std::vector<unsigned char>(p, p + ai->ai_addrlen)});
     }
     freeaddrinfo(found);
+    // A name is served on one of its addresses, IPv4 first, as node_exporter (Go) does:
+    // "localhost" is 127.0.0.1, where clients connect, even where getaddrinfo lists ::1 first.
+    std::stable_sort(candidates.begin(), candidates.end(), [](const auto& x, const auto& y) {
+      return x.first == AF_INET && y.first != AF_INET;
+    });
   }
   std::string last_error = "no address";
   for (const auto& [family, sa] : candidates) {
@@ -295,10 +300,11 @@ int ListenOn(const std::string& address) {
         listen(fd, 1024) == 0) {
       return fd;
     }
-    last_error = Errno(errno);
+    const int err = errno;
+    last_error = Errno(err);
     close(fd);
     // An address in use is the answer; other families are tried only when one is missing.
-    if (last_error == Errno(EADDRINUSE) || last_error == Errno(EACCES)) break;
+    if (err == EADDRINUSE || err == EACCES) break;
   }
   throw std::runtime_error("cannot listen on " + address + ": " + last_error);
 }

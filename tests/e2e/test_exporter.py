@@ -4,10 +4,12 @@ import gzip
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from pagescope_test import (BINARY, GOLDEN, Exporter, all_collectors, fixture_args, normalize,
                             parse_exposition, promtool_check_metrics, value)
@@ -119,6 +121,33 @@ class Http(unittest.TestCase):
         status, _, body = self.exp.get("/metrics?collect[]=nosuch")
         self.assertEqual(status, 400)
         self.assertIn(b"nosuch", body)
+
+
+class ListenAddresses(unittest.TestCase):
+    def test_every_address_a_name_and_ipv6(self):
+        # The helper listens on 127.0.0.1:0; these add ":0" (every address, IPv6 and IPv4),
+        # "localhost:0" (one address, IPv4 first) and "[::1]:0".
+        extra = [":0", "localhost:0", "[::1]:0"]
+        args = ["--web.listen-address=" + a for a in extra] + fixture_args("two_nodes")
+        with Exporter(args) as exp:
+            m = re.search(r"ports=([\d,]+)", exp.log_text())
+            ports = [int(p) for p in m.group(1).split(",")]
+            self.assertEqual(len(ports), 4, ports)
+            _, every, localhost, ipv6 = ports
+
+            def status(host, port):
+                url = "http://%s:%d/-/healthy" % (host, port)
+                try:
+                    return urllib.request.urlopen(url, timeout=5).status
+                except OSError as e:
+                    return type(e).__name__
+            has_ipv6 = socket.has_ipv6 and os.path.exists("/proc/net/if_inet6")
+            self.assertEqual(status("127.0.0.1", every), 200)
+            self.assertEqual(status("127.0.0.1", localhost), 200)
+            if has_ipv6:
+                self.assertEqual(status("[::1]", every), 200)
+                self.assertEqual(status("[::1]", ipv6), 200)
+                self.assertNotEqual(status("127.0.0.1", ipv6), 200)
 
 
 class Lifecycle(unittest.TestCase):
