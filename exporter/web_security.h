@@ -43,9 +43,9 @@ class WebSecurity {
 // The implementation (linked into the module; tests link it directly).
 std::unique_ptr<WebSecurity> MakeWebSecurity();
 
-// Loads the module once (found through the executable's RUNPATH: lib/pagescope next to the
-// build's binary, ../lib/pagescope when installed) and returns its WebSecurity. Throws
-// std::runtime_error naming the module when it cannot be loaded.
+// Loads the module once (lib/pagescope/ next to the build's binary, ../lib/pagescope/ when
+// installed) and returns its WebSecurity. Throws std::runtime_error naming the module when it
+// cannot be loaded.
 std::shared_ptr<WebSecurity> LoadWebSecurity();
 
 }  // namespace pagescope
