@@ -20,6 +20,7 @@
 #include "exporter/scraper.h"
 #include "exporter/server.h"
 #include "exporter/web_config.h"
+#include "exporter/web_security.h"
 #include "pagescope/version.h"
 
 namespace {
@@ -127,9 +128,15 @@ int main(int argc, char** argv) {
   server_options.max_requests = config.max_requests;
   if (!config.web_config_file.empty()) {
     try {
-      server_options.web = std::make_shared<const WebConfig>(LoadWebConfig(config.web_config_file));
-    } catch (const ConfigError& e) {
-      log::Error("invalid web configuration", {{"err", e.what()}});
+      server_options.security = LoadWebSecurity();
+    } catch (const std::exception& e) {
+      log::Error("cannot load the web configuration's module", {{"err", e.what()}});
+      return 1;
+    }
+    std::string error;
+    server_options.web = server_options.security->Load(config.web_config_file, &error);
+    if (!server_options.web) {
+      log::Error("invalid web configuration", {{"err", error}});
       return 2;
     }
     const auto& web = *server_options.web;
@@ -159,8 +166,12 @@ int main(int argc, char** argv) {
         auto next_scraper = std::make_shared<const Scraper>(next, holder.Get().get());
         // The web configuration is checked whole (TLS files loaded) before anything changes.
         std::shared_ptr<const WebConfig> next_web;
+        std::shared_ptr<WebSecurity> security;
         if (!next.web_config_file.empty()) {
-          next_web = std::make_shared<const WebConfig>(LoadWebConfig(next.web_config_file));
+          security = LoadWebSecurity();
+          std::string error;
+          next_web = security->Load(next.web_config_file, &error);
+          if (!next_web) throw ConfigError(error);
         }
         log::Init(next.log_level, next.log_format);
         if (next.listen_addresses != config.listen_addresses ||
@@ -170,7 +181,7 @@ int main(int argc, char** argv) {
           log::Warn("web.* listen, path and limit changes take effect only after a restart");
         }
         holder.Set(std::move(next_scraper));
-        std::string restart = server->SetWebConfig(next_web);
+        std::string restart = server->SetWebConfig(next_web, security);
         if (!restart.empty()) log::Warn(restart);
         if (next_web) {
           log::Info("web configuration reloaded",

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -11,7 +10,6 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +25,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -206,6 +205,7 @@ struct Pending {
   // Set when the password check passed and the scrape is to be started on the loop.
   bool start_scrape = false;
   Server::Impl* owner = nullptr;
+  std::shared_ptr<WebSecurity> security;  // comes with `web`; checks passwords
 };
 
 void LibeventLog(int severity, const char* msg) {
@@ -314,10 +314,11 @@ int ListenOn(const std::string& address) {
 struct Server::Impl {
   ServerOptions options;
   ScraperSource source;
-  std::unique_ptr<TlsServerContext> tls;  // set when serving HTTPS
-  BasicAuthChecker auth;
+  bool tls = false;                           // serving HTTPS
+  std::shared_ptr<WebSecurity> tls_security;  // holds the SSL_CTX when serving HTTPS
   mutable std::mutex web_mu;
-  std::shared_ptr<const WebConfig> web;  // never null
+  std::shared_ptr<const WebConfig> web;   // never null
+  std::shared_ptr<WebSecurity> security;  // set with a web configuration
 
   event_base* base = nullptr;
   evhttp* http = nullptr;
@@ -336,9 +337,9 @@ struct Server::Impl {
   std::unordered_set<Pending*> posted;
   bool loop_done = false;
 
-  std::shared_ptr<const WebConfig> Web() const {
+  std::pair<std::shared_ptr<const WebConfig>, std::shared_ptr<WebSecurity>> Web() const {
     std::lock_guard<std::mutex> lock(web_mu);
-    return web;
+    return {web, security};
   }
 
   ~Impl() {
@@ -373,7 +374,7 @@ struct Server::Impl {
     auto p = std::make_unique<Pending>();
     p->req = req;
     p->owner = this;
-    p->web = Web();
+    std::tie(p->web, p->security) = Web();
     const auto method = evhttp_request_get_command(req);
     if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
       p->extra.push_back({"Allow", "GET, HEAD"});
@@ -386,7 +387,7 @@ struct Server::Impl {
       if (bufferevent* bev = evhttp_connection_get_bufferevent(conn)) {
         bufferevent_set_max_single_write(bev, 1 << 20);
       }
-      if (tls) evhttp_connection_set_closecb(conn, CloseTls, nullptr);
+      if (tls) evhttp_connection_set_closecb(conn, CloseTls, this);
     }
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
     const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
@@ -432,13 +433,14 @@ struct Server::Impl {
 
   void Metrics(std::unique_ptr<Pending> p) {
     if (!p->web->RequiresAuth()) return StartScrape(std::move(p));
+    WebSecurity& checker = *p->security;
     const char* header =
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Authorization");
     std::string user, password;
-    if (header == nullptr || !ParseBasicAuthorization(header, &user, &password)) {
+    if (header == nullptr || !checker.ParseAuthorization(header, &user, &password)) {
       return Send(Unauthorized(std::move(p)));
     }
-    if (auth.IsCached(*p->web, user, password)) return StartScrape(std::move(p));
+    if (checker.IsCached(*p->web, user, password)) return StartScrape(std::move(p));
     // bcrypt takes tens of milliseconds: not on the loop. Identical credentials queued
     // together share one check. At most --web.max-requests checks wait, so a client guessing
     // passwords on many connections gets 503s instead of a queue that delays everyone's first
@@ -450,11 +452,12 @@ struct Server::Impl {
     p->checking = true;
     std::string key = user + '\0' + password;
     auto web_config = p->web;
+    auto shared_checker = p->security;
     Pending* raw = p.release();
     logins.Submit(
         key,
-        [this, web_config, user, password] {
-          return std::string(auth.Check(*web_config, user, password) ? "ok" : "");
+        [web_config, shared_checker, user, password] {
+          return std::string(shared_checker->Check(*web_config, user, password) ? "ok" : "");
         },
         [this, raw](std::shared_ptr<const ScrapeExecutor::Result> r) {
           std::unique_ptr<Pending> answer(raw);
@@ -574,27 +577,13 @@ struct Server::Impl {
   // --- connections ---------------------------------------------------------------------------
 
   static bufferevent* NewConnection(event_base* base, void* arg) {
-    auto* self = static_cast<Impl*>(arg);
-    SSL* ssl = SSL_new(static_cast<SSL_CTX*>(self->tls->ssl_ctx()));
-    bufferevent* bev = ssl == nullptr
-                           ? nullptr
-                           : bufferevent_openssl_socket_new(
-                                 base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == nullptr) {
-      // Returning null would make libevent serve this connection in plain text.
-      log::Error("out of memory for a TLS connection");
-      std::abort();
-    }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
+    return static_cast<Impl*>(arg)->tls_security->NewTlsConnection(base);
   }
 
   // libevent closes TLS connections without a close_notify alert, which clients report as a
   // truncation; send it before the socket goes (the response has been written by then).
-  static void CloseTls(evhttp_connection* conn, void*) {
-    bufferevent* bev = evhttp_connection_get_bufferevent(conn);
-    SSL* ssl = bev != nullptr ? bufferevent_openssl_get_ssl(bev) : nullptr;
-    if (ssl != nullptr && SSL_is_init_finished(ssl)) SSL_shutdown(ssl);
+  static void CloseTls(evhttp_connection* conn, void* arg) {
+    static_cast<Impl*>(arg)->tls_security->CloseTls(evhttp_connection_get_bufferevent(conn));
   }
 
   // accept() failed for a reason other than a retry (usually EMFILE: out of descriptors).
@@ -638,9 +627,14 @@ Server::Server(const ServerOptions& options, ScraperSource source) : impl_(new I
   s.options = options;
   s.source = std::move(source);
   s.web = options.web ? options.web : std::make_shared<const WebConfig>();
+  s.security = options.security;
+  if (options.web && !s.security) {
+    throw std::runtime_error("a web configuration needs the web security module");
+  }
   if (s.web->tls.has_value()) {
-    s.tls = std::make_unique<TlsServerContext>();
-    s.tls->Set(*s.web->tls);
+    s.tls = true;
+    s.tls_security = s.security;
+    s.tls_security->SetTls(*s.web->tls);
   }
   s.base = event_base_new();
   if (s.base == nullptr) throw std::runtime_error("event_base_new failed");
@@ -674,18 +668,20 @@ Server::Server(const ServerOptions& options, ScraperSource source) : impl_(new I
   s.loop = std::thread([base = s.base] { event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY); });
 }
 
-std::string Server::SetWebConfig(std::shared_ptr<const WebConfig> web) {
+std::string Server::SetWebConfig(std::shared_ptr<const WebConfig> web,
+                                 std::shared_ptr<WebSecurity> security) {
   if (!web) web = std::make_shared<const WebConfig>();
   std::string restart;
-  const bool https = static_cast<bool>(impl_->tls);
+  const bool https = impl_->tls;
   if (web->tls.has_value() != https) {
     restart = https
                   ? "turning TLS off needs a restart: still serving HTTPS with the old certificate"
                   : "turning TLS on needs a restart: still serving plain HTTP";
   }
-  if (https && web->tls) impl_->tls->Set(*web->tls);
+  if (https && web->tls) impl_->tls_security->SetTls(*web->tls);
   std::lock_guard<std::mutex> lock(impl_->web_mu);
   impl_->web = std::move(web);
+  if (security) impl_->security = std::move(security);
   return restart;
 }
 

@@ -16,6 +16,7 @@
 
 #include "exporter/scraper.h"
 #include "exporter/web_config.h"
+#include "exporter/web_security.h"
 
 namespace pagescope {
 
@@ -32,6 +33,8 @@ struct ServerOptions {
   int max_body_bytes = 8192;
   // TLS, basic auth and headers (--web.config.file); null: plain HTTP, no auth.
   std::shared_ptr<const WebConfig> web;
+  // What checks passwords and speaks TLS (LoadWebSecurity); needed when `web` is set.
+  std::shared_ptr<WebSecurity> security;
 };
 
 // "[host]:port" split into host (brackets removed; empty for all addresses) and port.
@@ -66,7 +69,8 @@ class Server {
   // Applies a reloaded web configuration: users, headers and TLS files take effect for new
   // requests and connections. Returns a message when part of it needs a restart (turning TLS on
   // or off), else an empty string.
-  std::string SetWebConfig(std::shared_ptr<const WebConfig> web);
+  std::string SetWebConfig(std::shared_ptr<const WebConfig> web,
+                           std::shared_ptr<WebSecurity> security);
 
   struct Impl;
 

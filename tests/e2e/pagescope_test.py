@@ -78,8 +78,9 @@ class Exporter:
                 break
             time.sleep(0.02)
         if self.port is None:
+            log = self.log_text()
             self.stop()
-            raise RuntimeError("pagescope did not start: " + self.log_text())
+            raise RuntimeError("pagescope did not start: " + log)
 
     def log_text(self):
         with open(self.log.name, encoding="utf-8", errors="replace") as f:

@@ -350,7 +350,8 @@ class DeployFilesTest(unittest.TestCase):
             prefix = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", cache, re.M).group(1)
             p = prefix.lstrip("/")
             etc = "etc" if prefix == "/usr" else os.path.join(p, "etc")
-            for want in (f"{p}/bin/pagescope", f"{p}/lib/systemd/system/pagescope.service",
+            for want in (f"{p}/bin/pagescope", f"{p}/lib/pagescope/pagescope-web.so",
+                         f"{p}/lib/systemd/system/pagescope.service",
                          f"{etc}/pagescope/pagescope.yml", f"{p}/share/doc/pagescope/README.Debian"):
                 self.assertIn(os.path.normpath(want), files)
             for d_name, pattern in (("alerts", "*.yml"), ("dashboards", "*.json")):
@@ -360,6 +361,22 @@ class DeployFilesTest(unittest.TestCase):
                 unit = f.read()
             self.assertIn(f"ExecStart={prefix}/bin/pagescope --config.file=/"
                           f"{etc}/pagescope/pagescope.yml", unit)
+
+            # The installed binary finds its web module through $ORIGIN/../lib/pagescope, and
+            # says which file is missing when it is not there.
+            binary = os.path.join(d, p, "bin/pagescope")
+            web = os.path.join(d, "web.yml")
+            with open(web, "w") as f:
+                f.write("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+            with Exporter(["--web.config.file=" + web], binary=binary) as exp:
+                self.assertEqual(exp.get("/-/healthy")[1].get("X-Frame-Options"), "deny")
+            os.unlink(os.path.join(d, p, "lib/pagescope/pagescope-web.so"))
+            r = run([binary, "--web.listen-address=127.0.0.1:0", "--web.config.file=" + web])
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("pagescope-web.so", r.stdout + r.stderr)
+            # Without a web configuration the module is not needed.
+            with Exporter([], binary=binary) as exp:
+                self.assertEqual(exp.get("/-/healthy")[0], 200)
 
 
 if __name__ == "__main__":
