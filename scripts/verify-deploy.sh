@@ -272,6 +272,25 @@ else
   tail -5 "$deb_dir/run.log"
   bad "packaged pagescope does not serve"
 fi
+# TLS from the package: the web module (lib/pagescope/pagescope-web.so) and its OpenSSL
+# dependencies must have come with it.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+  -keyout "$root/tmp/tls.key" -out "$root/tmp/tls.crt" >/dev/null 2>&1
+printf 'tls_server_config:\n  cert_file: /tmp/tls.crt\n  key_file: /tmp/tls.key\n' >"$root/tmp/web.yml"
+chroot "$root" pagescope --config.file=/etc/pagescope/pagescope.yml --web.config.file=/tmp/web.yml \
+  --web.listen-address=127.0.0.1:39727 >"$deb_dir/tls.log" 2>&1 &
+pids+=($!)
+tls_ok=
+for _ in $(seq 1 100); do
+  if curl -sfk https://127.0.0.1:39727/-/healthy >/dev/null 2>&1; then tls_ok=1; break; fi
+  sleep 0.1
+done
+if [[ -n $tls_ok ]]; then
+  ok "packaged pagescope serves HTTPS (web module from the package)"
+else
+  tail -5 "$deb_dir/tls.log"
+  bad "packaged pagescope does not serve HTTPS"
+fi
 chroot "$root" dpkg -r pagescope >/dev/null 2>&1 && [[ ! -e $root/usr/bin/pagescope ]] &&
   ok "dpkg -r removes it" || bad "dpkg -r"
 
