@@ -256,7 +256,6 @@ class TlbCollector : public Collector {
   // --- which processes ----------------------------------------------------------------------
   void Classify(const Context& ctx, const ProcessTable& table, MetricSink& out) {
     PidReader reader(ctx.fs().procfs());
-    std::string exe, cmdline;
     for (const auto& p : table.processes) {
       ProcKey key{p.pid, p.stat.starttime};
       auto [it, is_new] = procs_.try_emplace(key);
@@ -265,31 +264,7 @@ class TlbCollector : public Collector {
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
       if (!is_new && proc.comm_hash == comm_hash) continue;
       proc.comm_hash = comm_hash;
-      bool exe_loaded = false, cmdline_loaded = false;
-      ProcessMatchers::Facts facts{
-          p.stat.comm,
-          [&]() -> const std::string& {
-            if (!exe_loaded) {
-              exe = reader.ReadLink(p.pid, "exe");
-              if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
-              exe_loaded = true;
-            }
-            return exe;
-          },
-          [&]() -> const std::string& {
-            if (!cmdline_loaded) {
-              cmdline.clear();
-              if (reader.Read(p.pid, "cmdline", buf_, true) == ReadStatus::kOk) {
-                for (const auto& a : SplitCmdline(buf_)) {
-                  if (!cmdline.empty()) cmdline += ' ';
-                  cmdline += a;
-                }
-              }
-              cmdline_loaded = true;
-            }
-            return cmdline;
-          }};
-      proc.group = s_.matchers.Match(facts);
+      proc.group = s_.matchers.MatchProcess(reader, p.pid, p.stat.comm, buf_);
       proc.qemu = false;
       proc.vm_base.clear();
       if (s_.vms && IsQemuComm(p.stat.comm) &&

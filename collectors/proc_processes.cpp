@@ -182,6 +182,35 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
   return out;
 }
 
+std::string ProcessMatchers::MatchProcess(const PidReader& reader, int pid, std::string_view comm,
+                                          std::string& buf) const {
+  std::string exe, cmdline;
+  bool exe_loaded = false, cmdline_loaded = false;
+  Facts facts{comm,
+              [&]() -> const std::string& {
+                if (!exe_loaded) {
+                  exe = reader.ReadLink(pid, "exe");
+                  // A deleted executable reads "path (deleted)".
+                  if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+                  exe_loaded = true;
+                }
+                return exe;
+              },
+              [&]() -> const std::string& {
+                if (!cmdline_loaded) {
+                  if (reader.Read(pid, "cmdline", buf, true) == ReadStatus::kOk) {
+                    for (const auto& a : SplitCmdline(buf)) {
+                      if (!cmdline.empty()) cmdline += ' ';
+                      cmdline += a;
+                    }
+                  }
+                  cmdline_loaded = true;
+                }
+                return cmdline;
+              }};
+  return Match(facts);
+}
+
 std::string ProcessMatchers::Match(const Facts& f) const {
   for (const auto& m : matchers_) {
     if (!m.comm.empty() && std::find(m.comm.begin(), m.comm.end(), f.comm) == m.comm.end()) {
@@ -288,7 +317,6 @@ class ProcessesCollector : public Collector {
     bool any_hugetlb = false;
     bool any_ksm_file = false;
     bool ksm_probed = false;
-    std::string exe, cmdline;
     SmapsGuard::Scrape smaps_scrape;
     std::vector<std::pair<int, std::uint64_t>> alive;
     if (smaps_) alive.reserve(table.processes.size());
@@ -300,32 +328,7 @@ class ProcessesCollector : public Collector {
       Live& live = it->second;
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
       if (is_new || live.comm_hash != comm_hash) {
-        bool exe_loaded = false, cmdline_loaded = false;
-        ProcessMatchers::Facts facts{
-            p.stat.comm,
-            [&]() -> const std::string& {
-              if (!exe_loaded) {
-                exe = reader.ReadLink(p.pid, "exe");
-                // A deleted executable reads "path (deleted)".
-                if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
-                exe_loaded = true;
-              }
-              return exe;
-            },
-            [&]() -> const std::string& {
-              if (!cmdline_loaded) {
-                cmdline.clear();
-                if (reader.Read(p.pid, "cmdline", buf_, true) == ReadStatus::kOk) {
-                  for (const auto& a : SplitCmdline(buf_)) {
-                    if (!cmdline.empty()) cmdline += ' ';
-                    cmdline += a;
-                  }
-                }
-                cmdline_loaded = true;
-              }
-              return cmdline;
-            }};
-        std::string group = matchers_.Match(facts);
+        std::string group = matchers_.MatchProcess(reader, p.pid, p.stat.comm, buf_);
         if (!is_new) {
           // Same process, new comm (exec): faults so far stay with the old group.
           if (live.group != kNoGroup) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "collectors/proc_pid.h"
 #include "exporter/collector.h"
 
 namespace pagescope {
@@ -46,6 +47,10 @@ class ProcessMatchers {
 
   // The group name, or empty when no matcher takes the process.
   std::string Match(const Facts& facts) const;
+  // Match for a live process: exe and cmdline are read through `reader` only when a matcher
+  // asks for them (`buf` is scratch space for the read).
+  std::string MatchProcess(const PidReader& reader, int pid, std::string_view comm,
+                           std::string& buf) const;
   bool needs_exe() const { return needs_exe_; }
   bool needs_cmdline() const { return needs_cmdline_; }
 
