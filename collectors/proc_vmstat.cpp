@@ -8,11 +8,14 @@
 
 namespace pagescope {
 
+// numa_hit, numa_miss, numa_foreign, numa_interleave, numa_local and numa_other are left out:
+// they are the sums over nodes of the numa collector's per-node counters.
 const char* const kVmstatDefaultFields =
     "pg(maj)?fault|pswp(in|out)|swap_ra(_hit)?|swp(in|out)_zero|nr_swapcached"
     "|thp_.*|nr_anon_transparent_hugepages|nr_(shmem|file)_(hugepages|pmdmapped)"
     "|compact_.*|htlb_buddy_alloc_.*|nr_hugetlb"
-    "|numa_.*|pgmigrate_.*|pgpromote_.*|pgdemote_.*"
+    "|numa_(hint_faults(_local)?|pages_migrated|pte_updates|huge_pte_updates)"
+    "|pgmigrate_.*|pgpromote_.*|pgdemote_.*"
     "|ksm_.*|cow_ksm|zswp(in|out|wb)|nr_zspages|oom_kill|nr_free_pages";
 
 std::vector<VmstatEntry> ParseVmstat(std::string_view text) {
