@@ -86,7 +86,8 @@ const std::map<std::string_view, std::string_view>& SizeStatHelp() {
 
 class ThpCollector : public Collector {
  public:
-  explicit ThpCollector(bool all_sizes) : all_sizes_(all_sizes) {}
+  ThpCollector(bool all_sizes, bool khugepaged_tuning)
+      : all_sizes_(all_sizes), khugepaged_tuning_(khugepaged_tuning) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
     auto dir = ctx.fs().Sys(kDir);
@@ -143,7 +144,7 @@ class ThpCollector : public Collector {
                     {}, static_cast<double>(*v));
         }
       } else if (name == "khugepaged") {
-        Khugepaged(ctx, out, path);
+        Khugepaged(ctx, out, path, khugepaged_tuning_);
       } else if (auto bytes = parse::HugepageDirBytes(name)) {
         Size(ctx, out, path, *bytes, top_enabled, top_shmem, pmd_size);
       } else if (auto m = UnknownFileMetric("pagescope_thp_", name,
@@ -161,12 +162,15 @@ class ThpCollector : public Collector {
     }
   }
 
-  static void Khugepaged(const Context& ctx, MetricSink& out, const std::filesystem::path& dir) {
+  static void Khugepaged(const Context& ctx, MetricSink& out, const std::filesystem::path& dir,
+                         bool tuning) {
     auto names = ctx.ReadDir(dir);
     if (!names) return;
     for (const auto& name : *names) {
       auto m = KhugepagedFileMetric(name);
       if (!m) continue;
+      // Without the tuning option only khugepaged's counters (what it did), not its settings.
+      if (!tuning && !m->counter) continue;
       bool known = std::any_of(std::begin(kKhugepaged), std::end(kKhugepaged),
                                [&](const KnownFile& k) { return k.file == name; });
       if (known) {
@@ -225,6 +229,7 @@ class ThpCollector : public Collector {
   }
 
   bool all_sizes_;
+  bool khugepaged_tuning_;
 };
 
 }  // namespace
@@ -285,8 +290,13 @@ CollectorSpec ThpCollectorSpec() {
        "Export the per-size (mTHP) settings and stats of every size, not only of the sizes "
        "that can be used (policy not never, inherit resolved) or were used."},
   };
+  spec.options.push_back(
+      {"khugepaged_tuning", OptionType::kBool, "false",
+       "Also export khugepaged's settings (pages_to_scan, scan_sleep_millisecs, "
+       "alloc_sleep_millisecs, defrag, max_ptes_*); its counters (pages_collapsed, full_scans) "
+       "are always exported."});
   spec.make = [](const CollectorOptions& o) {
-    return std::make_unique<ThpCollector>(o.Bool("all_sizes"));
+    return std::make_unique<ThpCollector>(o.Bool("all_sizes"), o.Bool("khugepaged_tuning"));
   };
   return spec;
 }
