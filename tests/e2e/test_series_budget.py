@@ -28,8 +28,9 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-from gen_fleet_fixture import HostSpec, generate  # noqa: E402
-from pagescope_test import BINARY, Exporter, parse_exposition  # noqa: E402
+from gen_fleet_fixture import HostSpec, generate, set_free_pages  # noqa: E402
+from pagescope_test import (BINARY, Exporter, parse_exposition,  # noqa: E402
+                            promtool_check_metrics, value)
 
 BUDGET_TOTAL = 1500
 BUDGET_KERNEL = 300
@@ -106,6 +107,8 @@ class SeriesBudget(unittest.TestCase):
         facts = generate(os.path.join(self.tmp, name), spec)
         with Exporter(facts["args"]) as exp:
             result = count(exp)
+            code, out = promtool_check_metrics(exp.scrape())
+            self.assertEqual((code, out), (0, ""), "promtool check metrics")
             # Every default collector succeeds on the generated host.
             failed = [dict(l)["collector"] for (n, l), v in result["samples"].items()
                       if n == "pagescope_scrape_collector_success" and v != 1]
@@ -140,6 +143,47 @@ class SeriesBudget(unittest.TestCase):
                                            process_names=100, seed=18))
         self.assertLess(r["total"], BUDGET_NO_GUESTS, table(r))
         self.assertLess(kernel_wide(r), BUDGET_KERNEL, table(r))
+
+
+class GeneratedHost(unittest.TestCase):
+    """The generator's facts are what the exporter reads, and set_free_pages changes them."""
+
+    def test_facts_match_the_exporter_and_pools_can_be_exhausted(self):
+        tmp = tempfile.mkdtemp(prefix="pagescope-gen-")
+        try:
+            root = os.path.join(tmp, "host")
+            spec = HostSpec(nodes=3, pools={"2MiB": [2048, 1024, 512], "1GiB": [8, 0, 4]},
+                            guests=7, guest_memory_mib=1024, processes=30, process_names=10,
+                            services=3, kubepods=2, seed=5,
+                            flavors=[{"name": "m1", "memory": "1GiB", "page_size": "2MiB"}])
+            facts = generate(root, spec)
+            self.assertEqual(facts, generate(root, spec), "not deterministic")
+            with Exporter(facts["args"]) as exp:
+                m = exp.metrics()
+                for size, per_node in facts["pools"].items():
+                    for node, pool in per_node.items():
+                        self.assertEqual(value(m, "pagescope_numa_hugepages_free_pages",
+                                               node=node, page_size=size), pool["free"])
+                        self.assertEqual(value(m, "pagescope_numa_hugepages_pool_pages",
+                                               node=node, page_size=size), pool["pool"])
+                vms = {dict(l)["vm"] for (n, l) in m if n == "pagescope_vm_info"}
+                self.assertEqual(vms, {g["name"] for g in facts["guests"]})
+                free = {n: p["free"] for n, p in facts["pools"]["2MiB"].items()}
+                self.assertEqual(value(m, "pagescope_capacity_host_vm_slots", flavor="m1"),
+                                 sum(f // 512 for f in free.values()))
+                set_free_pages(root, "2MiB", node=0, free=0)
+                m = exp.metrics()
+                self.assertEqual(value(m, "pagescope_numa_hugepages_free_pages", node="0",
+                                       page_size="2MiB"), 0)
+                self.assertEqual(value(m, "pagescope_hugepages_free_pages", page_size="2MiB"),
+                                 free["1"] + free["2"])
+                self.assertEqual(value(m, "pagescope_capacity_host_vm_slots", flavor="m1"),
+                                 free["1"] // 512 + free["2"] // 512)
+                failed = [dict(l)["collector"] for (n, l), v in m.items()
+                          if n == "pagescope_scrape_collector_success" and v != 1]
+                self.assertEqual(failed, [], exp.log_text())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():

@@ -13,7 +13,8 @@ Importable (the budget test and the fleet harness use it):
     facts = generate("/tmp/host1", HostSpec(nodes=2, guests=50, processes=500, seed=1))
     set_free_pages("/tmp/host1", "2MiB", node=0, free=0)   # exhaust a pool later
 
-or from the command line (`gen_fleet_fixture.py ROOT --nodes 2 --guests 50 ...`, `--help`).
+or from the command line (`gen_fleet_fixture.py ROOT --nodes 2 --guests 50 ...`, `--help`;
+`gen_fleet_fixture.py ROOT --set-free-pages 2MiB:0:0` changes an existing host).
 
 Everything is deterministic for a given HostSpec (seed included). `generate` returns a dict of
 facts about what it wrote (pools per node and size, guests and their placement, process names,
@@ -539,7 +540,13 @@ def main(argv=None):
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--kubepods", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set-free-pages", metavar="SIZE:NODE:FREE",
+                    help="change an existing host's free pages instead (e.g. 2MiB:0:0)")
     a = ap.parse_args(argv)
+    if a.set_free_pages:
+        size, node, free = a.set_free_pages.split(":")
+        set_free_pages(a.root, size, int(node), int(free))
+        return 0
     spec = HostSpec(nodes=a.nodes, pools=_parse_pools(a.pools, a.nodes), guests=a.guests,
                     guest_memory_mib=a.guest_memory_mib, processes=a.processes,
                     process_names=a.process_names, services=a.services, kubepods=a.kubepods,
