@@ -14,7 +14,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from pagescope_test import FIXTURES, SOURCE_DIR, Exporter, all_collectors, fixture_args  # noqa: E402,E501
+from pagescope_test import FIXTURES, SOURCE_DIR, Exporter, all_collectors, fixture_args  # noqa: E402
 
 OUT = os.path.join(SOURCE_DIR, "docs", "metrics.md")
 README = os.path.join(SOURCE_DIR, "README.md")

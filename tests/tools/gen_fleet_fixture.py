@@ -243,8 +243,10 @@ def _write_nodes(proc, sys_, spec, node_ids, free, rng):
         free_kb = max(total_kb - hugetlb_kb - rng.randint(1 << 20, 8 << 20), 0) // 2
         default = "2MiB" if "2MiB" in spec.pools else None
         lines = [("MemTotal", total_kb), ("MemFree", free_kb), ("MemUsed", total_kb - free_kb),
-                 ("Active", rng.randint(1 << 20, 4 << 20)), ("Inactive", rng.randint(1 << 20, 4 << 20)),
-                 ("FilePages", rng.randint(1 << 20, 8 << 20)), ("AnonPages", rng.randint(1 << 20, 8 << 20)),
+                 ("Active", rng.randint(1 << 20, 4 << 20)),
+                 ("Inactive", rng.randint(1 << 20, 4 << 20)),
+                 ("FilePages", rng.randint(1 << 20, 8 << 20)),
+                 ("AnonPages", rng.randint(1 << 20, 8 << 20)),
                  ("Shmem", 65536), ("PageTables", 65536), ("AnonHugePages", 0),
                  ("ShmemHugePages", 0), ("FileHugePages", 0)]
         text = "".join("Node %d %s: %15d kB\n" % (n, k, v) for k, v in lines)
@@ -360,7 +362,8 @@ def _write_kernel_wide(proc, sys_, rootfs, spec, rng):
            if pmd else "always inherit within_size advise [never]\n")
         for s in stats:
             _w(os.path.join(d, "stats", s), "%d\n" % (rng.randint(1, 10**5) if pmd else 0))
-    shutil.copytree(os.path.join(TEMPLATE, "sys/kernel/mm/ksm"), os.path.join(sys_, "kernel/mm/ksm"))
+    shutil.copytree(os.path.join(TEMPLATE, "sys/kernel/mm/ksm"),
+                    os.path.join(sys_, "kernel/mm/ksm"))
     shutil.copytree(os.path.join(TEMPLATE, "sys/module/zswap"), os.path.join(sys_, "module/zswap"))
 
 
