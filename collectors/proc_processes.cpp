@@ -427,10 +427,23 @@ class ProcessesCollector : public Collector {
         live.group = GroupIndex(group);
         live.comm_hash = comm_hash;
       }
+      live.generation = generation_;
       if (live.group != kNoGroup && live.group != overflow_) {
         present[group_names_[live.group]] += p.stat.rss_pages * page_size;
       }
     }
+    // Processes gone since the last scrape: their counts stay with their group
+    // (before groups are dropped: a group is dropped only after its last process has gone).
+    std::erase_if(live_, [&](const auto& kv) {
+      const Live& l = kv.second;
+      if (l.generation == generation_) return false;
+      if (l.counted_in != kNoGroup) {
+        auto& c = carried_[l.counted_in];
+        c.first += l.minflt - l.base_minflt;
+        c.second += l.majflt - l.base_majflt;
+      }
+      return true;
+    });
     const auto now = now_();
     places_.Update(present, now);
     for (const auto& name : places_.dropped()) {
@@ -464,7 +477,6 @@ class ProcessesCollector : public Collector {
       }
       live.minflt = p.stat.minflt;
       live.majflt = p.stat.majflt;
-      live.generation = generation_;
       if (live.counted_in != kNoGroup) {
         if (live.counted_in == overflow_) any_overflow = true;
         GroupSums& g = groups[group_names_[live.counted_in]];
@@ -496,17 +508,6 @@ class ProcessesCollector : public Collector {
         }
       }
     }
-    // Processes gone since the last scrape: their counts stay with their group.
-    std::erase_if(live_, [&](const auto& kv) {
-      const Live& l = kv.second;
-      if (l.generation == generation_) return false;
-      if (l.counted_in != kNoGroup) {
-        auto& c = carried_[l.counted_in];
-        c.first += l.minflt - l.base_minflt;
-        c.second += l.majflt - l.base_majflt;
-      }
-      return true;
-    });
     // The overflow group goes like any other when nothing was folded for the idle time.
     if (any_overflow) {
       overflow_seen_ = now;

@@ -430,6 +430,25 @@ TEST(ProcessGroupsBounded, IdleGroupIsDroppedAndComesBackFromZero) {
   EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "cron-job"), 20);
 }
 
+TEST(ProcessGroupsBounded, DroppedWhenScrapesAreFurtherApartThanTheIdleTime) {
+  // The last process exits between two scrapes further apart than idle_timeout: the group goes
+  // at once and does not come back from what its process had counted.
+  ProcTree tree;
+  tree.Add(1, "sshd", 10, 0);
+  tree.Add(2, "job", 500, 0);
+  GroupedCollector c("collectors:\n  processes:\n    idle_timeout: 10s\n");
+  c.Run(tree);
+  tree.Remove(2);
+  c.now = At(20);
+  auto s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "job"), -1);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "job"), -1);
+  c.now = At(40);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "job"), -1);
+  EXPECT_EQ(Plain(s, "pagescope_process_groups"), 1);
+}
+
 TEST(ProcessGroupsBounded, ManyOneOffNamesStayBounded) {
   ProcTree tree;
   GroupedCollector c("collectors:\n  processes:\n    max_groups: 5\n    idle_timeout: 1m\n");
