@@ -265,7 +265,9 @@ def _write_nodes(proc, sys_, spec, node_ids, free, rng):
            " ".join("10" if m == n else "21" for m in node_ids) + "\n")
         _w(os.path.join(nd, "cpulist"), "%d-%d\n" % (n * 16, n * 16 + 15))
         for zone in _zones(n):
-            counts = [rng.randint(0, 5000) for _ in range(11)]
+            # Free blocks per order, within what the zone holds.
+            low, top = {"DMA": (1, 1), "DMA32": (20, 150)}.get(zone, (5000, 5000))
+            counts = [rng.randint(0, low) for _ in range(10)] + [rng.randint(0, top)]
             buddy.append("Node %d, zone %8s " % (n, zone) + "".join("%7d" % c for c in counts)
                          + " \n")
             for t in ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"):
@@ -274,14 +276,32 @@ def _write_nodes(proc, sys_, spec, node_ids, free, rng):
                     share = [0] * 11
                 pti.append("Node %4d, zone %8s, type %12s " % (n, zone, t)
                            + "".join("%7d" % c for c in share) + " \n")
-            present = total_kb // 4 if zone == "Normal" else 1 << 18
-            zoneinfo.append(
-                "Node %d, zone %8s\n  pages free     %d\n        boost    0\n        min      %d\n"
-                "        low      %d\n        high     %d\n        promo    %d\n"
-                "        spanned  %d\n        present  %d\n        managed  %d\n"
-                "        cma      0\n        protection: (0, 0, 0, 0, 0)\n"
-                % (n, zone, sum(counts), 8000, 10000, 12000, 14000, present, present,
-                   present - 1000))
+            present = {"DMA": 3998, "DMA32": 1 << 18}.get(zone, total_kb // 4)
+            zone_free = sum(c << k for k, c in enumerate(counts))
+            text = "Node %d, zone %8s\n" % (n, zone)
+            if zone == _zones(n)[0]:  # the node's stats come with its first zone
+                text += "  per-node stats\n" + "".join(
+                    "      %s %d\n" % (k, rng.randint(0, 10**6)) for k in (
+                        "nr_inactive_anon", "nr_active_anon", "nr_inactive_file",
+                        "nr_active_file", "nr_unevictable", "nr_slab_reclaimable",
+                        "nr_slab_unreclaimable", "workingset_refault_anon",
+                        "workingset_refault_file", "nr_anon_pages", "nr_file_pages",
+                        "nr_dirty", "nr_writeback", "nr_shmem", "nr_anon_transparent_hugepages"))
+            text += ("  pages free     %d\n        boost    0\n        min      %d\n"
+                     "        low      %d\n        high     %d\n        promo    %d\n"
+                     "        spanned  %d\n        present  %d\n        managed  %d\n"
+                     "        cma      0\n        protection: (0, 0, 0, 0, 0)\n"
+                     "      nr_free_pages %d\n      nr_zone_inactive_anon 0\n"
+                     "      nr_zone_active_anon 0\n      nr_zone_inactive_file 0\n"
+                     "      nr_zone_active_file 0\n      nr_zone_unevictable 0\n"
+                     "      nr_zone_write_pending 0\n      nr_mlock     0\n"
+                     "  pagesets\n    cpu: 0\n              count:    0\n"
+                     "              high:     0\n              batch:    1\n"
+                     "  vm stats threshold: 4\n  node_unreclaimable:  0\n"
+                     "  start_pfn:           %d\n"
+                     % (zone_free, 8000, 10000, 12000, 14000, present, present,
+                        present - 1000, zone_free, 1 if zone == "DMA" else 4096))
+            zoneinfo.append(text)
     _w(os.path.join(proc, "buddyinfo"), "".join(buddy))
     _w(os.path.join(proc, "pagetypeinfo"),
        "Page block order: 9\nPages per block:  512\n\nFree pages count per migrate type at "
