@@ -15,7 +15,9 @@ import tempfile
 import time
 import unittest
 
+from mixin_test import build as build_mixin
 from pagescope_test import parse_exposition, value
+from test_live_alerts import Prometheus, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -247,29 +249,35 @@ class GuestLab(unittest.TestCase):
         # buddyinfo: the blocks of the orders that make hugepages (9 and 10) hold still on an idle
         # guest and must match exactly; the small orders move with every allocation, so each
         # count must lie between the guest's readings just before and just after the scrape.
+        problem = None
         for _ in range(20):
             before = g.read("/proc/buddyinfo")
             ptype = g.read("/proc/pagetypeinfo")
             m = parse_exposition(g.scrape())
             after = g.read("/proc/buddyinfo")
-            if [r.split()[13:] for r in before.splitlines()] == \
-                    [r.split()[13:] for r in after.splitlines()] and \
-                    pagetype_movable_obtainable(ptype, 9) == pagetype_movable_obtainable(
+            problem = None
+            if [r.split()[13:] for r in before.splitlines()] != \
+                    [r.split()[13:] for r in after.splitlines()] or \
+                    pagetype_movable_obtainable(ptype, 9) != pagetype_movable_obtainable(
                         g.read("/proc/pagetypeinfo"), 9):
+                problem = "orders 9 and 10 changed during the scrape"
+                continue
+            checked = 0
+            for line_b, line_a in zip(before.splitlines(), after.splitlines()):
+                mb = re.match(r"Node\s+(\d+),\s+zone\s+(\S+)\s+(.*)", line_b)
+                ma = re.match(r"Node\s+(\d+),\s+zone\s+(\S+)\s+(.*)", line_a)
+                for order, (cb, ca) in enumerate(zip(mb.group(3).split(), ma.group(3).split())):
+                    got = value(m, "pagescope_buddyinfo_free_blocks", node=mb.group(1),
+                                zone=mb.group(2), order=str(order))
+                    if not min(int(cb), int(ca)) <= got <= max(int(cb), int(ca)):
+                        problem = "%s order %d: %s not within %s..%s" % (
+                            line_b[:30], order, got, cb, ca)
+                    checked += 1
+            if problem is None:
+                compared += checked
                 break
-        else:
-            self.fail("the high orders of /proc/buddyinfo never held still across a scrape")
+        self.assertIsNone(problem, "/proc/buddyinfo vs the scrape, 20 tries")
         buddy = after
-        for line_b, line_a in zip(before.splitlines(), after.splitlines()):
-            mb = re.match(r"Node\s+(\d+),\s+zone\s+(\S+)\s+(.*)", line_b)
-            ma = re.match(r"Node\s+(\d+),\s+zone\s+(\S+)\s+(.*)", line_a)
-            for order, (cb, ca) in enumerate(zip(mb.group(3).split(), ma.group(3).split())):
-                got = value(m, "pagescope_buddyinfo_free_blocks", node=mb.group(1),
-                            zone=mb.group(2), order=str(order))
-                self.assertTrue(min(int(cb), int(ca)) <= got <= max(int(cb), int(ca)),
-                                "%s order %d: %s not within %s..%s" % (line_b[:30], order, got,
-                                                                      cb, ca))
-                compared += 1
         for kb, size in SIZES.items():
             order = (kb // 4).bit_length() - 1
             for n, want in buddy_obtainable(buddy, order).items():
@@ -337,18 +345,22 @@ class GuestLab(unittest.TestCase):
             # The cmdline request does not follow the run-time change.
             self.assertEqual(value(m, "pagescope_numa_hugepages_requested_pages", node="1",
                                    page_size="2MiB", source="cmdline"), old)
-            # A 1 GiB page given back on node 1 and allocated again at run time.
-            p1g = NODE_SYSFS % (1, 1048576, "nr_hugepages")
-            self.guest.write(p1g, 0)
-            m, files, _ = self.assert_pools_match()
-            self.assertEqual(value(m, "pagescope_numa_hugepages_pool_pages", node="1",
-                                   page_size="1GiB"), 0)
-            self.guest.write(p1g, 1)
-            m, files, _ = self.assert_pools_match()
-            print("lab: run-time 1 GiB page on node 1: %s" % files[p1g], file=sys.stderr)
+            # One more 1 GiB page asked for at run time on each node: the kernel gives it only if
+            # the node has a free, aligned gigabyte (it may not: the figure is reported, and
+            # pagescope must agree with sysfs either way). Giving the boot-time page back is not
+            # tried: once freed, the gigabyte is soon broken up and may not come back.
+            for node in self.nodes:
+                p1g = NODE_SYSFS % (node, 1048576, "nr_hugepages")
+                before = self.pool(files, node, 1048576, "nr_hugepages")
+                self.guest.write(p1g, before + 1)
+                m, files, _ = self.assert_pools_match()
+                print("lab: node %d asked for a second 1 GiB page at run time: pool %s" % (
+                    node, files[p1g]), file=sys.stderr)
+                self.guest.write(p1g, before)
+                m, files, _ = self.assert_pools_match()
+                self.assertEqual(self.pool(files, node, 1048576, "nr_hugepages"), before)
         finally:
             self.guest.write(path, old)
-            self.guest.write(NODE_SYSFS % (1, 1048576, "nr_hugepages"), 1)
         _, after, _ = self.assert_pools_match()
         self.assertEqual(self.pool(after, 1, 2048, "nr_hugepages"), old)
 
@@ -426,6 +438,51 @@ class GuestLab(unittest.TestCase):
                 field = n[len("pagescope_vmstat_"):]
                 self.assertTrue({field, field.removesuffix("_total")} & vmstat,
                                 "%s has no field in the guest's /proc/vmstat" % n)
+
+    def test_h_numa_node_exhaustion_alert_fires_and_clears(self):
+        """The host's Prometheus scrapes the guest with the mixin's rules (`for` set to 0s)."""
+        if not shutil.which("prometheus"):
+            self.fail("prometheus is not installed (scripts/install-deps.sh test)")
+        work = tempfile.mkdtemp(prefix="pagescope-lab-prom-")
+        prom = None
+        try:
+            rules_dir = os.path.join(work, "mixin")
+            build_mixin(rules_dir, {"forOverride": "0s"})
+            prom = Prometheus(work, os.path.join(rules_dir, "alerts", "pagescope-rules.yml"),
+                              self.guest.port)
+            wait_for("the guest scraped (up == 1)",
+                     lambda: prom.query('up{job="pagescope"} == 1'), timeout=60)
+            wait_for("a rule evaluation", lambda: prom.query(
+                "pagescope_numa_hugepages_free_pages"), timeout=30)
+            name = "PagescopeNumaNodeHugepagesExhausted"
+            time.sleep(3)
+            self.assertEqual(prom.alerts(name), [], "no node is out of pages yet")
+            _, base, _ = self.assert_pools_match()
+            for node, kb in ((0, 1048576), (1, 2048)):
+                pages = self.pool(base, node, kb)
+                other = 1 - node
+                self.assertGreater(self.pool(base, other, kb), 0)
+                pid, ready = self.start_workload(
+                    "walert", "hugetlb %d %d %d %d" % (node, kb, pages, pages))
+                try:
+                    self.assertIn("on_node=%d" % pages, ready)
+                    t0 = time.time()
+                    fired = wait_for("%s for node %d %s" % (name, node, SIZES[kb]), lambda: [
+                        a for a in prom.alerts(name) if a["state"] == "firing"
+                        and a["labels"].get("node") == str(node)
+                        and a["labels"].get("page_size") == SIZES[kb]], timeout=60)
+                    print("lab: %s fired for node %d %s after %.1f s" % (
+                        name, node, SIZES[kb], time.time() - t0), file=sys.stderr)
+                    self.assertEqual(len(prom.alerts(name)), 1, prom.alerts(name))
+                    self.assertIn("still has %d free" % self.pool(base, other, kb),
+                                  fired[0]["annotations"]["description"])
+                finally:
+                    self.stop_workload(pid)
+                wait_for("%s to clear" % name, lambda: prom.alerts(name) == [], timeout=60)
+        finally:
+            if prom is not None:
+                prom.stop()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
