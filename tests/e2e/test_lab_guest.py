@@ -439,6 +439,21 @@ class GuestLab(unittest.TestCase):
                 self.assertTrue({field, field.removesuffix("_total")} & vmstat,
                                 "%s has no field in the guest's /proc/vmstat" % n)
 
+    def test_i_cgroup2_with_every_controller_for_later_tests(self):
+        """The lab mounts cgroup2 with every controller enabled below the root, so cgroup v2
+        memory and hugetlb tests can run there (Guest.run gives them a shell)."""
+        g = self.guest
+        controllers = set(g.read("/sys/fs/cgroup/cgroup.controllers").split())
+        self.assertTrue({"memory", "hugetlb", "cpuset"} <= controllers, controllers)
+        self.assertEqual(set(g.read("/sys/fs/cgroup/cgroup.subtree_control").split()),
+                         controllers)
+        g.run("mkdir /sys/fs/cgroup/lab && echo 4194304 > /sys/fs/cgroup/lab/hugetlb.2MB.max")
+        try:
+            self.assertEqual(g.read("/sys/fs/cgroup/lab/hugetlb.2MB.max").strip(), "4194304")
+            self.assertIn("hugetlb.1GB.max", g.run("ls /sys/fs/cgroup/lab"))
+        finally:
+            g.run("rmdir /sys/fs/cgroup/lab")
+
     def test_h_numa_node_exhaustion_alert_fires_and_clears(self):
         """The host's Prometheus scrapes the guest with the mixin's rules (`for` set to 0s)."""
         if not shutil.which("prometheus"):
