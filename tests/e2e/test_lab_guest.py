@@ -231,8 +231,27 @@ class GuestLab(unittest.TestCase):
         self.assertEqual(value(m, "pagescope_memory_hugetlb_bytes"), int(mi["Hugetlb"]) * 1024)
         self.assertEqual(value(m, "pagescope_hugepages_default_page_size_bytes"),
                          int(mi["Hugepagesize"]) * 1024)
-        self.assertEqual(value(m, "pagescope_hugepages_pool_pages", page_size="2MiB"),
-                         int(mi["HugePages_Total"]))
+        for metric, key in (("pagescope_hugepages_pool_pages", "HugePages_Total"),
+                            ("pagescope_hugepages_free_pages", "HugePages_Free"),
+                            ("pagescope_hugepages_reserved_pages", "HugePages_Rsvd"),
+                            ("pagescope_hugepages_surplus_pages", "HugePages_Surp")):
+            self.assertEqual(value(m, metric, page_size="2MiB"), int(mi[key]), key)
+            compared += 1
+        # numastat counters only grow: each lies between the readings before and after a scrape.
+        numastat = ["/sys/devices/system/node/node%d/numastat" % n for n in self.nodes]
+        before = read_values(g, numastat)
+        m2 = parse_exposition(g.scrape())
+        after = read_values(g, numastat)
+        for n, path in zip(self.nodes, numastat):
+            b = dict(zip(before[path].split()[::2], before[path].split()[1::2]))
+            a = dict(zip(after[path].split()[::2], after[path].split()[1::2]))
+            for key in ("numa_hit", "numa_miss", "numa_foreign", "interleave_hit", "local_node",
+                        "other_node"):
+                got = value(m2, "pagescope_%s_total" % (key if key.startswith("numa_")
+                                                         else "numa_" + key), node=str(n))
+                self.assertTrue(int(b[key]) <= got <= int(a[key]),
+                                "node %d %s: %s not within %s..%s" % (n, key, got, b[key], a[key]))
+                compared += 1
         # numa: distances, CPU lists and per-node MemTotal.
         for n in self.nodes:
             dist = g.read("/sys/devices/system/node/node%d/distance" % n).split()
