@@ -578,7 +578,7 @@ class ProcessesCollector : public Collector {
                   std::string(kOverflowGroup) + "\" because max_groups places are taken.",
               {}, static_cast<double>(places_.folded()));
     out.Counter("pagescope_process_folded_processes_total",
-                "Processes counted in the overflow group (each once, when it was folded).", {},
+                "Processes put into the overflow group (when first seen, or after an exec).", {},
                 static_cast<double>(folded_total_));
     out.Counter("pagescope_process_groups_dropped_total",
                 "Process groups dropped after idle_timeout without a process (their series go).",
