@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "collectors/parse.h"
+#include "collectors/qemu_cmdline.h"
 
 namespace pagescope {
 
@@ -90,7 +91,8 @@ std::optional<int> ReadPciNumaNode(const Context& ctx, const std::string& addres
 }
 
 void ReadThreads(const Context& ctx, const PidReader& reader, int pid, std::size_t max_threads,
-                 bool (*want)(std::string_view comm), ThreadPlacement& out, std::string& buf) {
+                 const std::function<bool(std::string_view comm)>& want, ThreadPlacement& out,
+                 std::string& buf) {
   auto tasks = ctx.ReadDir(reader.Path(pid, "task"));
   if (!tasks) return;
   std::size_t read = 0;
@@ -172,6 +174,163 @@ std::string NodeSetLabel(const std::set<int>& nodes) {
     out += std::to_string(n);
   }
   return out;
+}
+
+std::vector<GroupLocality::GroupConfig> GroupLocality::FromYaml(const CollectorOptions& o,
+                                                                const std::string& option,
+                                                                const YAML::Node& n) {
+  std::vector<GroupConfig> out;
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (!n.IsSequence()) o.FailAt(option, n, "expected a list of {group, devices}");
+  std::set<std::string> seen;
+  for (const auto& item : n) {
+    if (!item.IsMap()) o.FailAt(option, item, "expected {group, devices}");
+    GroupConfig g;
+    for (const auto& kv : item) {
+      const std::string key = kv.first.Scalar();
+      if (key == "group") {
+        if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+          o.FailAt(option, kv.second, "group must be a group name");
+        }
+        g.group = kv.second.Scalar();
+      } else if (key == "devices") {
+        if (!kv.second.IsSequence()) {
+          o.FailAt(option, kv.second, "devices must be a list of PCI addresses");
+        }
+        for (const auto& d : kv.second) {
+          std::string addr = d.IsScalar() ? NormalizePciAddress(d.Scalar()) : "";
+          if (addr.empty()) {
+            o.FailAt(option, d, "not a PCI address (e.g. 0000:3b:00.0 or 3b:00.0)");
+          }
+          g.devices.push_back(addr);
+        }
+      } else if (key == "threads") {
+        if (!kv.second.IsScalar()) o.FailAt(option, kv.second, "threads must be a pattern");
+        try {
+          g.threads.emplace(kv.second.Scalar(), std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          o.FailAt(option, kv.second, std::string("bad threads pattern: ") + e.what());
+        }
+      } else {
+        o.FailAt(option, kv.first, "unknown key \"" + key + "\" (group, devices, threads)");
+      }
+    }
+    if (g.group.empty()) o.FailAt(option, item, "an entry needs a group");
+    if (!seen.insert(g.group).second) {
+      o.FailAt(option, item, "group \"" + g.group + "\" is listed twice");
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+GroupLocality::GroupLocality(std::vector<GroupConfig> groups, std::uint64_t max_resident,
+                             std::size_t max_threads)
+    : max_resident_(max_resident), max_threads_(max_threads) {
+  for (auto& g : groups) groups_[g.group] = std::move(g);
+}
+
+void GroupLocality::Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
+                        const std::string& group, std::uint64_t page_size, MetricSink& out,
+                        std::string& buf) {
+  LocalityInput& in = scrape_[group];
+  const std::size_t read = in.threads.allowed_cpus.size();
+  const GroupConfig& config = groups_[group];
+  std::function<bool(std::string_view)> want;
+  if (config.threads) {
+    want = [&](std::string_view comm) {
+      return std::regex_match(comm.begin(), comm.end(), *config.threads);
+    };
+  }
+  ReadThreads(ctx, reader, p.pid, read < max_threads_ ? max_threads_ - read : 0, want, in.threads,
+              buf);
+  if (max_resident_ && p.stat.rss_pages * page_size > max_resident_) {
+    ++skipped_;
+    return;
+  }
+  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return;
+  try {
+    in.AddNumaMaps(
+        ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); }));
+  } catch (const CollectError& e) {
+    out.Fail(e.what());
+  }
+}
+
+void GroupLocality::Emit(const Context& ctx, MetricSink& out) {
+  if (groups_.empty()) return;
+  const NodeCpus& topology = ReadNodeCpus(ctx);
+  for (auto& [group, in] : scrape_) {
+    for (const auto& addr : groups_[group].devices) {
+      std::optional<int> node;
+      try {
+        node = ReadPciNumaNode(ctx, addr);
+      } catch (const CollectError& e) {
+        out.Fail(e.what());
+      }
+      in.devices.emplace_back(addr, node);
+    }
+    const Locality loc = ComputeLocality(topology, in);
+    Labels l{{"group", group}};
+    if (loc.local_ratio) {
+      out.Gauge("pagescope_process_memory_local_ratio",
+                "Share of the group's resident memory (numa_maps, hugetlb and the rest) on the "
+                "NUMA nodes its threads may run on (their CPU affinity).",
+                l, *loc.local_ratio);
+    }
+    for (const auto& [node, bytes] : in.memory) {
+      out.Gauge("pagescope_process_memory_node_bytes",
+                "Resident memory of the group on this NUMA node (numa_maps: hugetlb and the "
+                "rest).",
+                {{"group", group}, {"node", std::to_string(node)}}, static_cast<double>(bytes));
+    }
+    if (!in.threads.allowed_cpus.empty()) {
+      for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
+        auto count = [&](const std::map<int, std::uint64_t>& m) {
+          auto it = m.find(node);
+          return static_cast<double>(it == m.end() ? 0 : it->second);
+        };
+        Labels ln{{"group", group}, {"node", std::to_string(node)}};
+        out.Gauge("pagescope_process_threads_allowed",
+                  "Threads of the group allowed to run on a CPU of this NUMA node "
+                  "(Cpus_allowed_list).",
+                  ln, count(loc.threads_allowed));
+        out.Gauge("pagescope_process_threads_last_node",
+                  "Threads of the group that last ran on a CPU of this NUMA node (task stat "
+                  "processor).",
+                  ln, count(loc.threads_last));
+      }
+      if (loc.memory_total > 0) {
+        out.Gauge("pagescope_process_threads_remote",
+                  "Threads of the group allowed on a NUMA node that holds less than 5% of its "
+                  "memory.",
+                  l, static_cast<double>(loc.threads_remote));
+      }
+    }
+    if (loc.unrequested_bytes) {
+      out.Gauge("pagescope_process_memory_unrequested_bytes",
+                "Memory of the group's mappings that carry a NUMA policy (numactl, mbind, "
+                "set_mempolicy) on a node the policy does not name (numa_maps).",
+                l, static_cast<double>(*loc.unrequested_bytes));
+    }
+    if (!in.devices.empty() && loc.memory_total > 0) {
+      out.Gauge("pagescope_process_devices_remote",
+                "PCI devices configured for the group on a NUMA node that holds less than 5% "
+                "of its memory (devices without a node are not counted).",
+                l, static_cast<double>(loc.devices_remote));
+    }
+    for (const auto& [addr, node] : in.devices) {
+      if (!node) continue;
+      out.Info("pagescope_process_device_info",
+               "A PCI device configured for the group and its NUMA node (-1: none).",
+               {{"group", group}, {"device", addr}, {"node", std::to_string(*node)}});
+    }
+  }
+  scrape_.clear();
+  out.Counter("pagescope_process_numa_skipped_processes_total",
+              "Processes of numa_locality groups whose numa_maps was not read because their "
+              "resident memory is above numa_max_resident.",
+              {}, static_cast<double>(skipped_));
 }
 
 }  // namespace pagescope

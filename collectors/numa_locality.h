@@ -10,8 +10,10 @@
 // Parsers are pure; the readers go through the injected roots.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -62,7 +64,8 @@ struct ThreadPlacement {
   std::size_t skipped = 0;                     // threads past max_threads
 };
 void ReadThreads(const Context& ctx, const PidReader& reader, int pid, std::size_t max_threads,
-                 bool (*want)(std::string_view comm), ThreadPlacement& out, std::string& buf);
+                 const std::function<bool(std::string_view comm)>& want, ThreadPlacement& out,
+                 std::string& buf);
 
 // Below this share of the memory a node does not count as one the memory is on.
 inline constexpr double kMemoryNodeMinShare = 0.05;
@@ -92,5 +95,42 @@ Locality ComputeLocality(const NodeCpus& topology, const LocalityInput& in);
 
 // "0,1" for {0, 1}; "" for none.
 std::string NodeSetLabel(const std::set<int>& nodes);
+
+// Locality of process groups, for the `processes` collector's opt-in `numa_locality` option:
+//   numa_locality:
+//     - group: "dpdk"                        # a group name as the groups matchers make it
+//       devices: ["0000:3b:00.0", "3b:00.1"]  # PCI addresses the group drives (optional)
+//       threads: "lcore-worker-.*"            # only threads whose comm matches (optional;
+//                                             # default every thread)
+// For these groups only: every thread's affinity and last CPU, and the numa_maps of each
+// process (a page-table walk, like smaps_rollup: processes above `numa_max_resident` are not
+// read and count in pagescope_process_numa_skipped_processes_total), at most
+// `numa_max_threads` threads per group.
+class GroupLocality {
+ public:
+  struct GroupConfig {
+    std::string group;
+    std::vector<std::string> devices;   // normalized PCI addresses
+    std::optional<std::regex> threads;  // thread comm filter (whole comm must match)
+  };
+  static std::vector<GroupConfig> FromYaml(const CollectorOptions& options,
+                                           const std::string& option, const YAML::Node& node);
+  GroupLocality(std::vector<GroupConfig> groups, std::uint64_t max_resident,
+                std::size_t max_threads);
+  bool enabled() const { return !groups_.empty(); }
+  bool Wants(const std::string& group) const { return groups_.count(group) > 0; }
+  // One process of a wanted group, in this scrape.
+  void Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
+           const std::string& group, std::uint64_t page_size, MetricSink& out, std::string& buf);
+  // The series of the groups added since the last Emit.
+  void Emit(const Context& ctx, MetricSink& out);
+
+ private:
+  std::map<std::string, GroupConfig> groups_;
+  std::uint64_t max_resident_;
+  std::size_t max_threads_;
+  std::map<std::string, LocalityInput> scrape_;
+  std::uint64_t skipped_ = 0;
+};
 
 }  // namespace pagescope

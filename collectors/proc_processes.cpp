@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "collectors/numa_locality.h"
 #include "collectors/parse.h"
 #include "collectors/proc_pid.h"
 #include "collectors/sysfs.h"
@@ -363,8 +364,9 @@ class ProcessesCollector : public Collector {
  public:
   ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
                      std::size_t max_groups, GroupPlaces::Clock::duration idle,
-                     std::function<GroupPlaces::Clock::time_point()> now)
-      : matchers_(std::move(matchers)),
+                     std::function<GroupPlaces::Clock::time_point()> now, GroupLocality locality)
+      : locality_(std::move(locality)),
+        matchers_(std::move(matchers)),
         smaps_(smaps),
         guard_(limits),
         places_(max_groups, idle),
@@ -480,6 +482,9 @@ class ProcessesCollector : public Collector {
       if (live.counted_in != kNoGroup) {
         if (live.counted_in == overflow_) any_overflow = true;
         GroupSums& g = groups[group_names_[live.counted_in]];
+        if (locality_.enabled() && locality_.Wants(group_names_[live.counted_in])) {
+          locality_.Add(ctx, reader, p, group_names_[live.counted_in], page_size, out, buf_);
+        }
         ++g.procs;
         g.minflt += live.minflt - live.base_minflt;
         g.majflt += live.majflt - live.base_majflt;
@@ -584,6 +589,7 @@ class ProcessesCollector : public Collector {
                 "Process groups dropped after idle_timeout without a process (their series go).",
                 {}, static_cast<double>(dropped_total_));
     if (smaps_) guard_.Emit(out, "pagescope_process");
+    locality_.Emit(ctx, out);
     CompactNames();
   }
 
@@ -632,6 +638,7 @@ class ProcessesCollector : public Collector {
     group_index_.clear();
     for (std::uint32_t i = 0; i < group_names_.size(); ++i) group_index_[group_names_[i]] = i;
   }
+  GroupLocality locality_;
   std::vector<std::string> group_names_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
   ProcessMatchers matchers_;
@@ -663,9 +670,17 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
+  auto numa_max_resident = ParseSize(o.String("numa_max_resident"));
+  if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
+  long long numa_max_threads = o.Int("numa_max_threads");
+  if (numa_max_threads < 1 || numa_max_threads > 1000000) {
+    o.Fail("numa_max_threads", "must be between 1 and 1000000");
+  }
+  GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
+                         *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
   return std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
                                               static_cast<std::size_t>(max_groups), *idle,
-                                              std::move(now));
+                                              std::move(now), std::move(locality));
 }
 
 CollectorSpec ProcessesCollectorSpec() {
@@ -690,6 +705,16 @@ CollectorSpec ProcessesCollectorSpec() {
   spec.options.push_back({"idle_timeout", OptionType::kString, "1h",
                           "Drop a group (and its series) after this long without a process "
                           "(e.g. 10m, 1h; 0: never)."});
+  spec.options.push_back(
+      {"numa_locality", OptionType::kYaml, "",
+       "List of {group, devices}: for these groups, NUMA locality (threads' nodes, memory per "
+       "node from numa_maps, memory outside its policy, the nodes of the listed PCI devices; "
+       "docs/numa-locality.md)."});
+  spec.options.push_back({"numa_max_resident", OptionType::kString, "64GiB",
+                          "numa_locality: never read numa_maps of a process with more "
+                          "resident memory than this (0: no limit)."});
+  spec.options.push_back({"numa_max_threads", OptionType::kInt, "4096",
+                          "numa_locality: read at most this many threads per group."});
   for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
