@@ -179,6 +179,17 @@ ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text) {
     if (auto colon = pol.find(':'); colon != std::string_view::npos) {
       policy_nodes = parse::IdList(pol.substr(colon + 1), 4096);
     }
+    // Page cache of ordinary files was placed by whoever read the file first, not by this
+    // policy: only hugetlb, anonymous and shared-memory (memfd, /dev/shm, SysV) mappings count.
+    if (policy_nodes && !huge) {
+      for (auto f : fields) {
+        if (f.starts_with("file=") && !f.starts_with("file=/memfd:") &&
+            !f.starts_with("file=/dev/shm/") && !f.starts_with("file=/SYSV")) {
+          policy_nodes.reset();
+          break;
+        }
+      }
+    }
     if (policy_nodes) ++m.policy_mappings;
     if (nodes.empty()) return;  // mapped, nothing faulted yet
     if (huge && page_kb == 0) throw ParseError(line, "huge mapping without kernelpagesize_kB");

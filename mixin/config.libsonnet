@@ -27,6 +27,10 @@
     pressureSomeRatio: 0.10,  // share of time some task stalled on memory (PSI "some")
     numaMissRatio: 0.10,  // numa_miss / (numa_hit + numa_miss) per node
     numaMinRate: 100,  // allocations per second below which the ratio is not judged
+    // NUMA locality (docs/numa-locality.md): local share below this, and memory outside the
+    // policy's nodes above this share of the guest's or group's memory.
+    numaLocalRatioMin: 0.5,
+    numaUnrequestedRatio: 0.01,
     // Memory that is really available (MemAvailable + free hugepages) as a share of MemTotal.
     memoryAvailableRatio: 0.05,
 
@@ -50,6 +54,9 @@
       PagescopeMemoryPressureHigh: '15m',
       PagescopeNumaMissRatioHigh: '30m',
       PagescopeVmNotBackedByHugepages: '15m',
+      PagescopeNumaMemoryRemote: '15m',
+      PagescopeNumaDeviceRemote: '15m',
+      PagescopeNumaMemoryUnrequested: '30m',
       PagescopeExporterDown: '5m',
       PagescopeCollectorFailing: '15m',
     },

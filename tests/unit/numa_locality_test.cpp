@@ -79,15 +79,18 @@ TEST(NumaLocality, NumaMapsPolicyAndNodes) {
       "7f3000000000 bind=static:2 anon=4 dirty=4 N2=1 N3=3 kernelpagesize_kB=4\n"
       "7f4000000000 prefer (many):0-1 anon=2 dirty=2 N2=2 kernelpagesize_kB=4\n"
       "7f5000000000 weighted interleave:1 anon=1 dirty=1 N1=1 kernelpagesize_kB=4\n"
-      "7f6000000000 bind:1 anon=0\n");
+      "7f6000000000 bind:1 anon=0\n"
+      "7f7000000000 bind:1 file=/usr/lib/libc.so.6 mapped=100 N0=100 kernelpagesize_kB=4\n"
+      "7f8000000000 bind:1 file=/memfd:ram\\040(deleted) dirty=3 N0=3 kernelpagesize_kB=4\n");
   const std::uint64_t huge = 2u << 20;
-  EXPECT_EQ(m.node_bytes.at(0), 200 * 4096 + 512 * huge + 12 * huge + 5 * 4096);
+  EXPECT_EQ(m.node_bytes.at(0), 200 * 4096 + 512 * huge + 12 * huge + 5 * 4096 + 103 * 4096);
   EXPECT_EQ(m.node_bytes.at(1), 500 * huge + 5 * 4096 + 4096);
   EXPECT_EQ(m.node_bytes.at(2), 3 * 4096);  // bind=static:2 N2=1, prefer (many) N2=2
   EXPECT_EQ(m.node_bytes.at(3), 3 * 4096);
-  EXPECT_EQ(m.policy_mappings, 7u);  // bind:1 with nothing faulted counts too
-  // Outside: prefer:1 N0=12 (huge), bind=static:2 N3=3, prefer (many):0-1 N2=2.
-  EXPECT_EQ(m.outside_policy_bytes, 12 * huge + 3 * 4096 + 2 * 4096);
+  // bind:1 with nothing faulted counts too; libc's page cache does not, the memfd does.
+  EXPECT_EQ(m.policy_mappings, 8u);
+  // Outside: prefer:1 N0=12 (huge), bind=static:2 N3=3, prefer (many):0-1 N2=2, memfd N0=3.
+  EXPECT_EQ(m.outside_policy_bytes, 12 * huge + 3 * 4096 + 2 * 4096 + 3 * 4096);
   EXPECT_EQ(m.huge_pages.at({1, huge}), 500u);
 }
 
