@@ -147,7 +147,7 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
-      Locality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
+      EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         auto ksm =
             ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
@@ -178,9 +178,9 @@ class QemuCollector : public Collector {
   // Where the guest's vCPU threads may run and last ran, where its memory is, where its
   // passthrough devices are (docs/numa-locality.md). Two series by default, the rest with
   // numa_detail.
-  void Locality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
-                const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
-                MetricSink& out, std::string& buf) const {
+  void EmitLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
+                    const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
+                    MetricSink& out, std::string& buf) const {
     const NodeCpus& topology = ReadNodeCpus(ctx);
     LocalityInput in;
     ReadThreads(ctx, reader, pid, kMaxVcpuThreads, IsVcpuThreadComm, in.threads, buf);
@@ -189,9 +189,16 @@ class QemuCollector : public Collector {
       ReadThreads(ctx, reader, pid, kMaxVcpuThreads, nullptr, in.threads, buf);
     }
     if (numa_maps) in.AddNumaMaps(*numa_maps);
-    for (const auto& addr : q.vfio_devices)
-      in.devices.emplace_back(addr, ReadPciNumaNode(ctx, addr));
-    const pagescope::Locality loc = ComputeLocality(topology, in);
+    for (const auto& addr : q.vfio_devices) {
+      std::optional<int> node;
+      try {
+        node = ReadPciNumaNode(ctx, addr);
+      } catch (const CollectError& e) {
+        out.Fail(e.what());  // a malformed numa_node: the device counts as one without a node
+      }
+      in.devices.emplace_back(addr, node);
+    }
+    const Locality loc = ComputeLocality(topology, in);
     Labels l{{"vm", vm}};
     if (loc.local_ratio) {
       out.Gauge("pagescope_vm_memory_local_ratio",
