@@ -1,10 +1,10 @@
 #include "collectors/cgroup_hugetlb.h"
 
 #include <charconv>
-#include <deque>
-#include <set>
+#include <utility>
 #include <vector>
 
+#include "collectors/cgroup_tree.h"
 #include "collectors/parse.h"
 #include "collectors/sysfs.h"
 
@@ -82,38 +82,12 @@ HugetlbNumaStat ParseHugetlbNumaStat(std::string_view text) {
 
 namespace {
 
-struct Hierarchy {
-  std::filesystem::path root;
-  bool v2 = false;
-};
-
-struct Pending {
-  const Hierarchy* hierarchy;
-  std::string rel;  // relative to the hierarchy's root
-  int depth;
-};
-
 class CgroupHugetlbCollector : public Collector {
  public:
-  CgroupHugetlbCollector(std::vector<std::string> parents, int max_depth, long long max_cgroups)
-      : parents_(std::move(parents)), max_depth_(max_depth), max_cgroups_(max_cgroups) {}
+  explicit CgroupHugetlbCollector(CgroupWalkLimits limits) : limits_(std::move(limits)) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
-    std::vector<Hierarchy> hierarchies;
-    // cgroup v2, mounted at /sys/fs/cgroup or (hybrid) /sys/fs/cgroup/unified; only when the
-    // hugetlb controller is bound to it.
-    for (const char* rel : {"fs/cgroup", "fs/cgroup/unified"}) {
-      auto root = ctx.fs().Sys(rel);
-      auto controllers = ctx.ReadQuiet(root / "cgroup.controllers");
-      if (!controllers) continue;
-      for (auto c : parse::Fields(parse::Trim(*controllers))) {
-        if (c == "hugetlb") hierarchies.push_back({root, true});
-      }
-      break;
-    }
-    // cgroup v1: its own hierarchy.
-    auto v1 = ctx.fs().Sys("fs/cgroup/hugetlb");
-    if (FsRoot::ReadSubdirs(v1).status == ReadStatus::kOk) hierarchies.push_back({v1, false});
+    auto hierarchies = FindCgroupHierarchies(ctx, "hugetlb");
     if (hierarchies.empty()) return;
 
     std::vector<std::uint64_t> sizes;
@@ -122,64 +96,24 @@ class CgroupHugetlbCollector : public Collector {
         if (auto bytes = parse::HugepageDirBytes(name)) sizes.push_back(*bytes);
       }
     }
-
-    std::deque<Pending> queue;
-    for (const auto& h : hierarchies) {
-      for (const auto& p : parents_) queue.push_back({&h, p, 0});
-    }
-    std::set<std::pair<const Hierarchy*, std::string>> seen;
-    long long scanned = 0, skipped_depth = 0, skipped_count = 0;
-    while (!queue.empty()) {
-      Pending p = std::move(queue.front());
-      queue.pop_front();
-      if (!seen.insert({p.hierarchy, p.rel}).second) continue;
-      auto dir = p.hierarchy->root / p.rel;
-      if (scanned >= max_cgroups_ && p.depth > 0) {
-        ++skipped_count;
-        continue;
-      }
-      auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ReadSubdirsQuiet(dir);
-      if (!children) continue;  // a configured parent that is not there, or a vanished cgroup
-      if (scanned >= max_cgroups_) {
-        ++skipped_count;
-        continue;
-      }
-      ++scanned;
-      CollectCgroup(ctx, *p.hierarchy, dir, p.rel, sizes, out);
-      if (p.depth >= max_depth_) {
-        skipped_depth += static_cast<long long>(children->size());
-        continue;
-      }
-      for (const auto& c : *children) queue.push_back({p.hierarchy, p.rel + "/" + c, p.depth + 1});
-    }
-    out.Gauge("pagescope_cgroup_hugetlb_scanned_cgroups",
-              "Cgroups whose hugetlb files were read in this scrape.", {},
-              static_cast<double>(scanned));
-    out.Gauge("pagescope_cgroup_hugetlb_skipped_cgroups",
-              "Cgroups below the configured parents left out in this scrape: deeper than "
-              "max_depth (their own children not counted) or beyond max_cgroups.",
-              {{"reason", "max_depth"}}, static_cast<double>(skipped_depth));
-    out.Gauge("pagescope_cgroup_hugetlb_skipped_cgroups",
-              "Cgroups below the configured parents left out in this scrape: deeper than "
-              "max_depth (their own children not counted) or beyond max_cgroups.",
-              {{"reason", "max_cgroups"}}, static_cast<double>(skipped_count));
+    auto stats = WalkCgroups(ctx, hierarchies, limits_,
+                             [&](const CgroupHierarchy& h, const std::filesystem::path& dir,
+                                 const std::string& rel, int) {
+                               CollectCgroup(ctx, h, dir, rel, sizes, out);
+                               return CgroupDescend::kYes;
+                             });
+    EmitCgroupWalkStats(out, "pagescope_cgroup_hugetlb", "hugetlb", stats);
   }
 
  private:
-  static std::optional<std::vector<std::string>> ReadSubdirsQuiet(
-      const std::filesystem::path& dir) {
-    auto r = FsRoot::ReadSubdirs(dir);
-    if (r.status != ReadStatus::kOk) return std::nullopt;
-    return std::move(r.names);
-  }
-
-  static void CollectCgroup(const Context& ctx, const Hierarchy& h,
+  static void CollectCgroup(const Context& ctx, const CgroupHierarchy& h,
                             const std::filesystem::path& dir, const std::string& cgroup,
                             const std::vector<std::uint64_t>& sizes, MetricSink& out) {
     for (std::uint64_t size : sizes) {
       std::string prefix = "hugetlb." + CgroupHugetlbSizeName(size) + ".";
-      Labels l{{"cgroup", cgroup}, {"page_size", parse::PageSizeLabel(size)}};
-      auto usage = ReadU64Quiet(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
+      Labels l = CgroupLabels(cgroup);
+      l.emplace_back("page_size", parse::PageSizeLabel(size));
+      auto usage = ReadCgroupU64(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
       if (!usage) continue;  // the controller is not enabled for this cgroup
       out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
                 "Hugepage memory of this size charged to this cgroup and its descendants "
@@ -189,9 +123,9 @@ class CgroupHugetlbCollector : public Collector {
       if (h.v2) {
         auto path = dir / (prefix + "max");
         auto text = ctx.ReadQuiet(path);
-        if (text && parse::Trim(*text) != "max") limit = ParseU64(path, *text, out);
+        if (text && parse::Trim(*text) != "max") limit = ParseCgroupU64(path, *text, out);
       } else {
-        limit = ReadU64Quiet(ctx, dir / (prefix + "limit_in_bytes"), out);
+        limit = ReadCgroupU64(ctx, dir / (prefix + "limit_in_bytes"), out);
       }
       if (limit && *limit >= kCgroupHugetlbUnlimited) limit.reset();
       if (limit) {
@@ -211,7 +145,7 @@ class CgroupHugetlbCollector : public Collector {
           }
         }
       } else {
-        events = ReadU64Quiet(ctx, dir / (prefix + "failcnt"), out);
+        events = ReadCgroupU64(ctx, dir / (prefix + "failcnt"), out);
       }
       if (events) {
         out.Counter("pagescope_cgroup_hugetlb_max_events_total",
@@ -227,10 +161,7 @@ class CgroupHugetlbCollector : public Collector {
             out.Gauge("pagescope_cgroup_hugetlb_numa_usage_bytes",
                       "Hugepage memory of this size charged to this cgroup and its descendants "
                       "on this NUMA node (hugetlb.<size>.numa_stat).",
-                      {{"cgroup", cgroup},
-                       {"node", std::to_string(node)},
-                       {"page_size", parse::PageSizeLabel(size)}},
-                      static_cast<double>(bytes));
+                      NodeLabels(cgroup, node, size), static_cast<double>(bytes));
           }
         } catch (const CollectError& e) {
           out.Fail(e.what());
@@ -239,28 +170,14 @@ class CgroupHugetlbCollector : public Collector {
     }
   }
 
-  // Cgroups come and go: a missing file is no series and no log line.
-  static std::optional<std::uint64_t> ReadU64Quiet(const Context& ctx,
-                                                   const std::filesystem::path& path,
-                                                   MetricSink& out) {
-    auto text = ctx.ReadQuiet(path);
-    if (!text) return std::nullopt;
-    return ParseU64(path, *text, out);
+  static Labels NodeLabels(const std::string& cgroup, int node, std::uint64_t size) {
+    Labels l = CgroupLabels(cgroup);
+    l.emplace_back("node", std::to_string(node));
+    l.emplace_back("page_size", parse::PageSizeLabel(size));
+    return l;
   }
 
-  static std::optional<std::uint64_t> ParseU64(const std::filesystem::path& path,
-                                               const std::string& text, MetricSink& out) {
-    try {
-      return ParseFile(path, [&] { return parse::SingleU64(text); });
-    } catch (const CollectError& e) {
-      out.Fail(e.what());
-      return std::nullopt;
-    }
-  }
-
-  std::vector<std::string> parents_;
-  int max_depth_;
-  long long max_cgroups_;
+  CgroupWalkLimits limits_;
 };
 
 }  // namespace
@@ -276,33 +193,10 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
       "/sys/fs/cgroup/<parent>/**/hugetlb.<size>.{current,max,events,numa_stat}, "
       "/sys/fs/cgroup/hugetlb/<parent>/**/hugetlb.<size>.{usage_in_bytes,limit_in_bytes,"
       "failcnt,numa_stat}";
-  spec.options = {
-      {"parents", OptionType::kStringList, "[machine.slice, machine, kubepods.slice, kubepods]",
-       "Cgroups, relative to the cgroup root, whose subtrees are read (libvirt: machine.slice "
-       "or machine; Kubernetes: kubepods.slice or kubepods)."},
-      {"max_depth", OptionType::kInt, "4",
-       "How many levels below each parent are read (0: the parent only)."},
-      {"max_cgroups", OptionType::kInt, "1000",
-       "At most this many cgroups are read per scrape, shallowest first."},
-  };
+  spec.options =
+      CgroupWalkOptions("[machine.slice, machine, kubepods.slice, kubepods]", "4", "1000");
   spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
-    std::vector<std::string> parents;
-    for (auto p : options.StringList("parents")) {
-      while (!p.empty() && p.front() == '/') p.erase(0, 1);
-      while (!p.empty() && p.back() == '/') p.pop_back();
-      if (p.empty()) options.Fail("parents", "empty parent path");
-      if (p == ".." || p.starts_with("../") || p.ends_with("/..") ||
-          p.find("/../") != std::string::npos) {
-        options.Fail("parents", "\"" + p + "\" leaves the cgroup tree");
-      }
-      parents.push_back(p);
-    }
-    long long depth = options.Int("max_depth");
-    if (depth < 0 || depth > 64) options.Fail("max_depth", "must be between 0 and 64");
-    long long count = options.Int("max_cgroups");
-    if (count < 1) options.Fail("max_cgroups", "must be at least 1");
-    return std::make_unique<CgroupHugetlbCollector>(std::move(parents), static_cast<int>(depth),
-                                                    count);
+    return std::make_unique<CgroupHugetlbCollector>(ParseCgroupWalkOptions(options));
   };
   return spec;
 }

@@ -114,6 +114,10 @@ ProcPidStatus ParseProcPidStatus(std::string_view text) {
       field = &s.vm_swap;
     } else if (key == "HugetlbPages") {
       field = &s.hugetlb_pages;
+    } else if (key == "VmLck") {
+      field = &s.vm_lck;
+    } else if (key == "VmPin") {
+      field = &s.vm_pin;
     }
     if (field != nullptr) *field = KbValue(l.substr(colon + 1), line);
   }

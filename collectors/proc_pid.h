@@ -47,6 +47,8 @@ struct ProcPidStatus {
   std::optional<std::uint64_t> vm_rss;         // VmRSS
   std::optional<std::uint64_t> vm_swap;        // VmSwap
   std::optional<std::uint64_t> hugetlb_pages;  // HugetlbPages (bytes, despite the name)
+  std::optional<std::uint64_t> vm_lck;         // VmLck: mlock()ed memory
+  std::optional<std::uint64_t> vm_pin;         // VmPin: pinned pages (pin_user_pages: VFIO, RDMA)
 };
 ProcPidStatus ParseProcPidStatus(std::string_view text);
 

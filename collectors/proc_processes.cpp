@@ -286,7 +286,38 @@ struct GroupSums {
   std::uint64_t hugetlb = 0;
   std::uint64_t anon_huge = 0;
   std::uint64_t ksm_merging = 0;
+  std::int64_t ksm_profit = 0;
+  std::uint64_t locked = 0;
+  std::uint64_t pinned = 0;
 };
+
+// VmLck and VmPin of one process into its group's sums; true when the kernel prints them.
+bool AddLockedAndPinned(GroupSums& g, const ProcPidStatus& status) {
+  g.locked += status.vm_lck.value_or(0);
+  g.pinned += status.vm_pin.value_or(0);
+  return status.vm_lck.has_value() || status.vm_pin.has_value();
+}
+
+void EmitLockedPinnedAndKsmProfit(const Labels& l, const GroupSums& g, bool locked_known,
+                                  bool ksm_known, MetricSink& out) {
+  if (locked_known) {
+    out.Gauge("pagescope_process_locked_bytes",
+              "Memory the group's processes locked with mlock() (status VmLck): never reclaimed "
+              "or swapped.",
+              l, static_cast<double>(g.locked));
+    out.Gauge("pagescope_process_pinned_bytes",
+              "Memory of the group's processes pinned by the kernel for devices (status VmPin: "
+              "VFIO passthrough, RDMA, io_uring fixed buffers): cannot move, be reclaimed or "
+              "compacted.",
+              l, static_cast<double>(g.pinned));
+  }
+  if (ksm_known) {
+    out.Gauge("pagescope_process_ksm_profit_bytes",
+              "Memory KSM saves for the group's processes minus its rmap overhead (ksm_stat "
+              "ksm_process_profit; can be negative).",
+              l, static_cast<double>(g.ksm_profit));
+  }
+}
 
 class ProcessesCollector : public Collector {
  public:
@@ -315,6 +346,7 @@ class ProcessesCollector : public Collector {
     ++generation_;
     std::map<std::string, GroupSums> groups;
     bool any_hugetlb = false;
+    bool any_locked = false;
     bool any_ksm_file = false;
     bool ksm_probed = false;
     SmapsGuard::Scrape smaps_scrape;
@@ -352,6 +384,7 @@ class ProcessesCollector : public Collector {
         g.majflt += live.majflt - live.base_majflt;
         g.resident += p.stat.rss_pages * page_size;
         g.swap += p.status.vm_swap.value_or(0);
+        any_locked |= AddLockedAndPinned(g, p.status);
         if (p.status.hugetlb_pages) {
           any_hugetlb = true;
           g.hugetlb += *p.status.hugetlb_pages;
@@ -366,7 +399,9 @@ class ProcessesCollector : public Collector {
           if (st == ReadStatus::kOk) {
             any_ksm_file = true;
             try {
-              g.ksm_merging += ParseProcPidKsmStat(buf_).merging_pages.value_or(0);
+              auto ksm = ParseProcPidKsmStat(buf_);
+              g.ksm_merging += ksm.merging_pages.value_or(0);
+              g.ksm_profit += ksm.process_profit.value_or(0);
             } catch (const ParseError& e) {
               out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
                        ": " + e.what());
@@ -427,6 +462,7 @@ class ProcessesCollector : public Collector {
                   "Pages of the group merged by KSM (ksm_stat ksm_merging_pages).", l,
                   static_cast<double>(g.ksm_merging));
       }
+      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_file, out);
     }
     // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
     if (table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
