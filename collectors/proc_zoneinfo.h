@@ -11,8 +11,11 @@
 // array, pages kept free in this zone against allocations that could have used the zone of
 // that index. Unpopulated zones (present 0) are printed too, without the per-zone counters.
 //
-// Reading it is cheap: the kernel walks the zones and prints counters it keeps per zone; unlike
-// /proc/pagetypeinfo it does not walk free lists under the zone lock.
+// Reading it is cheap: the kernel walks the zones and prints counters it keeps per zone plus a
+// short block per online CPU (the per-CPU pagesets), holding each zone's lock only while it
+// prints them; /proc/pagetypeinfo instead walks every free list under that lock. On a 2-CPU,
+// 24 GiB host: 46 us per read against 23 ms (scripts/bench-zoneinfo.py). The text grows with
+// CPUs x zones.
 
 #include <cstdint>
 #include <optional>
