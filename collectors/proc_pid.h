@@ -77,6 +77,12 @@ struct ProcPidKsmStat {
 };
 ProcPidKsmStat ParseProcPidKsmStat(std::string_view text);
 
+// /proc/<pid>/cgroup ("hierarchy-ID:controllers:path" lines): the path, without the leading
+// '/', in the hierarchy that holds the memory controller (v1 "N:memory:" or a list containing
+// memory), else the v2 one ("0::"), else systemd's named hierarchy. Throws ParseError on a line
+// of another shape; "" for the root.
+std::string ProcPidCgroupPath(std::string_view text);
+
 // /proc/<pid>/cmdline: the arguments (a trailing NUL does not make an empty last one).
 std::vector<std::string> SplitCmdline(std::string_view text);
 
