@@ -1,4 +1,4 @@
-// seeds: sys/fs/cgroup/*/memory.max sys/fs/cgroup/*/*/memory.high sys/fs/cgroup/memory/*/memory.limit_in_bytes
+// seeds: sys/fs/cgroup/*/memory.max sys/fs/cgroup/memory/*/memory.limit_in_bytes
 #include "collectors/cgroup_memory.h"
 #include "tests/fuzz/fuzz.h"
 
