@@ -1,9 +1,11 @@
-"""Live kernel: a hugetlbfs mount with a size limit, as pagescope's hugetlbfs collector sees it.
+"""Live kernel: hugetlbfs mounts with and without a size limit, as pagescope's hugetlbfs
+collector sees them.
 
 Mounts `-o pagesize=2M,size=8M` on a temporary directory (after growing the 2 MiB pool by 4
 pages), checks the reported size, then maps and touches two pages of a file there and checks that
-free falls by exactly those two pages, as statfs(2) says. Unmounts and restores the pool even when
-a check fails.
+free falls by exactly those two pages, as statfs(2) says. A mount without size= has no size,
+but the most it can hold, from the pool, rises by the two pages a file there touches. Unmounts and
+restores the pool even when a check fails.
 """
 
 import mmap
@@ -79,13 +81,14 @@ class LiveHugetlbfs(unittest.TestCase):
                 os.rmdir(mnt)
 
     @require_root
-    def test_unlimited_mount_has_info_but_no_size(self):
+    def test_unlimited_mount_has_info_no_size_and_an_upper_bound_from_the_pool(self):
         if not os.path.isdir(POOL):
             self.skipTest("this kernel has no 2 MiB hugepages")
-        with kernel_lock():
+        with kernel_lock(), SysfsRestorer() as sysfs:
             mnt = tempfile.mkdtemp(prefix="pagescope-hugetlbfs-")
             mounted = False
             try:
+                sysfs.set(POOL + "/nr_hugepages", read_int(POOL + "/nr_hugepages") + 4)
                 subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", mnt],
                                check=True)
                 mounted = True
@@ -95,11 +98,33 @@ class LiveHugetlbfs(unittest.TestCase):
                                            page_size="2MiB", size_limited="false"), 1)
                     self.assertIsNone(value(m, "pagescope_hugetlbfs_size_bytes", mountpoint=mnt))
                     self.assertIsNone(value(m, "pagescope_hugetlbfs_free_bytes", mountpoint=mnt))
+                    before = value(m, "pagescope_hugetlbfs_used_upper_bound_bytes",
+                                   mountpoint=mnt, page_size="2MiB")
+                    self.assertIsNotNone(before)
+                    # Two pages of a file on the mount: the pool's in-use count rises by two,
+                    # and so does the bound.
+                    path = os.path.join(mnt, "data")
+                    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+                    try:
+                        os.ftruncate(fd, 2 * PAGE)
+                        with mmap.mmap(fd, 2 * PAGE, flags=mmap.MAP_SHARED,
+                                       prot=mmap.PROT_READ | mmap.PROT_WRITE) as mem:
+                            mem[0] = 1
+                            mem[PAGE] = 1
+                            after = value(exp.metrics(),
+                                          "pagescope_hugetlbfs_used_upper_bound_bytes",
+                                          mountpoint=mnt, page_size="2MiB")
+                            print("\nunlimited mount: bound %d -> %d bytes with a 2-page file"
+                                  % (before, after))
+                            self.assertEqual(after - before, 2 * PAGE)
+                            self.assertGreaterEqual(after, 2 * PAGE)
+                    finally:
+                        os.close(fd)
+                        os.unlink(path)
             finally:
                 if mounted:
                     subprocess.run(["umount", mnt], check=True)
                 os.rmdir(mnt)
-
 
 if __name__ == "__main__":
     unittest.main()
