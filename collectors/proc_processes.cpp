@@ -394,7 +394,8 @@ void EmitLockedPinnedAndKsmProfit(const Labels& l, const GroupSums& g, bool lock
   if (ksm_known) {
     out.Gauge("pagescope_process_ksm_profit_bytes",
               "Memory KSM saves for the group's processes minus its rmap overhead (ksm_stat "
-              "ksm_process_profit; can be negative).",
+              "ksm_process_profit; can be negative). 0 while KSM has merged no page at all: "
+              "ksm_stat is then not read per process.",
               l, static_cast<double>(g.ksm_profit));
   }
 }
