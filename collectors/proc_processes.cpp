@@ -73,9 +73,6 @@ std::string_view BaseName(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-}  // namespace
-
-namespace {
 // {{.Cgroup}} (0), {{.Pod}} (1: the pod UID) and {{.Unit}} (2: the systemd unit, or the libvirt
 // guest's name) of a cgroup path.
 std::string CgroupTemplateValue(int what, const std::string& cgroup) {
@@ -333,8 +330,7 @@ struct GroupSums {
 
 // The hugetlb_numa option: hugetlb pages per node and size from numa_maps, read only for
 // processes that hold hugetlb memory (status HugetlbPages > 0) and at most `max_reads` times
-// per scrape (numa_maps walks every mapping's page tables). Returns false when the budget was
-// exhausted before this process.
+// per scrape (numa_maps walks every mapping's page tables); the others are counted as skipped.
 struct HugetlbNumaBudget {
   long long max_reads = 0;
   long long reads = 0;
