@@ -237,9 +237,9 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
       continue;
     }
     if (kube) continue;
-    if (c == "machine.slice" || c == "machine") {
+    if (c == "machine.slice" || c == "machine") {  // the latter: libvirt without systemd
       libvirt = true;
-      unit = std::string(c);
+      if (EndsWithUnitSuffix(c)) unit = std::string(c);
       continue;
     }
     if (libvirt) {

@@ -54,6 +54,8 @@ TEST(CgroupIdentity, LibvirtAndSystemd) {
   EXPECT_EQ(inner.vm, "vm1");
   EXPECT_TRUE(inner.below_identity);
   EXPECT_EQ(ParseCgroupIdentity("machine/vm1.libvirt-qemu").vm, "vm1");
+  EXPECT_EQ(ParseCgroupIdentity("machine").unit, "");  // libvirt's cgroupfs layout: no unit
+  EXPECT_EQ(ParseCgroupIdentity("machine.slice").unit, "machine.slice");
   auto lxc = ParseCgroupIdentity("machine.slice/machine-lxc\\x2d3\\x2dct.scope");
   EXPECT_EQ(lxc.vm, "");
   EXPECT_EQ(lxc.unit, "machine-lxc\\x2d3\\x2dct.scope");
