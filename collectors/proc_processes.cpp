@@ -426,6 +426,7 @@ class ProcessesCollector : public Collector {
     bool any_locked = false;
     HugetlbNumaBudget numa_budget{hugetlb_numa_max_};
     bool any_ksm_file = false;
+    bool any_ksm_profit = false;
     bool ksm_probed = false;
     SmapsGuard::Scrape smaps_scrape;
     std::vector<std::pair<int, std::uint64_t>> alive;
@@ -476,11 +477,18 @@ class ProcessesCollector : public Collector {
           ksm_probed = true;
           ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
           if (st == ReadStatus::kOk) {
-            any_ksm_file = true;
             try {
+              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0;
+              // ksm_process_profit came later still.
               auto ksm = ParseProcPidKsmStat(buf_);
-              g.ksm_merging += ksm.merging_pages.value_or(0);
-              g.ksm_profit += ksm.process_profit.value_or(0);
+              if (ksm.merging_pages) {
+                any_ksm_file = true;
+                g.ksm_merging += *ksm.merging_pages;
+              }
+              if (ksm.process_profit) {
+                any_ksm_profit = true;
+                g.ksm_profit += *ksm.process_profit;
+              }
             } catch (const ParseError& e) {
               out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
                        ": " + e.what());
@@ -541,7 +549,7 @@ class ProcessesCollector : public Collector {
                   "Pages of the group merged by KSM (ksm_stat ksm_merging_pages).", l,
                   static_cast<double>(g.ksm_merging));
       }
-      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_file, out);
+      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_profit, out);
       EmitHugetlbNodes(name, g, out);
     }
     if (hugetlb_numa_max_ > 0) {
