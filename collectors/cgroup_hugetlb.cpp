@@ -84,7 +84,13 @@ namespace {
 
 class CgroupHugetlbCollector : public Collector {
  public:
-  explicit CgroupHugetlbCollector(CgroupWalkLimits limits) : limits_(std::move(limits)) {}
+  struct Detail {
+    bool numa = false;            // per-node usage
+    bool zero_sizes = false;      // sizes a cgroup never used and that are not limited
+    bool guest_children = false;  // libvirt's cgroups inside a guest's scope
+  };
+  CgroupHugetlbCollector(CgroupWalkLimits limits, Detail detail)
+      : limits_(std::move(limits)), detail_(detail) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
     auto hierarchies = FindCgroupHierarchies(ctx, "hugetlb");
@@ -96,29 +102,31 @@ class CgroupHugetlbCollector : public Collector {
         if (auto bytes = parse::HugepageDirBytes(name)) sizes.push_back(*bytes);
       }
     }
-    auto stats = WalkCgroups(ctx, hierarchies, limits_,
-                             [&](const CgroupHierarchy& h, const std::filesystem::path& dir,
-                                 const std::string& rel, int) {
-                               CollectCgroup(ctx, h, dir, rel, sizes, out);
-                               return CgroupDescend::kYes;
-                             });
+    auto stats = WalkCgroups(
+        ctx, hierarchies, limits_,
+        [&](const CgroupHierarchy& h, const std::filesystem::path& dir, const std::string& rel,
+            int depth) {
+          CollectCgroup(ctx, h, dir, rel, sizes, out);
+          // Hugetlb is charged hierarchically: a guest's scope holds the whole guest; the
+          // cgroups libvirt makes inside it (libvirt/emulator, vcpuN) only split it.
+          if (!detail_.guest_children && depth > 0 && !ParseCgroupIdentity(rel).vm.empty()) {
+            return CgroupDescend::kNo;
+          }
+          return CgroupDescend::kYes;
+        });
     EmitCgroupWalkStats(out, "pagescope_cgroup_hugetlb", "hugetlb", stats);
   }
 
  private:
-  static void CollectCgroup(const Context& ctx, const CgroupHierarchy& h,
-                            const std::filesystem::path& dir, const std::string& cgroup,
-                            const std::vector<std::uint64_t>& sizes, MetricSink& out) {
+  void CollectCgroup(const Context& ctx, const CgroupHierarchy& h, const std::filesystem::path& dir,
+                     const std::string& cgroup, const std::vector<std::uint64_t>& sizes,
+                     MetricSink& out) const {
     for (std::uint64_t size : sizes) {
       std::string prefix = "hugetlb." + CgroupHugetlbSizeName(size) + ".";
       Labels l = CgroupLabels(cgroup);
       l.emplace_back("page_size", parse::PageSizeLabel(size));
       auto usage = ReadCgroupU64(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
       if (!usage) continue;  // the controller is not enabled for this cgroup
-      out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
-                "Hugepage memory of this size charged to this cgroup and its descendants "
-                "(hugetlb.<size>.current, v1 usage_in_bytes).",
-                l, static_cast<double>(*usage));
       std::optional<std::uint64_t> limit;
       if (h.v2) {
         auto path = dir / (prefix + "max");
@@ -128,12 +136,9 @@ class CgroupHugetlbCollector : public Collector {
         limit = ReadCgroupU64(ctx, dir / (prefix + "limit_in_bytes"), out);
       }
       if (limit && *limit >= kCgroupHugetlbUnlimited) limit.reset();
-      if (limit) {
-        out.Gauge("pagescope_cgroup_hugetlb_limit_bytes",
-                  "Hugepage memory limit of this size for this cgroup (hugetlb.<size>.max, v1 "
-                  "limit_in_bytes); absent when there is no limit.",
-                  l, static_cast<double>(*limit));
-      }
+      // Copied out: GCC 12 sees the optional as maybe uninitialized below.
+      const bool has_limit = limit.has_value();
+      const std::uint64_t limit_bytes = limit.value_or(0);
       std::optional<std::uint64_t> events;
       if (h.v2) {
         auto path = dir / (prefix + "events");
@@ -147,12 +152,26 @@ class CgroupHugetlbCollector : public Collector {
       } else {
         events = ReadCgroupU64(ctx, dir / (prefix + "failcnt"), out);
       }
+      // A size this cgroup does not use, may use without limit and never hit a limit of says
+      // nothing: no series (the pool's own series cover the size).
+      if (!detail_.zero_sizes && *usage == 0 && !has_limit && events.value_or(0) == 0) continue;
+      out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
+                "Hugepage memory of this size charged to this cgroup and its descendants "
+                "(hugetlb.<size>.current, v1 usage_in_bytes).",
+                l, static_cast<double>(*usage));
+      if (has_limit) {
+        out.Gauge("pagescope_cgroup_hugetlb_limit_bytes",
+                  "Hugepage memory limit of this size for this cgroup (hugetlb.<size>.max, v1 "
+                  "limit_in_bytes); absent when there is no limit.",
+                  l, static_cast<double>(limit_bytes));
+      }
       if (events) {
         out.Counter("pagescope_cgroup_hugetlb_max_events_total",
                     "Hugepage allocations of this size that failed on the cgroup's limit "
                     "(hugetlb.<size>.events \"max\", v1 failcnt).",
                     l, static_cast<double>(*events));
       }
+      if (!detail_.numa) continue;
       auto numa_path = dir / (prefix + "numa_stat");
       if (auto text = ctx.ReadQuiet(numa_path)) {
         try {
@@ -178,6 +197,7 @@ class CgroupHugetlbCollector : public Collector {
   }
 
   CgroupWalkLimits limits_;
+  Detail detail_;
 };
 
 }  // namespace
@@ -195,8 +215,23 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
       "failcnt,numa_stat}";
   spec.options =
       CgroupWalkOptions("[machine.slice, machine, kubepods.slice, kubepods]", "4", "1000");
+  spec.options.push_back(
+      {"numa", OptionType::kBool, "false",
+       "Also export the usage per NUMA node (numa_stat): one series per cgroup, size and node."});
+  spec.options.push_back(
+      {"zero_sizes", OptionType::kBool, "false",
+       "Also export the sizes a cgroup does not use, has no limit for and never hit a limit "
+       "of."});
+  spec.options.push_back(
+      {"guest_children", OptionType::kBool, "false",
+       "Also read the cgroups libvirt makes inside a guest's scope (libvirt/emulator, vcpuN); "
+       "the scope already holds all of the guest's hugepages."});
   spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
-    return std::make_unique<CgroupHugetlbCollector>(ParseCgroupWalkOptions(options));
+    CgroupHugetlbCollector::Detail detail;
+    detail.numa = options.Bool("numa");
+    detail.zero_sizes = options.Bool("zero_sizes");
+    detail.guest_children = options.Bool("guest_children");
+    return std::make_unique<CgroupHugetlbCollector>(ParseCgroupWalkOptions(options), detail);
   };
   return spec;
 }

@@ -38,7 +38,8 @@ constexpr const char* kLimitHelp =
 constexpr const char* kEventsHelp =
     "Memory events of this cgroup and its descendants (memory.events: low, high = throttled "
     "above memory.high, max = reached memory.max, oom, oom_kill, oom_group_kill; v1 "
-    "memory.failcnt as max and memory.oom_control oom_kill).";
+    "memory.failcnt as max and memory.oom_control oom_kill). By default only for the cgroup's "
+    "own limits: high where memory.high is set, max and oom_kill where memory.max is set.";
 constexpr const char* kSwapHelp =
     "Swap used by this cgroup and its descendants (memory.swap.current; v1 "
     "memory.memsw.usage_in_bytes minus memory.usage_in_bytes).";
@@ -80,6 +81,7 @@ struct Options {
   bool events = false;
   bool swap = false;
   bool stat = false;
+  bool pressure_full = false;
 };
 
 class CgroupMemoryCollector : public Collector {
@@ -149,8 +151,8 @@ class CgroupMemoryCollector : public Collector {
                 static_cast<double>(v));
   }
 
-  static void EmitPressure(const Context& ctx, const std::filesystem::path& path, const Labels& l,
-                           MetricSink& out) {
+  void EmitPressure(const Context& ctx, const std::filesystem::path& path, const Labels& l,
+                    MetricSink& out) const {
     auto text = ctx.ReadQuiet(path);
     if (!text) return;
     auto t = ParseOrFail(path, out, [&] { return ParsePressure(*text); });
@@ -161,7 +163,7 @@ class CgroupMemoryCollector : public Collector {
                   "(memory.pressure some total).",
                   l, static_cast<double>(*t->some_us) / 1e6);
     }
-    if (t->full_us) {
+    if (t->full_us && o_.pressure_full) {
       out.Counter("pagescope_cgroup_pressure_memory_full_seconds_total",
                   "Time in which all non-idle tasks of this cgroup were stalled waiting for "
                   "memory at once (memory.pressure full total).",
@@ -204,7 +206,10 @@ class CgroupMemoryCollector : public Collector {
     }
     if (auto events = ReadKeyed(ctx, dir / "memory.events", out)) {
       for (const auto& [event, v] : *events) {
-        bool lean = event == "oom_kill" || (event == "high" && high) || (event == "max" && max);
+        // By default the events of the cgroup's own limits: an unlimited cgroup (a guest's
+        // scope, most services) costs no event series; OOM kills by the global OOM killer show
+        // host-wide (pagescope_vmstat_oom_kill_total).
+        bool lean = (event == "high" && high) || ((event == "max" || event == "oom_kill") && max);
         if (lean || o_.events) EmitEvent(l, event.c_str(), v, out);
       }
     }
@@ -233,7 +238,9 @@ class CgroupMemoryCollector : public Collector {
         EmitEvent(l, "max", *failcnt, out);
       }
     }
-    if (auto oom = ReadKeyed(ctx, dir / "memory.oom_control", out)) {
+    if (!max && !o_.events) {
+      // no limit of its own: no event series by default (as on v2)
+    } else if (auto oom = ReadKeyed(ctx, dir / "memory.oom_control", out)) {
       if (auto it = oom->find("oom_kill"); it != oom->end()) {
         EmitEvent(l, "oom_kill", it->second, out);
       }
@@ -274,15 +281,20 @@ CollectorSpec CgroupMemoryCollectorSpec() {
   spec.options.push_back(
       {"containers", OptionType::kBool, "false",
        "Also read the container cgroups inside Kubernetes pods (label container): each costs "
-       "what a pod costs (4 to 8 series by default)."});
+       "what a pod costs (2 to 7 series by default)."});
   spec.options.push_back(
       {"limits", OptionType::kBool, "false",
        "Also export memory.low and memory.min where set (limit=\"low|min\"): up to 2 more "
        "series per cgroup. memory.max and memory.high are always exported where set."});
   spec.options.push_back(
       {"events", OptionType::kBool, "false",
-       "Export every memory.events line (low, high, max, oom, oom_kill, oom_group_kill): up to 6 "
-       "series per cgroup instead of oom_kill plus high and max where that limit is set."});
+       "Export every memory.events line (low, high, max, oom, oom_kill, oom_group_kill; v1 "
+       "failcnt and oom_kill) for every cgroup: up to 6 series per cgroup instead of high where "
+       "memory.high is set and max and oom_kill where memory.max is set."});
+  spec.options.push_back(
+      {"pressure_full", OptionType::kBool, "false",
+       "Also export pagescope_cgroup_pressure_memory_full_seconds_total (memory.pressure full): "
+       "1 more series per cgroup."});
   spec.options.push_back({"swap", OptionType::kBool, "false",
                           "Also export memory.swap.current: 1 more series per cgroup."});
   spec.options.push_back(
@@ -298,6 +310,7 @@ CollectorSpec CgroupMemoryCollectorSpec() {
     o.events = options.Bool("events");
     o.swap = options.Bool("swap");
     o.stat = options.Bool("stat");
+    o.pressure_full = options.Bool("pressure_full");
     return std::make_unique<CgroupMemoryCollector>(std::move(o));
   };
   return spec;

@@ -99,10 +99,16 @@ TEST(CgroupMemory, OptionsOnTheV2Fixture) {
   EXPECT_THAT(lean, Not(HasSubstr("event=\"low\"")));  // all events only on request
   EXPECT_THAT(lean, Not(HasSubstr("_stat_")));
   EXPECT_THAT(lean, Not(HasSubstr("swap_usage")));
+  EXPECT_THAT(lean, Not(HasSubstr("pressure_memory_full")));
+  // No limit of its own: no event series (vm1); memory.max set: max and oom_kill (oom.service).
+  EXPECT_THAT(lean, Not(HasSubstr("vm=\"vm1\",event=")));
+  EXPECT_THAT(lean, HasSubstr("unit=\"postgresql.service\",event=\"oom_kill\"} 1"));
   std::string full = ScrapeText(FixtureConfig(
       "cgroup_v2", {"cgroup_memory"},
       "collectors:\n  cgroup_memory:\n    containers: true\n    limits: true\n    events: true\n"
-      "    swap: true\n    stat: true\n"));
+      "    swap: true\n    stat: true\n    pressure_full: true\n"));
+  EXPECT_THAT(full, HasSubstr("pagescope_cgroup_pressure_memory_full_seconds_total"));
+  EXPECT_THAT(full, HasSubstr("vm=\"vm1\",event=\"oom_kill\"} 0"));
   EXPECT_THAT(full, HasSubstr("container=\"4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a"
                               "7f6e5d4c3b\""));
   EXPECT_THAT(full, HasSubstr("limit=\"min\"} 536870912"));
