@@ -230,9 +230,16 @@ GroupLocality::GroupLocality(std::vector<GroupConfig> groups, std::uint64_t max_
   for (auto& g : groups) groups_[g.group] = std::move(g);
 }
 
+bool GroupLocality::NumaMapsAllowed(const ProcessEntry& p, std::uint64_t page_size) {
+  if (max_resident_ && p.stat.rss_pages * page_size > max_resident_) {
+    ++skipped_;
+    return false;
+  }
+  return true;
+}
+
 void GroupLocality::Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-                        const std::string& group, std::uint64_t page_size, MetricSink& out,
-                        std::string& buf) {
+                        const std::string& group, const ProcPidNumaMaps* numa, std::string& buf) {
   LocalityInput& in = scrape_[group];
   const std::size_t read = in.threads.allowed_cpus.size();
   const GroupConfig& config = groups_[group];
@@ -244,17 +251,7 @@ void GroupLocality::Add(const Context& ctx, const PidReader& reader, const Proce
   }
   ReadThreads(ctx, reader, p.pid, read < max_threads_ ? max_threads_ - read : 0, want, in.threads,
               buf);
-  if (max_resident_ && p.stat.rss_pages * page_size > max_resident_) {
-    ++skipped_;
-    return;
-  }
-  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return;
-  try {
-    in.AddNumaMaps(
-        ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); }));
-  } catch (const CollectError& e) {
-    out.Fail(e.what());
-  }
+  if (numa) in.AddNumaMaps(*numa);
 }
 
 void GroupLocality::Emit(const Context& ctx, MetricSink& out) {

@@ -119,9 +119,13 @@ class GroupLocality {
                 std::size_t max_threads);
   bool enabled() const { return !groups_.empty(); }
   bool Wants(const std::string& group) const { return groups_.count(group) > 0; }
-  // One process of a wanted group, in this scrape.
+  // Whether the process's numa_maps may be read (not above numa_max_resident; a process
+  // refused is counted as skipped).
+  bool NumaMapsAllowed(const ProcessEntry& p, std::uint64_t page_size);
+  // One process of a wanted group, in this scrape: its threads are read here; `numa` is its
+  // numa_maps as the caller read it (shared with other per-group numa_maps uses), or null.
   void Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-           const std::string& group, std::uint64_t page_size, MetricSink& out, std::string& buf);
+           const std::string& group, const ProcPidNumaMaps* numa, std::string& buf);
   // The series of the groups added since the last Emit.
   void Emit(const Context& ctx, MetricSink& out);
 

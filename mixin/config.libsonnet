@@ -31,6 +31,11 @@
     // policy's nodes above this share of the guest's or group's memory.
     numaLocalRatioMin: 0.5,
     numaUnrequestedRatio: 0.01,
+    // Reclaim and watermarks.
+    allocstallRate: 1,  // direct reclaim stalls per second (allocstall_* summed over zones)
+    refaultRate: 2000,  // refaulted pages per second (workingset_refault_anon + _file)
+    // Cgroups (pagescope_cgroup_memory_*).
+    cgroupHighEventsRate: 1,  // memory.high throttling events per second, one cgroup
     // Memory that is really available (MemAvailable + free hugepages) as a share of MemTotal.
     memoryAvailableRatio: 0.05,
 
@@ -57,6 +62,11 @@
       PagescopeNumaMemoryRemote: '15m',
       PagescopeNumaDeviceRemote: '15m',
       PagescopeNumaMemoryUnrequested: '30m',
+      PagescopeZoneBelowLowWatermark: '15m',
+      PagescopeDirectReclaimStalls: '15m',
+      PagescopeRefaultThrashing: '15m',
+      PagescopeCgroupMemoryHighThrottling: '15m',
+      PagescopeCgroupOomKills: '0m',
       PagescopeExporterDown: '5m',
       PagescopeCollectorFailing: '15m',
     },
