@@ -58,8 +58,12 @@ void EmitVmLockedAndKsmProfit(const Labels& l, const ProcPidStatus& status,
 class QemuCollector : public Collector {
  public:
   QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits,
-                bool numa_detail)
-      : flavors_(std::move(flavors)), smaps_(smaps), guard_(limits), numa_detail_(numa_detail) {}
+                bool numa_locality, bool numa_detail)
+      : flavors_(std::move(flavors)),
+        smaps_(smaps),
+        guard_(limits),
+        numa_locality_(numa_locality || numa_detail),
+        numa_detail_(numa_detail) {}
   bool locked_memory = false;
 
   void Collect(const Context& ctx, MetricSink& out) override {
@@ -169,7 +173,7 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
-      EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
+      if (numa_locality_) EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
       std::optional<ProcPidKsmStat> ksm;
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
@@ -199,7 +203,7 @@ class QemuCollector : public Collector {
 
  private:
   // Where the guest's vCPU threads may run and last ran, where its memory is, where its
-  // passthrough devices are (docs/numa-locality.md). Two series by default, the rest with
+  // passthrough devices are (docs/numa-locality.md). Two series with numa_locality, the rest with
   // numa_detail.
   void EmitLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
                     const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
@@ -363,6 +367,7 @@ class QemuCollector : public Collector {
   std::vector<Flavor> flavors_;
   bool smaps_;
   SmapsGuard guard_;
+  bool numa_locality_;
   bool numa_detail_;
 };
 
@@ -522,8 +527,15 @@ CollectorSpec QemuCollectorSpec() {
        "single-node flavors, pagescope_capacity_vm_slots per node and page size."},
   };
   spec.options.push_back(
+      {"numa_locality", OptionType::kBool, "false",
+       "Per guest: pagescope_vm_memory_local_ratio (share of its memory on the nodes its vCPU "
+       "threads may run on) and, with passthrough devices, pagescope_vm_devices_remote: 1 or 2 "
+       "more series per guest, off by default to keep a guest within its series budget "
+       "(docs/numa-locality.md)."});
+  spec.options.push_back(
       {"numa_detail", OptionType::kBool, "false",
-       "Per guest: memory per node, vCPU threads allowed on and last run on each node, vCPUs "
+       "Implies numa_locality; per guest also: memory per node, vCPU threads allowed on and "
+       "last run on each node, vCPUs "
        "allowed on nodes without its memory, memory outside its backends' NUMA policy, and "
        "each passthrough device's node (docs/numa-locality.md)."});
   for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
@@ -537,7 +549,7 @@ CollectorSpec QemuCollectorSpec() {
     auto flavors = ParseFlavors(o);
     SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
     auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits,
-                                             o.Bool("numa_detail"));
+                                             o.Bool("numa_locality"), o.Bool("numa_detail"));
     c->locked_memory = o.Bool("locked_memory");
     return c;
   };

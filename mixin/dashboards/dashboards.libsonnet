@@ -345,7 +345,7 @@ local g = import '../lib/grafana.libsonnet';
         g.timeseries('VM slots left', 'How many more VMs of each flavor fit in the free hugepages of each node.', 'none',
                      [g.target(q('pagescope_capacity_vm_slots{%(i)s}'), '{{instance}} {{flavor}} node {{node}} {{page_size}}')], min=0),
         g.row('NUMA locality (docs/numa-locality.md)'),
-        g.table('VM NUMA placement', 'Per guest: the nodes its vCPU threads may run on, the nodes holding at least 5% of its memory, what its memory backends asked for (host-nodes, policy), the share of its memory on its vCPU nodes, vCPUs allowed on a node without its memory, passthrough devices on a node without its memory, and memory outside its NUMA policy (bytes). numa_info, remote vCPUs and outside-policy memory need collectors.qemu.numa_detail.', 'none',
+        g.table('VM NUMA placement', 'Per guest: the nodes its vCPU threads may run on, the nodes holding at least 5% of its memory, what its memory backends asked for (host-nodes, policy), the share of its memory on its vCPU nodes, vCPUs allowed on a node without its memory, passthrough devices on a node without its memory, and memory outside its NUMA policy (bytes). Needs collectors.qemu.numa_locality; numa_info, remote vCPUs and outside-policy memory need numa_detail.', 'none',
                 [
                   g.target(q('pagescope_vm_numa_info{%(iv)s}'), table=true),
                   g.target(q('pagescope_vm_memory_local_ratio{%(iv)s}'), table=true),

@@ -2,8 +2,9 @@
 
 - Generated two- and four-node hypervisors (tests/tools/gen_fleet_fixture.py) with vCPU threads,
   vfio-pci devices in both command-line forms, and some guests whose vCPUs and devices sit on
-  another node than their memory: every guest's local ratio, remote devices, vCPU nodes and
-  device nodes are what the generator placed; numa_detail stays within a stated budget.
+  another node than their memory: with numa_locality (numa_detail on four nodes) every guest's
+  local ratio, remote devices, vCPU nodes and device nodes are what the generator placed, and
+  the series per guest stay within a stated count; without the options there are none.
 - Live on this host: a real QEMU guest (TCG, -S, two vCPUs, RAM preallocated with
   memory-backend-ram host-nodes=0 policy=bind, pinned with taskset to one CPU) is reported with
   its vCPU threads' affinity and last CPU as /proc says, its memory on node 0, nothing outside
@@ -95,10 +96,21 @@ class GeneratedHosts(unittest.TestCase):
               % (name, spec.guests, spec.misplaced, spec.numa_detail, max(per_guest.values())))
         return max(per_guest.values())
 
-    def test_two_nodes_default(self):
+    def test_two_nodes_locality(self):
         worst = self.check_host("two", HostSpec(nodes=2, guests=10, processes=10,
-                                                process_names=5, misplaced=3, seed=3))
-        self.assertLessEqual(worst, 10)  # the budget test adds the scope's 2 cgroup series
+                                                process_names=5, misplaced=3,
+                                                numa_locality=True, seed=3))
+        # numa_locality adds 2 series per guest with a passthrough device to its 8 qemu series.
+        self.assertLessEqual(worst, 8 + 2)
+
+    def test_off_by_default(self):
+        facts = generate(os.path.join(self.tmp, "off"), HostSpec(
+            nodes=2, guests=3, processes=3, process_names=3, misplaced=1, seed=5))
+        with Exporter(facts["args"] + ["--collector.disable-defaults",
+                                       "--collector.qemu"]) as exp:
+            m = exp.metrics()
+        self.assertEqual([n for (n, _) in m if "local_ratio" in n or "devices_remote" in n
+                          or "vcpus" in n], [])
 
     def test_four_nodes_detail(self):
         worst = self.check_host("four", HostSpec(

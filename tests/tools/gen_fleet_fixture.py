@@ -90,6 +90,7 @@ class HostSpec:
     # The first `misplaced` guests have their vCPUs and devices on the next node instead of
     # the node of their memory (needs nodes >= 2).
     misplaced: int = 0
+    numa_locality: bool = False    # the qemu collector's numa_locality option
     numa_detail: bool = False      # the qemu collector's numa_detail option
     seed: int = 0
 
@@ -578,8 +579,10 @@ def _write_config(root, spec):
         pool = sum(spec.pools[size])
         lines.append("      %s: {bsize: %d, blocks: %d, bfree: %d}" % (
             json.dumps(where), SIZES[size], pool, pool))
-    if spec.flavors or spec.numa_detail:
+    if spec.flavors or spec.numa_detail or spec.numa_locality:
         lines.append("  qemu:")
+    if spec.numa_locality:
+        lines.append("    numa_locality: true")
     if spec.numa_detail:
         lines.append("    numa_detail: true")
     if spec.flavors:
@@ -616,6 +619,7 @@ def main(argv=None):
     ap.add_argument("--vcpus", type=int, default=2)
     ap.add_argument("--vfio-devices", type=int, default=1)
     ap.add_argument("--misplaced", type=int, default=0)
+    ap.add_argument("--numa-locality", action="store_true")
     ap.add_argument("--numa-detail", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set-free-pages", metavar="SIZE:NODE:FREE",
@@ -629,7 +633,7 @@ def main(argv=None):
                     guest_memory_mib=a.guest_memory_mib, processes=a.processes,
                     process_names=a.process_names, services=a.services, kubepods=a.kubepods,
                     vcpus=a.vcpus, vfio_devices=a.vfio_devices, misplaced=a.misplaced,
-                    numa_detail=a.numa_detail, seed=a.seed)
+                    numa_locality=a.numa_locality, numa_detail=a.numa_detail, seed=a.seed)
     facts = generate(a.root, spec)
     print(" ".join(facts["args"]))
     return 0
