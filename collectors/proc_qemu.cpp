@@ -328,8 +328,9 @@ class QemuCollector : public Collector {
       auto text = ctx.ReadQuiet(path);
       if (!text) continue;
       try {
+        const int node_id = id;  // clang before 16 cannot capture a structured binding
         auto entries = ParseFile(
-            path, [&] { return numa ? ParseNodeMeminfo(*text, id) : ParseMeminfo(*text); });
+            path, [&] { return numa ? ParseNodeMeminfo(*text, node_id) : ParseMeminfo(*text); });
         for (const auto& e : entries) {
           if (e.key == "MemFree" && e.has_unit) n.free_small_bytes = e.value;
         }
