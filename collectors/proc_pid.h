@@ -125,7 +125,13 @@ struct ProcessTable {
   std::vector<std::string> errors;  // malformed files, "path:line: message"
 };
 
-// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context).
+// True when VmSwap and HugetlbPages are 0 for every process: no swap slot in use
+// (/proc/meminfo SwapTotal == SwapFree) and no hugetlb page allocated in any pool
+// (/sys/kernel/mm/hugepages/*/nr_hugepages == free_hugepages).
+bool StatusFiguresAllZero(const Context& ctx);
+
+// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context); status is
+// skipped while StatusFiguresAllZero (see ScanProcesses in proc_pid.cpp).
 const ProcessTable& ScanProcesses(const Context& ctx);
 
 // Guards smaps_rollup reads: processes above a resident-size limit are never read, a process

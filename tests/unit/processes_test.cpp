@@ -470,3 +470,46 @@ TEST(ProcessGroupsBounded, ManyOneOffNamesStayBounded) {
 
 }  // namespace
 }  // namespace pagescope
+
+namespace pagescope {
+namespace {
+
+// status is read only for VmSwap and HugetlbPages: while no swap slot and no hugetlb page is in
+// use (meminfo, hugepage pools) they are 0 for every process, so only the first process's
+// status is read (for which lines the kernel has) and the others get those lines as 0. The
+// tree's status files say VmSwap 4 kB (which a real kernel could not show without swap in use):
+// that shows which files were read.
+TEST(ProcessStatus, ReadOnlyWhileSwapOrHugetlbIsInUse) {
+  ProcTree tree;
+  tree.Add(10, "worker", 1, 0);
+  tree.Add(11, "worker", 1, 0);
+  tree.Add(12, "worker", 1, 0);
+  auto hp = tree.root() / "sys" / "kernel" / "mm" / "hugepages" / "hugepages-2048kB";
+  std::filesystem::create_directories(hp);
+  testing::WriteText(hp / "nr_hugepages", "4\n");
+  testing::WriteText(hp / "free_hugepages", "4\n");
+  testing::WriteText(tree.root() / "proc" / "meminfo",
+                     "MemTotal: 100 kB\nSwapTotal: 1000 kB\nSwapFree: 1000 kB\n");
+  Scraper scraper(TreeConfig(tree.root(), ""));
+  auto idle = scraper.Scrape();
+  // First process read: 4 kB; the other two not: 0.
+  EXPECT_EQ(Sample(idle, "pagescope_process_swap_bytes", "worker"), 4096);
+  EXPECT_EQ(Sample(idle, "pagescope_process_hugetlb_bytes", "worker"), 0);
+  EXPECT_EQ(Sample(idle, "pagescope_process_num_procs", "worker"), 3);
+
+  testing::WriteText(tree.root() / "proc" / "meminfo",
+                     "MemTotal: 100 kB\nSwapTotal: 1000 kB\nSwapFree: 996 kB\n");
+  EXPECT_EQ(Sample(scraper.Scrape(), "pagescope_process_swap_bytes", "worker"), 3 * 4096);
+
+  testing::WriteText(tree.root() / "proc" / "meminfo",
+                     "MemTotal: 100 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+  testing::WriteText(hp / "free_hugepages", "3\n");  // one hugetlb page in use
+  EXPECT_EQ(Sample(scraper.Scrape(), "pagescope_process_swap_bytes", "worker"), 3 * 4096);
+
+  testing::WriteText(hp / "free_hugepages", "4\n");
+  std::filesystem::remove(tree.root() / "proc" / "meminfo");  // unknown: read every status
+  EXPECT_EQ(Sample(scraper.Scrape(), "pagescope_process_swap_bytes", "worker"), 3 * 4096);
+}
+
+}  // namespace
+}  // namespace pagescope
