@@ -374,68 +374,12 @@ std::vector<int> PidReader::Pids() const {
   return pids;
 }
 
-namespace {
-
-// "Key:   123 kB" of /proc/meminfo; nullopt when the line is missing or malformed.
-std::optional<std::uint64_t> MeminfoKb(std::string_view text, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view l = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    if (l.size() > key.size() && l.starts_with(key) && l[key.size()] == ':') {
-      const char* p = l.data() + key.size() + 1;
-      const char* end = l.data() + l.size();
-      while (p < end && *p == ' ') ++p;
-      std::uint64_t v = 0;
-      if (!ScanU64(p, end, v)) return std::nullopt;
-      return v;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-bool StatusFiguresAllZero(const Context& ctx) {
-  // No swap slot in use: no page table holds a swap entry, so every VmSwap is 0.
-  auto meminfo = ctx.ReadQuiet(ctx.fs().Proc("meminfo"));
-  if (!meminfo) return false;
-  auto total = MeminfoKb(*meminfo, "SwapTotal");
-  auto free = MeminfoKb(*meminfo, "SwapFree");
-  if (!total || !free || *total != *free) return false;
-  // No hugetlb page allocated in any pool (surplus pages included in nr_hugepages): none is
-  // mapped, so every HugetlbPages is 0. No pools at all (no hugetlb in the kernel) is the same.
-  auto dir = ctx.fs().Sys("kernel/mm/hugepages");
-  auto sizes = ctx.ReadDir(dir);
-  if (!sizes) return true;
-  for (const auto& name : *sizes) {
-    auto nr = ctx.ReadQuiet(dir / name / "nr_hugepages");
-    auto fr = ctx.ReadQuiet(dir / name / "free_hugepages");
-    if (!nr || !fr) return false;
-    try {
-      if (parse::SingleU64(*nr) != parse::SingleU64(*fr)) return false;
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-  return true;
-}
-
 const ProcessTable& ScanProcesses(const Context& ctx) {
   return ctx.Memo<ProcessTable>("proc_pid_table", [&ctx] {
     ProcessTable t;
     PidReader reader(ctx.fs().procfs());
     if (!reader.ok()) return t;
     std::string buf;
-    // status gives only VmSwap and HugetlbPages that stat lacks. When both are 0 for every
-    // process (no swap and no hugetlb page in use, checked now), status is read for the first
-    // process only, to learn which of its lines this kernel has, and the other processes get
-    // those lines as 0 (processes without memory, zombies, get none, as their status has none):
-    // one file per process instead of two.
-    const bool skip_status = StatusFiguresAllZero(ctx);
-    std::optional<ProcPidStatus> zero_status;
     auto handle = [&](ReadStatus st, int pid, const char* file) {
       switch (st) {
         case ReadStatus::kOk:
@@ -472,24 +416,10 @@ const ProcessTable& ScanProcesses(const Context& ctx) {
         ++t.kernel_threads;
         continue;
       }
-      if (skip_status && zero_status) {
-        if (e.stat.state != 'Z' && e.stat.state != 'X') {
-          e.status = *zero_status;
-          e.status.vm_rss = e.stat.rss_pages * SystemPageSize();
-        }
-        e.has_status = true;
-        t.processes.push_back(std::move(e));
-        continue;
-      }
       if (!handle(reader.Read(pid, "status", buf, true), pid, "status")) continue;
       try {
         e.status = ParseProcPidStatus(buf);
         e.has_status = true;
-        if (skip_status && !zero_status && e.status.vm_rss) {
-          zero_status.emplace();
-          if (e.status.vm_swap) zero_status->vm_swap = 0;
-          if (e.status.hugetlb_pages) zero_status->hugetlb_pages = 0;
-        }
       } catch (const ParseError& err) {
         t.errors.push_back(reader.Path(pid, "status").string() + ":" + std::to_string(err.line()) +
                            ": " + err.what());

@@ -133,13 +133,7 @@ struct ProcessTable {
   std::vector<std::string> errors;  // malformed files, "path:line: message"
 };
 
-// True when VmSwap and HugetlbPages are 0 for every process: no swap slot in use
-// (/proc/meminfo SwapTotal == SwapFree) and no hugetlb page allocated in any pool
-// (/sys/kernel/mm/hugepages/*/nr_hugepages == free_hugepages).
-bool StatusFiguresAllZero(const Context& ctx);
-
-// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context); status is
-// skipped while StatusFiguresAllZero (see ScanProcesses in proc_pid.cpp).
+// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context).
 const ProcessTable& ScanProcesses(const Context& ctx);
 
 // Guards smaps_rollup reads: processes above a resident-size limit are never read, a process
