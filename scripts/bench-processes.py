@@ -250,6 +250,22 @@ def main():
             n, fl["processes"], ps["cpu"] / pe["cpu"] if pe["cpu"] else float("nan"),
             ps["cpu"] / fl["cpu"] if fl["cpu"] else float("nan"),
             ps["cpu"] * 1e6 / max(1, fl["processes"])))
+    # Scrape latency against Prometheus' default 10 s scrape timeout: p99 at the measured
+    # counts, and a straight line through the two largest counts beyond them.
+    if len(rows) >= 2:
+        (n1, r1), (n2, r2) = rows[-2], rows[-1]
+        p1 = r1["pagescope"]["p99"]
+        p2 = r2["pagescope"]["p99"]
+        procs1, procs2 = r1["floor"]["processes"], r2["floor"]["processes"]
+        slope = (p2 - p1) / max(1, procs2 - procs1)
+        print()
+        print("pagescope p99 scrape latency: %s" % ", ".join(
+            "%.1f ms at %d processes" % (r["pagescope"]["p99"] * 1e3, r["floor"]["processes"])
+            for _, r in rows))
+        print("per additional process: %.1f µs of p99 latency; extrapolated p99: %s "
+              "(Prometheus' default scrape timeout: 10 s)" % (slope * 1e6, ", ".join(
+                  "%.2f s at %d processes" % (p2 + slope * (n - procs2), n)
+                  for n in (10000, 50000))))
     if "baseline" in rows[0][1]:
         print()
         for n, result in rows:
