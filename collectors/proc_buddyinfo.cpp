@@ -217,8 +217,8 @@ CollectorSpec BuddyinfoCollectorSpec() {
        "meanwhile: pagescope_hugepages_obtainable_movable_pages may be up to this much older "
        "than the other series (0: every scrape). The kernel prints the file with the zone lock "
        "held and interrupts off, counting every free list (up to 100000 entries each) and "
-       "walking every pageblock of every zone: 27 ms of CPU per read on a 24 GiB VM, more on "
-       "large hosts (docs/performance.md)."},
+       "walking every pageblock of every zone: 10-30 ms of CPU per read on a 24 GiB VM, more "
+       "on large hosts (docs/performance.md)."},
   };
   spec.options.push_back(
       {"free_blocks", OptionType::kString, "hugepage",
