@@ -165,7 +165,9 @@ class Dashboards(unittest.TestCase):
             v = variables(d)
             self.assertEqual(v["datasource"]["type"], "datasource", name)
             self.assertEqual(v["datasource"]["query"], "prometheus", name)
-            self.assertIn("instance", v, name)
+            # The fleet dashboard selects fleet groups (default fleetLabels: cluster), the
+            # others hosts.
+            self.assertIn("cluster" if name == "pagescope-fleet.json" else "instance", v, name)
             ids = [p["id"] for p in d["panels"]]
             self.assertEqual(len(ids), len(set(ids)), name + ": duplicate panel ids")
             for p in panels(d):
