@@ -12,7 +12,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl python3 python3-yaml jsonnet procps util-linux openssl
-  docker-compose systemd
+  docker-compose systemd victoria-metrics
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
