@@ -5,7 +5,8 @@ evaluation, the cluster attached as a target label as docs ask) with the mixin's
 - Hosts: a/h1 and b/h3 on tests/fixtures/processes (QEMU guests, process groups, flavors),
   a/h2 and b/h4 on tests/fixtures/two_nodes; h4's THP mode is "always" and its KSM stopped
   (drift), h3's 2 MiB pool loses pages every second (a trend to exhaustion).
-- The fleet sums equal what the hosts' own /metrics say.
+- The fleet sums (available hugepages; slots per flavor and hosts with a slot, once the exporter
+  reports pagescope_capacity_host_vm_slots) equal what the hosts' own /metrics say.
 - Every query of the fleet dashboard, its variables resolved against this Prometheus as Grafana
   does, returns data. A panel may lack data only if an exporter metric it reads (directly or
   through the recording rules) is missing from every host's /metrics, for a reason listed in
@@ -213,6 +214,16 @@ class FleetDashboard(unittest.TestCase):
                for s in prom.query("fleet_page_size:pagescope_hugepages_available_pages:sum"
                                    "{cluster!=\"b\"}")}
         self.assertEqual(got, {k: v for k, v in expect.items() if k[0] != "b"})
+        # Slots per flavor and hosts with a slot, once the exporter reports them (NOT_EXPORTED).
+        slots, hosts_with = {}, {}
+        for cluster, labels, v in scraped.get("pagescope_capacity_host_vm_slots", []):
+            key = (("cluster", cluster), ("flavor", labels["flavor"]))
+            slots[key] = slots.get(key, 0) + v
+            hosts_with[key] = hosts_with.get(key, 0) + min(v, 1)
+        self.assertEqual(samples(prom.query("fleet_flavor:pagescope_capacity_host_vm_slots:sum")),
+                         slots)
+        self.assertEqual(samples(prom.query(
+            "fleet_flavor:pagescope_capacity_hosts_with_slot:sum")), hosts_with)
         thp = samples(prom.query("count by (cluster, mode) (pagescope_thp_enabled == 1)"))
         self.assertEqual(thp, {(("cluster", "a"), ("mode", "madvise")): 1,
                                (("cluster", "b"), ("mode", "always")): 1})
