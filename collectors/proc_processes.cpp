@@ -364,9 +364,13 @@ class ProcessesCollector : public Collector {
           ksm_probed = true;
           ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
           if (st == ReadStatus::kOk) {
-            any_ksm_file = true;
             try {
-              g.ksm_merging += ParseProcPidKsmStat(buf_).merging_pages.value_or(0);
+              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0.
+              auto merging = ParseProcPidKsmStat(buf_).merging_pages;
+              if (merging) {
+                any_ksm_file = true;
+                g.ksm_merging += *merging;
+              }
             } catch (const ParseError& e) {
               out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
                        ": " + e.what());
