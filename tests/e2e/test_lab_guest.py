@@ -111,7 +111,9 @@ class GuestLab(unittest.TestCase):
         if not shutil.which("qemu-system-x86_64"):
             raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
                                     "(scripts/install-deps.sh all installs it)")
-        cls.guest = lab.Guest(pagescope_args=["--collector.processes.smaps"])
+        # Every order of free blocks (by default only the hugepage orders), compared below.
+        cls.guest = lab.Guest(pagescope_args=["--collector.processes.smaps",
+                                              "--collector.buddyinfo.free-blocks=all"])
         rss = cls.guest.qemu_rss_bytes()
         print("\nlab: kernel %s, %s, prepare %.1f s, boot to init %.1f s (guest uptime %.1f s), "
               "pagescope answering after %.1f s, QEMU RSS %.0f MiB" % (
