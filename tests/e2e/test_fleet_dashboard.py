@@ -5,8 +5,8 @@ evaluation, the cluster attached as a target label as docs ask) with the mixin's
 - Hosts: a/h1 and b/h3 on tests/fixtures/processes (QEMU guests, process groups, flavors),
   a/h2 and b/h4 on tests/fixtures/two_nodes; h4's THP mode is "always" and its KSM stopped
   (drift), h3's 2 MiB pool loses pages every second (a trend to exhaustion).
-- The fleet sums (available hugepages; slots per flavor and hosts with a slot, once the exporter
-  reports pagescope_capacity_host_vm_slots) equal what the hosts' own /metrics say.
+- The fleet sums (available hugepages, slots per flavor, hosts with a slot) equal what the hosts'
+  own /metrics say.
 - Every query of the fleet dashboard, its variables resolved against this Prometheus as Grafana
   does, returns data. A panel may lack data only if an exporter metric it reads (directly or
   through the recording rules) is missing from every host's /metrics, for a reason listed in
@@ -40,11 +40,8 @@ HOSTS = [("a", "h1", "processes"), ("a", "h2", "two_nodes"),
 FALLING = "h3"
 POOL = os.path.join("sys", "kernel", "mm", "hugepages", "hugepages-2048kB")
 
-# Exporter metric prefix -> why no fixture host exports it yet.
-NOT_EXPORTED = {
-    "pagescope_capacity_host_vm_slots": "the qemu collector's per-host capacity per flavor "
-                                        "(issue 17, section 1) is not in this build yet",
-}
+# Exporter metric prefix -> why no fixture host exports it (none today: every panel has data).
+NOT_EXPORTED = {}
 
 PROMETHEUS_CONFIG = """
 global:
@@ -214,12 +211,13 @@ class FleetDashboard(unittest.TestCase):
                for s in prom.query("fleet_page_size:pagescope_hugepages_available_pages:sum"
                                    "{cluster!=\"b\"}")}
         self.assertEqual(got, {k: v for k, v in expect.items() if k[0] != "b"})
-        # Slots per flavor and hosts with a slot, once the exporter reports them (NOT_EXPORTED).
+        # Slots per flavor and hosts with a slot.
         slots, hosts_with = {}, {}
-        for cluster, labels, v in scraped.get("pagescope_capacity_host_vm_slots", []):
+        for cluster, labels, v in scraped["pagescope_capacity_host_vm_slots"]:
             key = (("cluster", cluster), ("flavor", labels["flavor"]))
             slots[key] = slots.get(key, 0) + v
             hosts_with[key] = hosts_with.get(key, 0) + min(v, 1)
+        self.assertTrue(slots)
         self.assertEqual(samples(prom.query("fleet_flavor:pagescope_capacity_host_vm_slots:sum")),
                          slots)
         self.assertEqual(samples(prom.query(
