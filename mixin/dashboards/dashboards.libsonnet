@@ -10,14 +10,18 @@ local g = import '../lib/grafana.libsonnet';
   local inode = i + ', node=~"$node"',
   local ig = i + ', group=~"$group"',
   local iv = i + ', vm=~"$vm"',
+  local icg = i + ', cgroup=~"$cgroup"',
   local r = '[$__rate_interval]',
-  local q(x) = x % { i: i, ip: ip, inp: inp, 'in': inode, ig: ig, iv: iv, r: r },
+  local q(x) = x % { i: i, ip: ip, inp: inp, 'in': inode, ig: ig, iv: iv, cg: icg, r: r },
 
   local instanceVar = g.queryVariable('instance', 'Instance', 'pagescope_build_info{%s}' % s, 'instance'),
   local pageSizeVar = g.queryVariable('page_size', 'Page size', 'pagescope_hugepages_page_size_bytes{%s}' % i, 'page_size'),
   local nodeVar = g.queryVariable('node', 'NUMA node', 'pagescope_numa_hugepages_pool_pages{%s}' % i, 'node'),
   local groupVar = g.queryVariable('group', 'Process group', 'pagescope_process_num_procs{%s}' % i, 'group'),
   local vmVar = g.queryVariable('vm', 'VM', 'pagescope_vm_info{%s}' % i, 'vm'),
+  local cgroupVar = g.queryVariable('cgroup', 'Cgroup', 'pagescope_cgroup_memory_usage_bytes{%s}' % i, 'cgroup'),
+  // A cgroup's name for legends: the guest, pod or unit it is, else its path.
+  local who = '{{instance}} {{vm}}{{pod}}{{unit}} {{cgroup}}',
 
   // Fleet: one variable per fleet label, each narrowed by the ones before it; `f` matches the
   // selected groups (recorded fleet series have no job label), `sf` adds the selector.
@@ -266,6 +270,42 @@ local g = import '../lib/grafana.libsonnet';
                      ], w=8, min=0),
         g.table('NUMA distances', 'Relative access cost between nodes (10 = local).', 'none',
                 [g.target(q('pagescope_numa_distance{%(in)s}'), table=true)], columns=['distance'], hide=['job'], w=8),
+        g.row('Reclaim and watermarks'),
+        g.timeseries('Zone free memory and watermarks', 'Free memory of each populated zone of each node against its low and min watermarks (/proc/zoneinfo): kswapd wakes below low, allocations reclaim directly below min.', 'bytes',
+                     [
+                       g.target(q('pagescope_zone_free_bytes{%(in)s}'), '{{instance}} node {{node}} {{zone}} free'),
+                       g.target(q('pagescope_zone_watermark_bytes{%(in)s, watermark="low"}'), '{{instance}} node {{node}} {{zone}} low'),
+                       g.target(q('pagescope_zone_watermark_bytes{%(in)s, watermark="min"}'), '{{instance}} node {{node}} {{zone}} min'),
+                     ], w=8, min=0),
+        g.timeseries('Reclaim: pages scanned and stolen', 'Pages scanned and reclaimed per second by kswapd (background) and by allocating tasks (direct reclaim, which stalls them).', 'suffix: pages/s',
+                     [
+                       g.target(q('rate(pagescope_vmstat_pgscan_kswapd_total{%(i)s}%(r)s)'), '{{instance}} scanned kswapd'),
+                       g.target(q('rate(pagescope_vmstat_pgscan_direct_total{%(i)s}%(r)s)'), '{{instance}} scanned direct'),
+                       g.target(q('rate(pagescope_vmstat_pgsteal_kswapd_total{%(i)s}%(r)s)'), '{{instance}} stolen kswapd'),
+                       g.target(q('rate(pagescope_vmstat_pgsteal_direct_total{%(i)s}%(r)s)'), '{{instance}} stolen direct'),
+                     ], w=8, min=0),
+        g.timeseries('Direct reclaim stalls', 'Allocations per second that stalled in direct reclaim, by the highest zone they could use (allocstall_*).', 'ops',
+                     [
+                       g.target(q('rate(pagescope_vmstat_allocstall_normal_total{%(i)s}%(r)s)'), '{{instance}} Normal'),
+                       g.target(q('rate(pagescope_vmstat_allocstall_movable_total{%(i)s}%(r)s)'), '{{instance}} Movable'),
+                       g.target(q('rate(pagescope_vmstat_allocstall_dma32_total{%(i)s}%(r)s)'), '{{instance}} DMA32'),
+                     ], w=8, min=0),
+        g.timeseries('Reclaim: refaults and activations', 'Evicted pages needed again soon after (workingset refaults) and those put straight back on the active list (activations): high rates mean thrashing.', 'suffix: pages/s',
+                     [
+                       g.target(q('rate(pagescope_vmstat_workingset_refault_file_total{%(i)s}%(r)s)'), '{{instance}} refault file'),
+                       g.target(q('rate(pagescope_vmstat_workingset_refault_anon_total{%(i)s}%(r)s)'), '{{instance}} refault anon'),
+                       g.target(q('rate(pagescope_vmstat_workingset_activate_file_total{%(i)s}%(r)s)'), '{{instance}} activate file'),
+                       g.target(q('rate(pagescope_vmstat_workingset_activate_anon_total{%(i)s}%(r)s)'), '{{instance}} activate anon'),
+                     ], w=8, min=0),
+        g.timeseries('Watermark boost and protection', 'Current watermark boost of each zone (after fragmentation events) and its largest lowmem reserve.', 'bytes',
+                     [
+                       g.target(q('pagescope_zone_watermark_boost_bytes{%(in)s}'), '{{instance}} node {{node}} {{zone}} boost'),
+                       g.target(q('pagescope_zone_protection_bytes{%(in)s}'), '{{instance}} node {{node}} {{zone}} protection'),
+                     ], w=8, min=0),
+        g.stat('min_free_kbytes', 'vm.min_free_kbytes: the memory kept free, split over the zones as their min watermarks.', 'bytes',
+               [g.target(q('pagescope_memory_min_free_bytes{%(i)s}'), '{{instance}}')], w=4),
+        g.stat('Watermark scale factor', 'vm.watermark_scale_factor as a share of memory: the distance between min, low and high.', 'percentunit',
+               [g.target(q('pagescope_memory_watermark_scale_factor_ratio{%(i)s}'), '{{instance}}')], w=4),
         g.row('Fragmentation'),
         g.timeseries('Free blocks by order', 'Free blocks of each order (2^order pages) per node, all zones (/proc/buddyinfo): few high-order blocks mean hugepages cannot be allocated at run time.', 'none',
                      [g.target(q('sum by (instance, node, order) (pagescope_buddyinfo_free_blocks{%(in)s})'), '{{instance}} node {{node}} order {{order}}')], w=24, min=0),
@@ -319,6 +359,26 @@ local g = import '../lib/grafana.libsonnet';
                      ], min=0),
         g.timeseries('VM slots left', 'How many more VMs of each flavor fit in the free hugepages of each node.', 'none',
                      [g.target(q('pagescope_capacity_vm_slots{%(i)s}'), '{{instance}} {{flavor}} node {{node}} {{page_size}}')], min=0),
+        g.row('Cgroups: guests, pods, services'),
+        g.timeseries('Cgroup memory usage', 'Memory charged to each cgroup below the configured parents (memory.current, v1 usage_in_bytes), named by the guest, pod or unit its path tells.', 'bytes',
+                     [g.target(q('topk(20, pagescope_cgroup_memory_usage_bytes{%(cg)s})'), who)], min=0),
+        g.timeseries('Cgroup usage against limits', 'Usage over memory.max and memory.high of each cgroup that has them: throttling starts at 100 % of high, OOM kills at 100 % of max.', 'percentunit',
+                     [
+                       g.target(q('pagescope_cgroup_memory_usage_bytes{%(cg)s} / ignoring (limit) pagescope_cgroup_memory_limit_bytes{%(cg)s, limit="max"}'), who + ' of max'),
+                       g.target(q('pagescope_cgroup_memory_usage_bytes{%(cg)s} / ignoring (limit) pagescope_cgroup_memory_limit_bytes{%(cg)s, limit="high"}'), who + ' of high'),
+                     ], min=0),
+        g.timeseries('Cgroup memory events', 'memory.high throttling, memory.max hits and OOM kills per hour of each cgroup (memory.events; v1 failcnt, oom_control).', 'none',
+                     [g.target(q('increase(pagescope_cgroup_memory_events_total{%(cg)s}[1h])'), who + ' {{event}}')], min=0),
+        g.timeseries('Cgroup memory pressure', 'Share of time some (or all) tasks of each cgroup stalled waiting for memory (memory.pressure; on hybrid hosts from the unified hierarchy).', 'percentunit',
+                     [
+                       g.target(q('topk(10, rate(pagescope_cgroup_pressure_memory_some_seconds_total{%(cg)s}%(r)s))'), who + ' some'),
+                       g.target(q('topk(10, rate(pagescope_cgroup_pressure_memory_full_seconds_total{%(cg)s}%(r)s))'), who + ' full'),
+                     ], min=0),
+        g.timeseries('Locked and pinned memory per group', 'Memory each process group locked (mlock, VmLck) or pinned for devices (VFIO, RDMA: VmPin): it can never be reclaimed, swapped or compacted.', 'bytes',
+                     [
+                       g.target(q('topk(10, pagescope_process_locked_bytes{%(ig)s})'), '{{instance}} {{group}} locked'),
+                       g.target(q('topk(10, pagescope_process_pinned_bytes{%(ig)s})'), '{{instance}} {{group}} pinned'),
+                     ], min=0),
         g.row('TLB misses (collector tlb, off by default)'),
         g.timeseries('dTLB/iTLB misses per 1000 instructions per group', 'TLB misses per thousand instructions of each counted process group (perf_event_open counting; the top groups by resident memory and the configured ones). Hugepages cut dTLB misses: compare before and after moving a workload to them.', 'none',
                      [
@@ -336,7 +396,7 @@ local g = import '../lib/grafana.libsonnet';
                 [g.target(q('pagescope_tlb_event_status{%(i)s} == 1'), table=true)],
                 hide=['job', 'Value']),
       ],
-      [instanceVar, groupVar, vmVar],
+      [instanceVar, groupVar, vmVar, cgroupVar],
       c,
     ),
 
