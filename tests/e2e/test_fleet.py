@@ -1,0 +1,215 @@
+"""A simulated fleet through the reference deployment (docs/fleet.md), every part a real program
+from Debian started here on loopback:
+
+  HOSTS pagescope instances (each on its own generated fixture root: 1, 2 or 4 NUMA nodes, 2 MiB
+  and sometimes 1 GiB pools, different sizes and use, two flavors; each on its own 127.77.x.y:9724)
+  -> SHARDS Prometheus 2.42 agents (deploy/fleet/prometheus-agent-*.yml: file_sd inventory with a
+     cluster label per host, hashmod sharding, remote_write)
+  -> VictoriaMetrics single-node (flags from docker/compose-fleet.yml)
+  -> vmalert evaluating the mixin's rules built with every `for` at 0s (recording rules written
+     back into VictoriaMetrics) -> Alertmanager (deploy/fleet/alertmanager.yml).
+
+Asserted: every host ingested exactly once (one `up` series per host, one agent per host, the
+shards split the hosts and together cover them); the recorded per-host and fleet series equal
+the values computed from the generated fixtures; exhausting one host's 2 MiB pool (its fixture's
+free_hugepages rewritten) raises PagescopeHugepagesExhausted in Alertmanager with that host's
+labels, and restoring the files clears it; killing one agent makes its hosts go missing and
+raises PagescopeFleetHostsMissing for exactly those hosts.
+
+PAGESCOPE_FLEET_HOSTS / PAGESCOPE_FLEET_SHARDS set the size (default 20 hosts, 2 shards);
+test_fleet_large.py runs 200 hosts under the ctest label fleet_large.
+"""
+
+import os
+import signal
+import tempfile
+import time
+import unittest
+
+import fleet_stack
+from fleet_stack import Stack, FleetHosts, random_specs, wait_for, write_pools
+from mixin_test import build, load_rules, recordings
+
+CLUSTERS = ["cluster-a", "cluster-b", "cluster-c"]
+SIZES = {2048: "2MiB", 1048576: "1GiB"}
+FLEET_RECORDS = {
+    "available_pages": "fleet_page_size:pagescope_hugepages_available_pages:sum",
+    "available_bytes": "fleet_page_size:pagescope_hugepages_available_bytes:sum",
+}
+
+
+def by_labels(result, *labels):
+    """{(label values...): float value} of an instant query result; fails on duplicates."""
+    out = {}
+    for r in result:
+        key = tuple(r["metric"].get(lb, "") for lb in labels)
+        if key in out:
+            raise AssertionError("two series for %s: %s" % (key, result))
+        out[key] = float(r["value"][1])
+    return out
+
+
+class FleetTest(unittest.TestCase):
+    HOSTS = int(os.environ.get("PAGESCOPE_FLEET_HOSTS", "20"))
+    SHARDS = int(os.environ.get("PAGESCOPE_FLEET_SHARDS", "2"))
+    INTERVAL = "2s"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t0 = time.time()
+        cls.workdir = tempfile.mkdtemp(prefix="pagescope-fleet-")
+        cls.hosts = cls.stack = None
+        try:
+            rules_dir = os.path.join(cls.workdir, "rules")
+            build(rules_dir, {"forOverride": "0s"})
+            cls.rules_file = os.path.join(rules_dir, "alerts", "pagescope-rules.yml")
+            cls.records = {r["record"] for r in recordings(load_rules(cls.rules_file))}
+            cls.specs = random_specs(cls.HOSTS, CLUSTERS)
+            cls.hosts = FleetHosts(cls.workdir, cls.specs)
+            cls.timing("hosts up")
+            cls.stack = Stack(cls.workdir, cls.hosts, cls.rules_file, shards=cls.SHARDS,
+                              interval=cls.INTERVAL, eval_interval="1s")
+            cls.timing("stack up")
+            cls.wait_ingested()
+            cls.timing("every host ingested")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.stack:
+            cls.stack.stop()
+        if cls.hosts:
+            cls.hosts.stop()
+        fleet_stack.cleanup(cls.workdir)
+
+    @classmethod
+    def timing(cls, what):
+        print("fleet %d hosts/%d shards: %s after %.1f s"
+              % (cls.HOSTS, cls.SHARDS, what, time.time() - cls.t0), flush=True)
+
+    @classmethod
+    def wait_ingested(cls):
+        wait_for("every host's up in VictoriaMetrics",
+                 lambda: len(cls.stack.query('up{job="pagescope"} == 1')) >= cls.HOSTS,
+                 timeout=60 + cls.HOSTS // 5)
+
+    def instance_of(self, i):
+        return self.hosts.instance(i)
+
+    def test_1_every_host_ingested_exactly_once(self):
+        up = self.stack.query('up{job="pagescope"}')
+        instances = [r["metric"]["instance"] for r in up]
+        self.assertEqual(sorted(instances),
+                         sorted(self.instance_of(i) for i in range(self.HOSTS)),
+                         "each host has exactly one up series")
+        for r in up:
+            self.assertEqual(r["value"][1], "1", r)
+        # One agent per host, the shard hashmod gave it; all shards used.
+        agents = by_labels(self.stack.query(
+            'count by (instance) (count by (instance, agent) (up{job="pagescope"}))'),
+            "instance")
+        self.assertEqual(set(agents.values()), {1.0})
+        per_shard = by_labels(self.stack.query('count by (agent) (up{job="pagescope"})'),
+                              "agent")
+        self.assertEqual(set(per_shard), {("shard-%d" % s,) for s in range(self.SHARDS)})
+        self.assertEqual(sum(per_shard.values()), self.HOSTS)
+        # A pagescope series: one per host and page size, labelled as the inventory says.
+        pools = self.stack.query('pagescope_hugepages_pool_pages{page_size="2MiB"}')
+        got = {r["metric"]["instance"]: (r["metric"]["cluster"], r["metric"]["host"])
+               for r in pools}
+        self.assertEqual(len(pools), self.HOSTS)
+        self.assertEqual(got, {self.instance_of(i): (s.cluster, s.name)
+                               for i, s in enumerate(self.specs)})
+        print("fleet: %d hosts ingested once, per shard %s"
+              % (self.HOSTS, {k[0]: int(v) for k, v in sorted(per_shard.items())}))
+
+    def test_2_recorded_series_equal_the_fixtures(self):
+        want_host = {(self.instance_of(i), SIZES[size]): s.available(size)
+                     for i, s in enumerate(self.specs) for size in s.pools}
+        want_fleet = {}
+        for s in self.specs:
+            for size in s.pools:
+                key = (s.cluster, SIZES[size])
+                want_fleet[key] = want_fleet.get(key, 0) + s.available(size)
+        rec = "instance_page_size:pagescope_hugepages_available_pages"
+        wait_for(rec + " recorded by vmalert for every host and size",
+                 lambda: by_labels(self.stack.query(rec), "instance", "page_size") == want_host,
+                 timeout=60)
+        slots = by_labels(self.stack.query("pagescope_capacity_vm_slots"),
+                          "instance", "flavor", "node")
+        want_slots = {(self.instance_of(i), f["name"], str(node)): v
+                      for i, s in enumerate(self.specs) for f in fleet_stack.FLAVORS
+                      for node, v in fleet_stack.flavor_slots(s, f).items()}
+        self.assertEqual(slots, want_slots)
+        missing = [r for r in FLEET_RECORDS.values() if r not in self.records]
+        self.assertEqual(missing, [], "fleet recording rules missing from the mixin")
+        fleet = FLEET_RECORDS["available_pages"]
+        wait_for(fleet + " equal to the fixtures' sums per cluster and size",
+                 lambda: by_labels(self.stack.query(fleet), "cluster", "page_size")
+                 == want_fleet, timeout=60)
+        fleet_bytes = by_labels(self.stack.query(FLEET_RECORDS["available_bytes"]),
+                                "cluster", "page_size")
+        sizes = {v: k for k, v in SIZES.items()}
+        self.assertEqual(fleet_bytes, {k: v * sizes[k[1]] * 1024 for k, v in want_fleet.items()})
+
+    def test_3_exhausted_pool_alerts_through_alertmanager(self):
+        i = next(i for i, s in enumerate(self.specs)
+                 if s.available(2048) > 0 and all(p[0] > 0 for p in s.pools[2048].values()))
+        spec, instance = self.specs[i], self.instance_of(i)
+        root = self.hosts.root(spec)
+
+        def host_alerts():
+            return [a for a in self.stack.am_alerts("PagescopeHugepagesExhausted")
+                    if a["labels"].get("instance") == instance]
+        self.assertEqual(host_alerts(), [])
+        saved = {size: {n: list(p) for n, p in per.items()} for size, per in spec.pools.items()}
+        saved_resv = dict(spec.reserved)
+        t = time.time()
+        try:
+            for p in spec.pools[2048].values():
+                p[1] = 0  # no free page on any node
+            spec.reserved[2048] = 0
+            write_pools(root, spec)
+            (alert,) = wait_for("PagescopeHugepagesExhausted for %s in Alertmanager" % instance,
+                                host_alerts, timeout=60)
+            print("fleet: exhausted pool in Alertmanager after %.1f s" % (time.time() - t))
+            labels = alert["labels"]
+            self.assertEqual(labels["page_size"], "2MiB")
+            self.assertEqual(labels["cluster"], spec.cluster)
+            self.assertEqual(labels["host"], spec.name)
+            self.assertEqual(labels["severity"], "critical")
+            self.assertIn(instance, alert["annotations"]["description"])
+        finally:
+            spec.pools, spec.reserved = saved, saved_resv
+            write_pools(root, spec)
+        t = time.time()
+        wait_for("PagescopeHugepagesExhausted for %s to clear" % instance,
+                 lambda: host_alerts() == [], timeout=90)
+        print("fleet: cleared in Alertmanager after %.1f s" % (time.time() - t))
+
+    def test_9_stopped_agent_hosts_go_missing(self):
+        # Last: it kills an agent. Its hosts are scraped by nobody, so PagescopeExporterDown
+        # (up == 0) cannot fire for them: the fleet alert on hosts that stopped reporting must.
+        agent = self.stack.agents[0]
+        up = self.stack.query('up{job="pagescope", agent="shard-0"}')
+        lost = {r["metric"]["instance"] for r in up}
+        self.assertTrue(lost)
+        t = time.time()
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.proc.wait()
+
+        def missing():
+            got = {a["labels"]["instance"]
+                   for a in self.stack.am_alerts("PagescopeFleetHostsMissing")}
+            return got if got == lost else None
+        got = wait_for("PagescopeFleetHostsMissing for the %d hosts of shard 0" % len(lost),
+                       missing, timeout=180)
+        print("fleet: %d hosts of the killed agent missing in Alertmanager after %.1f s"
+              % (len(got), time.time() - t))
+        self.assertEqual(self.stack.am_alerts("PagescopeExporterDown"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
