@@ -97,8 +97,8 @@ class HostSpec:
 
 
 FLAVORS = [
-    {"name": "m1.large.2m", "memory": 4 * KIB ** 3, "page_size": "2MiB"},
-    {"name": "m1.xlarge.1g", "memory": 8 * KIB ** 3, "page_size": "1GiB"},
+    {"name": "m1.small.2m", "memory": "1GiB", "page_size": "2MiB"},
+    {"name": "m1.medium.1g", "memory": "2GiB", "page_size": "1GiB"},
 ]
 
 
@@ -107,7 +107,8 @@ def flavor_slots(spec, flavor):
     size = {"2MiB": 2048, "1GiB": 1048576}[flavor["page_size"]]
     if size not in spec.pools:
         return {}
-    need = -(-flavor["memory"] // (size * KIB))
+    memory = {"1GiB": KIB ** 3, "2GiB": 2 * KIB ** 3}[flavor["memory"]]
+    need = -(-memory // (size * KIB))
     resv = spec.reserved.get(size, 0)
     return {node: max(free - resv, 0) // need for node, (_, free) in spec.pools[size].items()}
 
