@@ -375,7 +375,7 @@ class Stack:
     """VictoriaMetrics, Alertmanager, vmalert on a rule file, and `shards` Prometheus agents."""
 
     def __init__(self, workdir, hosts, rules_file, shards=2, interval="2s", eval_interval="2s",
-                 agents=True):
+                 agents="prometheus"):
         self.workdir = workdir
         self.hosts = hosts
         self.daemons = []
@@ -425,9 +425,11 @@ class Stack:
                                     self._url(self.vmalert_port, "/health"))
         self.targets_dir = os.path.join(self.workdir, "targets")
         self.hosts.write_targets(self.targets_dir)
-        if agents:
-            for shard in range(shards):
+        for shard in range(shards):
+            if agents == "prometheus":
                 self.start_agent(shard, shards, interval)
+            elif agents == "vmagent":
+                self.start_vmagent(shard, shards, interval)
 
     def _daemon(self, name, cmd, ready, timeout=60):
         d = Daemon(name, cmd, self.workdir, ready, timeout)
@@ -446,6 +448,35 @@ class Stack:
             "--storage.agent.path=" + os.path.join(self.workdir, "agent-%d-wal" % shard),
             "--web.listen-address=%s:%d" % (self.ip, port), "--log.level=warn"],
             "http://%s:%d/-/ready" % (self.ip, port))
+        a.port = port
+        self.agents.append(a)
+        return a
+
+    def start_vmagent(self, member, members, interval):
+        """vmagent with deploy/fleet/vmagent.yml and the flags of compose-fleet.yml's vmagent-0,
+        member `member` of `members`."""
+        with open(os.path.join(FLEET_DIR, "vmagent.yml")) as f:
+            cfg = yaml.safe_load(f)
+        cfg["global"]["scrape_interval"] = interval
+        cfg["global"]["scrape_timeout"] = interval
+        (job,) = cfg["scrape_configs"]
+        job["file_sd_configs"][0]["files"] = [os.path.join(self.targets_dir, "*.yml")]
+        path = os.path.join(self.workdir, "vmagent-%d.yml" % member)
+        with open(path, "w") as f:
+            yaml.safe_dump(cfg, f)
+        port = free_port(self.ip)
+        args = set_flags(
+            compose_command("vmagent-0"),
+            promscrape__config=path,
+            promscrape__cluster__membersCount=members,
+            promscrape__cluster__memberNum=member,
+            remoteWrite__url=self._url(self.vm_port, "/api/v1/write"),
+            remoteWrite__label="agent=vmagent-%d" % member,
+            remoteWrite__tmpDataPath=os.path.join(self.workdir, "vmagent-%d-data" % member),
+            httpListenAddr="%s:%d" % (self.ip, port),
+            promscrape__fileSDCheckInterval="5s")
+        a = self._daemon("vmagent-%d" % member, ["vmagent"] + args,
+                         "http://%s:%d/health" % (self.ip, port))
         a.port = port
         self.agents.append(a)
         return a

@@ -49,9 +49,12 @@ def by_labels(result, *labels):
     return out
 
 
-class FleetTest(unittest.TestCase):
+class FleetBase:
+    """The stack with HOSTS simulated hosts and SHARDS agents of kind AGENTS."""
     HOSTS = int(os.environ.get("PAGESCOPE_FLEET_HOSTS", "20"))
     SHARDS = int(os.environ.get("PAGESCOPE_FLEET_SHARDS", "2"))
+    AGENTS = "prometheus"
+    SHARD_NAME = "shard-%d"
     INTERVAL = "2s"
 
     @classmethod
@@ -68,7 +71,7 @@ class FleetTest(unittest.TestCase):
             cls.hosts = FleetHosts(cls.workdir, cls.specs)
             cls.timing("hosts up")
             cls.stack = Stack(cls.workdir, cls.hosts, cls.rules_file, shards=cls.SHARDS,
-                              interval=cls.INTERVAL, eval_interval="1s")
+                              interval=cls.INTERVAL, eval_interval="1s", agents=cls.AGENTS)
             cls.timing("stack up")
             cls.wait_ingested()
             cls.timing("every host ingested")
@@ -86,8 +89,8 @@ class FleetTest(unittest.TestCase):
 
     @classmethod
     def timing(cls, what):
-        print("fleet %d hosts/%d shards: %s after %.1f s"
-              % (cls.HOSTS, cls.SHARDS, what, time.time() - cls.t0), flush=True)
+        print("fleet %d hosts/%d %s agents: %s after %.1f s"
+              % (cls.HOSTS, cls.SHARDS, cls.AGENTS, what, time.time() - cls.t0), flush=True)
 
     @classmethod
     def wait_ingested(cls):
@@ -113,7 +116,7 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(set(agents.values()), {1.0})
         per_shard = by_labels(self.stack.query('count by (agent) (up{job="pagescope"})'),
                               "agent")
-        self.assertEqual(set(per_shard), {("shard-%d" % s,) for s in range(self.SHARDS)})
+        self.assertEqual(set(per_shard), {(self.SHARD_NAME % s,) for s in range(self.SHARDS)})
         self.assertEqual(sum(per_shard.values()), self.HOSTS)
         # A pagescope series: one per host and page size, labelled as the inventory says.
         pools = self.stack.query('pagescope_hugepages_pool_pages{page_size="2MiB"}')
@@ -125,6 +128,10 @@ class FleetTest(unittest.TestCase):
         print("fleet: %d hosts ingested once, per shard %s"
               % (self.HOSTS, {k[0]: int(v) for k, v in sorted(per_shard.items())}))
 
+
+class FleetTest(FleetBase, unittest.TestCase):
+    """Prometheus agents (deploy/fleet/prometheus-agent-*.yml)."""
+
     def test_2_recorded_series_equal_the_fixtures(self):
         want_host = {(self.instance_of(i), SIZES[size]): s.available(size)
                      for i, s in enumerate(self.specs) for size in s.pools}
@@ -133,10 +140,12 @@ class FleetTest(unittest.TestCase):
             for size in s.pools:
                 key = (s.cluster, SIZES[size])
                 want_fleet[key] = want_fleet.get(key, 0) + s.available(size)
+        t = time.time()
         rec = "instance_page_size:pagescope_hugepages_available_pages"
         wait_for(rec + " recorded by vmalert for every host and size",
                  lambda: by_labels(self.stack.query(rec), "instance", "page_size") == want_host,
                  timeout=60)
+        print("fleet: %s as expected after %.1f s" % (rec, time.time() - t))
         slots = by_labels(self.stack.query("pagescope_capacity_vm_slots"),
                           "instance", "flavor", "node")
         want_slots = {(self.instance_of(i), f["name"], str(node)): v
@@ -157,6 +166,7 @@ class FleetTest(unittest.TestCase):
         wait_for(fleet + " equal to the fixtures' sums per cluster and size",
                  lambda: by_labels(self.stack.query(fleet), "cluster", "page_size")
                  == want_bytes, timeout=60)
+        print("fleet: fleet sums as expected after %.1f s" % (time.time() - t))
 
     def test_3_exhausted_pool_alerts_through_alertmanager(self):
         i = next(i for i, s in enumerate(self.specs)
@@ -222,6 +232,15 @@ class FleetTest(unittest.TestCase):
         for alert in got:
             self.assertEqual(alert["labels"]["severity"], "warning")
         self.assertEqual(self.stack.am_alerts("PagescopeExporterDown"), [])
+
+
+class VmagentFleetTest(FleetBase, unittest.TestCase):
+    """The vmagent variant: vmagents sharding by -promscrape.cluster.* (deploy/fleet/vmagent.yml
+    and the flags of docker/compose-fleet.yml), on fewer hosts. What comes after the agents is
+    the same as in FleetTest, so only the ingestion is checked here."""
+    HOSTS = max(FleetBase.HOSTS // 2, 4)
+    AGENTS = "vmagent"
+    SHARD_NAME = "vmagent-%d"
 
 
 if __name__ == "__main__":
