@@ -13,6 +13,10 @@ TEST_PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   prometheus curl python3 python3-yaml jsonnet procps util-linux openssl
   docker-compose systemd
+  # The fleet test (tests/e2e/test_fleet.py): VictoriaMetrics with vmagent and vmalert, and
+  # Alertmanager. Their packages start services on a systemd host; the tests never use those
+  # (their own instances on 127.77.x.x addresses).
+  victoria-metrics prometheus-alertmanager
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
