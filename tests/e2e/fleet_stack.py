@@ -164,8 +164,14 @@ def write_pools(root, spec):
                 os.replace(os.path.join(nd, name + ".tmp"), os.path.join(nd, name))
 
 
-def write_host(root, spec):
-    """A fixture root (proc/, sys/, root/, pagescope.yml) for spec."""
+RICH_FILES = ["proc/vmstat", "proc/meminfo", "proc/buddyinfo", "sys/kernel/mm/transparent_hugepage",
+              "sys/kernel/mm/ksm", "sys/module/zswap", "proc/swaps"]
+
+
+def write_host(root, spec, rich=False):
+    """A fixture root (proc/, sys/, root/, pagescope.yml) for spec. rich: the kernel-wide files
+    (vmstat, meminfo, buddyinfo, THP with mTHP sizes, KSM, zswap, swaps) copied from
+    tests/fixtures/two_nodes, for a series count closer to a real host's."""
     gib = KIB * KIB  # kB per GiB
     mem_kb = 64 * gib * len(spec.nodes)
     _write(os.path.join(root, "proc", "meminfo"),
@@ -196,23 +202,36 @@ def write_host(root, spec):
         _write(os.path.join(d, "distance"),
                " ".join("10" if o == node else "21" for o in spec.nodes) + "\n")
         _write(os.path.join(d, "cpulist"), "%d-%d\n" % (node * 8, node * 8 + 7))
-    mm = os.path.join(root, "sys", "kernel", "mm")
-    modes = ["always", "madvise", "never"]
-    _write(os.path.join(mm, "transparent_hugepage", "enabled"),
-           " ".join("[%s]" % m if m == spec.thp else m for m in modes) + "\n")
-    _write(os.path.join(mm, "transparent_hugepage", "defrag"),
+    _write(os.path.join(root, "sys", "kernel", "mm", "transparent_hugepage", "defrag"),
            "always defer defer+madvise [madvise] never\n")
-    _write(os.path.join(mm, "ksm", "run"), "%d\n" % spec.ksm_run)
+    write_host_modes(root, spec)
     write_pools(root, spec)
     os.makedirs(os.path.join(root, "root", "etc"), exist_ok=True)
     _write(os.path.join(root, "pagescope.yml"),
            yaml.safe_dump({"collectors": {"qemu": {"flavors": FLAVORS}}}))
+    if rich:
+        base = os.path.join(SOURCE_DIR, "tests", "fixtures", "two_nodes")
+        for rel in RICH_FILES:
+            src, dst = os.path.join(base, rel), os.path.join(root, rel)
+            if os.path.isdir(src):
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(src, dst)
+        write_host_modes(root, spec)
+
+
+def write_host_modes(root, spec):
+    mm = os.path.join(root, "sys", "kernel", "mm")
+    modes = ["always", "madvise", "never"]
+    _write(os.path.join(mm, "transparent_hugepage", "enabled"),
+           " ".join("[%s]" % m if m == spec.thp else m for m in modes) + "\n")
+    _write(os.path.join(mm, "ksm", "run"), "%d\n" % spec.ksm_run)
 
 
 class FleetHosts:
     """count pagescope processes on 127.77.B.H:9724, B from a block no other run uses."""
 
-    def __init__(self, workdir, specs, extra_args=()):
+    def __init__(self, workdir, specs, extra_args=(), rich=False):
         self.specs = specs
         self.procs = []
         self.addresses = []
@@ -230,7 +249,7 @@ class FleetHosts:
         try:
             for spec, addr in zip(specs, candidates):
                 root = os.path.join(workdir, "hosts", spec.name)
-                write_host(root, spec)
+                write_host(root, spec, rich)
                 log = open(os.path.join(root, "pagescope.log"), "w")
                 p = subprocess.Popen(
                     [BINARY, "--web.listen-address=%s:%d" % (addr, EXPORTER_PORT),
