@@ -524,5 +524,63 @@ class Stack:
             d.stop()
 
 
+def prometheus_query(url, expr):
+    body = http_json(url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+    if body.get("status") != "success":
+        raise AssertionError("query %s: %s" % (expr, body))
+    return body["data"]["result"]
+
+
+class Federation:
+    """The federation recipe: one site Prometheus per site (deploy/fleet/prometheus-site.yml,
+    rules from rules_file) scraping its hosts, and the global Prometheus
+    (deploy/fleet/prometheus-global.yml) federating them."""
+
+    def __init__(self, workdir, hosts_by_site, rules_file, interval="1s"):
+        self.daemons = []
+        self.ip = "127.77.%d.%d" % (INFRA_NET, random.randrange(1, 250))
+        try:
+            sites = []
+            for site, hosts in hosts_by_site.items():
+                with open(os.path.join(FLEET_DIR, "prometheus-site.yml")) as f:
+                    cfg = yaml.safe_load(f)
+                targets = os.path.join(workdir, site + "-targets")
+                hosts.write_targets(targets)
+                cfg["global"].update(scrape_interval=interval, evaluation_interval=interval)
+                cfg["global"]["external_labels"]["site"] = site
+                cfg["rule_files"] = [rules_file]
+                del cfg["alerting"]
+                cfg["scrape_configs"][0]["file_sd_configs"][0]["files"] = [
+                    os.path.join(targets, "*.yml")]
+                sites.append(self._prometheus(workdir, site, cfg))
+            with open(os.path.join(FLEET_DIR, "prometheus-global.yml")) as f:
+                cfg = yaml.safe_load(f)
+            cfg["global"].update(scrape_interval=interval, scrape_timeout=interval)
+            cfg["scrape_configs"][0]["static_configs"][0]["targets"] = sites
+            self.global_url = "http://" + self._prometheus(workdir, "global", cfg)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _prometheus(self, workdir, name, cfg):
+        path = os.path.join(workdir, "prometheus-%s.yml" % name)
+        with open(path, "w") as f:
+            yaml.safe_dump(cfg, f)
+        address = "%s:%d" % (self.ip, free_port(self.ip))
+        self.daemons.append(Daemon("prometheus-" + name, [
+            "prometheus", "--config.file=" + path,
+            "--storage.tsdb.path=" + os.path.join(workdir, name + "-data"),
+            "--web.listen-address=" + address, "--log.level=warn"], workdir,
+            "http://%s/-/ready" % address))
+        return address
+
+    def query(self, expr):
+        return prometheus_query(self.global_url, expr)
+
+    def stop(self):
+        for d in reversed(self.daemons):
+            d.stop()
+
+
 def cleanup(workdir):
     shutil.rmtree(workdir, ignore_errors=True)

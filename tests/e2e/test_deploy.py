@@ -195,6 +195,20 @@ class DeployFilesTest(unittest.TestCase):
         am = load_yaml(src("deploy", "fleet", "alertmanager.yml"))
         self.assertIn(am["route"]["receiver"], {r["name"] for r in am["receivers"]})
 
+    def test_fleet_doc_quotes_the_shipped_files(self):
+        # docs/fleet.md quotes the configs: every yaml block must be in a file of deploy/fleet/.
+        with open(src("docs", "fleet.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"```yaml\n(.*?)```", f.read(), re.S)
+        self.assertGreaterEqual(len(blocks), 3)
+        shipped = []
+        for path in glob.glob(src("deploy", "fleet", "**", "*.yml"), recursive=True):
+            with open(path, encoding="utf-8") as f:
+                shipped.append(f.read())
+        for block in blocks:
+            with self.subTest(block=block[:60]):
+                self.assertTrue(any(block in text for text in shipped),
+                                "docs/fleet.md quotes a config no file in deploy/fleet/ has")
+
     def test_prometheus_and_alertmanager_configs(self):
         r = run(["promtool", "check", "config", src("docker", "prometheus", "prometheus.yml")])
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)

@@ -243,5 +243,46 @@ class VmagentFleetTest(FleetBase, unittest.TestCase):
     SHARD_NAME = "vmagent-%d"
 
 
+class FederationTest(unittest.TestCase):
+    """The federation recipe: two sites, each a Prometheus with the mixin's rules scraping its
+    own simulated hosts; the global Prometheus federates the fleet sums only, which equal the
+    fixtures' per site and cluster, and holds no host's raw series."""
+
+    def test_global_prometheus_has_the_fleet_sums_of_every_site(self):
+        workdir = tempfile.mkdtemp(prefix="pagescope-federation-")
+        started = []
+        try:
+            rules_dir = os.path.join(workdir, "rules")
+            build(rules_dir, {})
+            specs = random_specs(6, CLUSTERS[:2], seed=5)
+            sites = {"site-a": specs[:3], "site-b": specs[3:]}
+            hosts = {}
+            for site, site_specs in sites.items():
+                hosts[site] = FleetHosts(os.path.join(workdir, site), site_specs)
+                started.append(hosts[site])
+            fed = fleet_stack.Federation(workdir, hosts, os.path.join(
+                rules_dir, "alerts", "pagescope-rules.yml"))
+            started.append(fed)
+            want = {}
+            for site, site_specs in sites.items():
+                for s in site_specs:
+                    for size in s.pools:
+                        key = (site, s.cluster, SIZES[size])
+                        want[key] = want.get(key, 0) + s.available(size)
+            rec = FLEET_RECORDS["available_pages"]
+            wait_for(rec + " of both sites federated",
+                     lambda: by_labels(fed.query(rec), "site", "cluster", "page_size") == want,
+                     timeout=60)
+            names = {r["metric"]["__name__"] for r in fed.query('{__name__=~".+"}')}
+            self.assertEqual([n for n in names if not n.startswith("fleet")
+                              and n not in ("up", "scrape_duration_seconds",
+                                            "scrape_samples_scraped", "scrape_series_added",
+                                            "scrape_samples_post_metric_relabeling")], [])
+        finally:
+            for s in reversed(started):
+                s.stop()
+            fleet_stack.cleanup(workdir)
+
+
 if __name__ == "__main__":
     unittest.main()
