@@ -517,7 +517,7 @@ class Stack:
         return [a for a in alerts if name is None or a["labels"].get("alertname") == name]
 
     def vmalert_alerts(self):
-        return http_json(self._url(self.vmalert_port, "/api/v1/alerts"))["data"]["alerts"]
+        return http_json(self._url(self.vmalert_port, "/api/v1/alerts"))["data"]["alerts"] or []
 
     def stop(self):
         for d in reversed(self.daemons):

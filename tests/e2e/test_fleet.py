@@ -203,6 +203,46 @@ class FleetTest(FleetBase, unittest.TestCase):
                  lambda: host_alerts() == [], timeout=90)
         print("fleet: cleared in Alertmanager after %.1f s" % (time.time() - t))
 
+    def test_4_per_host_alerts_under_metricsql(self):
+        # Every rule of the file evaluates under vmalert without an error, and the hugepage
+        # alerts that fire are those the fixtures call for (rules built with `for` 0s).
+        groups = fleet_stack.http_json(self.stack._url(self.stack.vmalert_port,
+                                                       "/api/v1/rules"))["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        self.assertEqual(len(rules), sum(len(g["rules"]) for g in
+                                         load_rules(self.rules_file)["groups"]))
+        self.assertEqual([(r["name"], r["lastError"]) for r in rules if r.get("lastError")], [])
+        want = set()
+        for i, s in enumerate(self.specs):
+            inst = self.instance_of(i)
+            for size, per_node in s.pools.items():
+                pool = sum(p[0] for p in per_node.values())
+                if pool > 0 and s.available(size) <= 0:
+                    want.add(("PagescopeHugepagesExhausted", inst, SIZES[size], ""))
+                if pool > 0 and 0 < s.available(size) < 0.1 * pool:
+                    want.add(("PagescopeHugepagesLow", inst, SIZES[size], ""))
+                for node, (npool, free) in per_node.items():
+                    if npool > 0 and free == 0 and max(p[1] for p in per_node.values()) > 0:
+                        want.add(("PagescopeNumaNodeHugepagesExhausted", inst, SIZES[size],
+                                  str(node)))
+        names = {w[0] for w in want} | {"PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
+                                        "PagescopeNumaNodeHugepagesExhausted"}
+
+        def firing():
+            got = {(a["labels"]["alertname"], a["labels"]["instance"],
+                    a["labels"]["page_size"], a["labels"].get("node", ""))
+                   for a in self.stack.vmalert_alerts()
+                   if a["labels"]["alertname"] in names and a["state"] == "firing"}
+            firing.last = got
+            return got == want
+        firing.last = None
+        try:
+            wait_for("the hugepage alerts the fixtures call for, firing in vmalert", firing,
+                     timeout=60)
+        except AssertionError:
+            self.assertEqual(firing.last, want)
+        print("fleet: %d hugepage alerts firing as the fixtures say" % len(want))
+
     def test_9_stopped_agent_hosts_go_missing(self):
         # Last: it kills an agent. Its hosts are scraped by nobody, so PagescopeExporterDown
         # (up == 0) cannot fire for them; the fleet alert on hosts that stopped reporting must,
