@@ -242,7 +242,7 @@ class FleetHosts:
             base = rng.randrange(0, INFRA_NET - blocks)
             candidates = ["127.77.%d.%d" % (base + i // 250, i % 250 + 1)
                           for i in range(len(specs))]
-            if not any(is_listening(a, EXPORTER_PORT) for a in candidates[:3] + candidates[-3:]):
+            if not any(is_listening(a, EXPORTER_PORT) for a in candidates):
                 break
         else:
             raise RuntimeError("no free 127.77.x.0/24 block for the simulated hosts")
