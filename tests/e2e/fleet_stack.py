@@ -132,7 +132,10 @@ def random_specs(count, clusters, seed=17):
                 pools[size][node] = [pool, free]
         reserved = {size: rng.randint(0, min(p[1] for p in pools[size].values()))
                     for size in sizes}
-        out.append(HostSpec("host%03d" % i, clusters[i % len(clusters)], nodes, pools, reserved))
+        # A few hosts drift from the expected THP mode (madvise).
+        thp = "always" if i % 7 == 3 else "madvise"
+        out.append(HostSpec("host%03d" % i, clusters[i % len(clusters)], nodes, pools, reserved,
+                            thp=thp))
     return out
 
 

@@ -35,6 +35,9 @@ SIZES = {2048: "2MiB", 1048576: "1GiB"}
 FLEET_RECORDS = {
     "available_pages": "fleet_page_size:pagescope_hugepages_available_pages:sum",
     "available_bytes": "fleet_page_size:pagescope_hugepages_available_bytes:sum",
+    "thp_unexpected": "fleet:pagescope_thp_mode_unexpected_hosts:sum",
+    "hosts_up": "fleet:pagescope_hosts_up:sum",
+    "hosts": "fleet:pagescope_hosts:count",
 }
 
 
@@ -166,6 +169,14 @@ class FleetTest(FleetBase, unittest.TestCase):
         wait_for(fleet + " equal to the fixtures' sums per cluster and size",
                  lambda: by_labels(self.stack.query(fleet), "cluster", "page_size")
                  == want_bytes, timeout=60)
+        hosts = {(c,): sum(1 for s in self.specs if s.cluster == c) for c in CLUSTERS}
+        thp = {(c,): sum(1 for s in self.specs if s.cluster == c and s.thp != "madvise")
+               for c in CLUSTERS}
+        self.assertGreater(sum(thp.values()), 0)
+        for name, want in (("hosts_up", hosts), ("hosts", hosts), ("thp_unexpected", thp)):
+            wait_for(FLEET_RECORDS[name] + " per cluster as the fixtures say",
+                     lambda: by_labels(self.stack.query(FLEET_RECORDS[name]), "cluster") == want,
+                     timeout=30)
         print("fleet: fleet sums as expected after %.1f s" % (time.time() - t))
 
     def test_3_exhausted_pool_alerts_through_alertmanager(self):
@@ -204,8 +215,8 @@ class FleetTest(FleetBase, unittest.TestCase):
         print("fleet: cleared in Alertmanager after %.1f s" % (time.time() - t))
 
     def test_4_per_host_alerts_under_metricsql(self):
-        # Every rule of the file evaluates under vmalert without an error, and the hugepage
-        # alerts that fire are those the fixtures call for (rules built with `for` 0s).
+        # Every rule of the file evaluates under vmalert without an error, and the hugepage and
+        # THP mode alerts that fire are those the fixtures call for (rules built with `for` 0s).
         groups = fleet_stack.http_json(self.stack._url(self.stack.vmalert_port,
                                                        "/api/v1/rules"))["data"]["groups"]
         rules = [r for g in groups for r in g["rules"]]
@@ -225,23 +236,25 @@ class FleetTest(FleetBase, unittest.TestCase):
                     if npool > 0 and free == 0 and max(p[1] for p in per_node.values()) > 0:
                         want.add(("PagescopeNumaNodeHugepagesExhausted", inst, SIZES[size],
                                   str(node)))
-        names = {w[0] for w in want} | {"PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
-                                        "PagescopeNumaNodeHugepagesExhausted"}
+            if s.thp != "madvise":
+                want.add(("PagescopeThpModeUnexpected", inst, "", ""))
+        names = {"PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
+                 "PagescopeNumaNodeHugepagesExhausted", "PagescopeThpModeUnexpected"}
 
         def firing():
             got = {(a["labels"]["alertname"], a["labels"]["instance"],
-                    a["labels"]["page_size"], a["labels"].get("node", ""))
+                    a["labels"].get("page_size", ""), a["labels"].get("node", ""))
                    for a in self.stack.vmalert_alerts()
                    if a["labels"]["alertname"] in names and a["state"] == "firing"}
             firing.last = got
             return got == want
         firing.last = None
         try:
-            wait_for("the hugepage alerts the fixtures call for, firing in vmalert", firing,
+            wait_for("the alerts the fixtures call for, firing in vmalert", firing,
                      timeout=60)
         except AssertionError:
             self.assertEqual(firing.last, want)
-        print("fleet: %d hugepage alerts firing as the fixtures say" % len(want))
+        print("fleet: %d hugepage and THP alerts firing as the fixtures say" % len(want))
 
     def test_9_stopped_agent_hosts_go_missing(self):
         # Last: it kills an agent. Its hosts are scraped by nobody, so PagescopeExporterDown
