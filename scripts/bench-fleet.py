@@ -104,9 +104,9 @@ def main():
         for c, n in series_by_collector("http://" + hosts.instance(0)).items():
             print("  %-24s %5d" % (c, n))
         rules = os.path.join(SOURCE_DIR, "alerts", "pagescope-rules.yml")
-        stack = fleet_stack.Stack(workdir, hosts, rules, shards=args.shards,
-                                  interval="%ds" % args.interval, eval_interval="%ds" % args.interval,
-                                  agents=args.agents)
+        every = "%ds" % args.interval
+        stack = fleet_stack.Stack(workdir, hosts, rules, shards=args.shards, interval=every,
+                                  eval_interval=every, agents=args.agents)
         fleet_stack.wait_for("every host in VictoriaMetrics",
                              lambda: len(stack.query('up{job="pagescope"} == 1')) >= args.hosts,
                              timeout=120 + args.hosts)
