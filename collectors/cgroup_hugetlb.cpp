@@ -95,8 +95,17 @@ struct Pending {
 
 class CgroupHugetlbCollector : public Collector {
  public:
-  CgroupHugetlbCollector(std::vector<std::string> parents, int max_depth, long long max_cgroups)
-      : parents_(std::move(parents)), max_depth_(max_depth), max_cgroups_(max_cgroups) {}
+  struct Detail {
+    bool numa = false;            // per-node usage
+    bool zero_sizes = false;      // sizes a cgroup never used and that are not limited
+    bool guest_children = false;  // libvirt's cgroups inside a guest's scope
+  };
+  CgroupHugetlbCollector(std::vector<std::string> parents, int max_depth, long long max_cgroups,
+                         Detail detail)
+      : parents_(std::move(parents)),
+        max_depth_(max_depth),
+        max_cgroups_(max_cgroups),
+        detail_(detail) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
     std::vector<Hierarchy> hierarchies;
@@ -146,6 +155,7 @@ class CgroupHugetlbCollector : public Collector {
       }
       ++scanned;
       CollectCgroup(ctx, *p.hierarchy, dir, p.rel, sizes, out);
+      if (!detail_.guest_children && p.depth > 0 && IsGuestScope(p.rel)) continue;
       if (p.depth >= max_depth_) {
         skipped_depth += static_cast<long long>(children->size());
         continue;
@@ -173,18 +183,24 @@ class CgroupHugetlbCollector : public Collector {
     return std::move(r.names);
   }
 
-  static void CollectCgroup(const Context& ctx, const Hierarchy& h,
-                            const std::filesystem::path& dir, const std::string& cgroup,
-                            const std::vector<std::uint64_t>& sizes, MetricSink& out) {
+  // A libvirt guest's cgroup: machine-qemu\x2d<id>\x2d<name>.scope (v2, systemd) or
+  // <name>.libvirt-qemu (v1). Hugetlb is charged hierarchically, so the scope holds the whole
+  // guest; the cgroups libvirt makes inside it (libvirt/emulator, vcpuN) only split it.
+  static bool IsGuestScope(std::string_view rel) {
+    auto slash = rel.rfind('/');
+    std::string_view name = slash == std::string_view::npos ? rel : rel.substr(slash + 1);
+    return (name.starts_with("machine-qemu") && name.ends_with(".scope")) ||
+           name.ends_with(".libvirt-qemu");
+  }
+
+  void CollectCgroup(const Context& ctx, const Hierarchy& h, const std::filesystem::path& dir,
+                     const std::string& cgroup, const std::vector<std::uint64_t>& sizes,
+                     MetricSink& out) const {
     for (std::uint64_t size : sizes) {
       std::string prefix = "hugetlb." + CgroupHugetlbSizeName(size) + ".";
       Labels l{{"cgroup", cgroup}, {"page_size", parse::PageSizeLabel(size)}};
       auto usage = ReadU64Quiet(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
       if (!usage) continue;  // the controller is not enabled for this cgroup
-      out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
-                "Hugepage memory of this size charged to this cgroup and its descendants "
-                "(hugetlb.<size>.current, v1 usage_in_bytes).",
-                l, static_cast<double>(*usage));
       std::optional<std::uint64_t> limit;
       if (h.v2) {
         auto path = dir / (prefix + "max");
@@ -194,12 +210,8 @@ class CgroupHugetlbCollector : public Collector {
         limit = ReadU64Quiet(ctx, dir / (prefix + "limit_in_bytes"), out);
       }
       if (limit && *limit >= kCgroupHugetlbUnlimited) limit.reset();
-      if (limit) {
-        out.Gauge("pagescope_cgroup_hugetlb_limit_bytes",
-                  "Hugepage memory limit of this size for this cgroup (hugetlb.<size>.max, v1 "
-                  "limit_in_bytes); absent when there is no limit.",
-                  l, static_cast<double>(*limit));
-      }
+      const bool has_limit = limit.has_value();
+      const std::uint64_t limit_bytes = limit.value_or(0);
       std::optional<std::uint64_t> events;
       if (h.v2) {
         auto path = dir / (prefix + "events");
@@ -213,6 +225,19 @@ class CgroupHugetlbCollector : public Collector {
       } else {
         events = ReadU64Quiet(ctx, dir / (prefix + "failcnt"), out);
       }
+      // A size this cgroup does not use, may use without limit and never hit a limit of says
+      // nothing: no series (the pool's own series cover the size).
+      if (!detail_.zero_sizes && *usage == 0 && !has_limit && events.value_or(0) == 0) continue;
+      out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
+                "Hugepage memory of this size charged to this cgroup and its descendants "
+                "(hugetlb.<size>.current, v1 usage_in_bytes).",
+                l, static_cast<double>(*usage));
+      if (has_limit) {
+        out.Gauge("pagescope_cgroup_hugetlb_limit_bytes",
+                  "Hugepage memory limit of this size for this cgroup (hugetlb.<size>.max, v1 "
+                  "limit_in_bytes); absent when there is no limit.",
+                  l, static_cast<double>(limit_bytes));
+      }
       if (events) {
         out.Counter("pagescope_cgroup_hugetlb_max_events_total",
                     "Hugepage allocations of this size that failed on the cgroup's limit "
@@ -220,6 +245,7 @@ class CgroupHugetlbCollector : public Collector {
                     l, static_cast<double>(*events));
       }
       auto numa_path = dir / (prefix + "numa_stat");
+      if (!detail_.numa) continue;
       if (auto text = ctx.ReadQuiet(numa_path)) {
         try {
           auto stat = ParseFile(numa_path, [&] { return ParseHugetlbNumaStat(*text); });
@@ -261,6 +287,7 @@ class CgroupHugetlbCollector : public Collector {
   std::vector<std::string> parents_;
   int max_depth_;
   long long max_cgroups_;
+  Detail detail_;
 };
 
 }  // namespace
@@ -284,6 +311,14 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
        "How many levels below each parent are read (0: the parent only)."},
       {"max_cgroups", OptionType::kInt, "1000",
        "At most this many cgroups are read per scrape, shallowest first."},
+      {"numa", OptionType::kBool, "false",
+       "Also export the usage per NUMA node (numa_stat): one series per cgroup, size and node."},
+      {"zero_sizes", OptionType::kBool, "false",
+       "Also export the sizes a cgroup does not use, has no limit for and never hit a limit "
+       "of."},
+      {"guest_children", OptionType::kBool, "false",
+       "Also read the cgroups libvirt makes inside a guest's scope (libvirt/emulator, vcpuN); "
+       "the scope already holds all of the guest's hugepages."},
   };
   spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
     std::vector<std::string> parents;
@@ -301,8 +336,12 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
     if (depth < 0 || depth > 64) options.Fail("max_depth", "must be between 0 and 64");
     long long count = options.Int("max_cgroups");
     if (count < 1) options.Fail("max_cgroups", "must be at least 1");
+    CgroupHugetlbCollector::Detail detail;
+    detail.numa = options.Bool("numa");
+    detail.zero_sizes = options.Bool("zero_sizes");
+    detail.guest_children = options.Bool("guest_children");
     return std::make_unique<CgroupHugetlbCollector>(std::move(parents), static_cast<int>(depth),
-                                                    count);
+                                                    count, detail);
   };
   return spec;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "collectors/parse.h"
@@ -101,15 +102,31 @@ void EmitObtainable(const std::vector<Row>& rows, const std::vector<std::uint64_
 
 class BuddyinfoCollector : public Collector {
  public:
-  explicit BuddyinfoCollector(bool read_pagetypeinfo) : read_pagetypeinfo_(read_pagetypeinfo) {}
+  enum class Blocks { kHugepage, kAll, kNone };
+  BuddyinfoCollector(bool read_pagetypeinfo, Blocks blocks)
+      : read_pagetypeinfo_(read_pagetypeinfo), blocks_(blocks) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
     auto path = ctx.fs().Proc("buddyinfo");
     auto text = ctx.Read(path);
     if (!text) return;
     auto zones = ParseFile(path, [&] { return ParseBuddyinfo(*text); });
+    const auto sizes = HugepageSizes(ctx);
+    const auto base_page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+    // By default only the orders a hugepage can come from (from the smallest hugepage size's
+    // order up): the lower orders describe fragmentation in detail, per node, zone and order.
+    std::size_t min_order = 0;
+    if (blocks_ == Blocks::kHugepage) {
+      min_order = std::numeric_limits<std::size_t>::max();
+      for (std::uint64_t size : sizes) {
+        if (auto o = PageOrder(size, base_page_size))
+          min_order = std::min<std::size_t>(min_order, *o);
+      }
+    } else if (blocks_ == Blocks::kNone) {
+      min_order = std::numeric_limits<std::size_t>::max();
+    }
     for (const auto& z : zones) {
-      for (std::size_t order = 0; order < z.free_blocks.size(); ++order) {
+      for (std::size_t order = min_order; order < z.free_blocks.size(); ++order) {
         out.Gauge(
             "pagescope_buddyinfo_free_blocks",
             "Free blocks of 2^order contiguous base pages in this node and zone "
@@ -118,9 +135,7 @@ class BuddyinfoCollector : public Collector {
             static_cast<double>(z.free_blocks[order]));
       }
     }
-    const auto sizes = HugepageSizes(ctx);
     if (sizes.empty()) return;
-    const auto base_page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
     EmitObtainable(zones, sizes, base_page_size, "pagescope_hugepages_obtainable_pages",
                    kObtainableHelp, out);
 
@@ -155,6 +170,7 @@ class BuddyinfoCollector : public Collector {
 
  private:
   const bool read_pagetypeinfo_;
+  const Blocks blocks_;
 };
 
 }  // namespace
@@ -173,8 +189,22 @@ CollectorSpec BuddyinfoCollectorSpec() {
        "every free list under the zone lock to print it: about 8 ms on a 9 GiB guest, more on "
        "large hosts."},
   };
+  spec.options.push_back(
+      {"free_blocks", OptionType::kString, "hugepage",
+       "Which orders get a pagescope_buddyinfo_free_blocks series (one per node, zone and "
+       "order): hugepage (from the smallest hugepage size's order up: the blocks hugepages "
+       "come from), all (every order: the whole fragmentation picture), none."});
   spec.make = [](const CollectorOptions& o) {
-    return std::make_unique<BuddyinfoCollector>(o.Bool("pagetypeinfo"));
+    const std::string b = o.String("free_blocks");
+    BuddyinfoCollector::Blocks blocks = BuddyinfoCollector::Blocks::kHugepage;
+    if (b == "all") {
+      blocks = BuddyinfoCollector::Blocks::kAll;
+    } else if (b == "none") {
+      blocks = BuddyinfoCollector::Blocks::kNone;
+    } else if (b != "hugepage") {
+      o.Fail("free_blocks", "expected hugepage, all or none, got \"" + b + "\"");
+    }
+    return std::make_unique<BuddyinfoCollector>(o.Bool("pagetypeinfo"), blocks);
   };
   return spec;
 }

@@ -171,6 +171,12 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
       }
     }
     if (!has_name) options.FailAt(option, g, "a matcher needs a name template");
+    if (m.name.size() == 1 && m.name[0].kind == Segment::kLiteral &&
+        m.name[0].text == kOverflowGroup) {
+      options.FailAt(
+          option, g,
+          "\"" + std::string(kOverflowGroup) + "\" is the overflow group's name; choose another");
+    }
     for (const auto& s : m.name) {
       if (s.kind == Segment::kMatch && !capture_names.count(s.text)) {
         options.FailAt(option, g,
@@ -264,6 +270,71 @@ std::string ProcessMatchers::Match(const Facts& f) const {
   return {};
 }
 
+void GroupPlaces::Update(const std::map<std::string, std::uint64_t>& present,
+                         Clock::time_point now) {
+  ++updates_;
+  dropped_.clear();
+  for (auto it = places_.begin(); it != places_.end();) {
+    if (present.count(it->first)) {
+      it->second = now;
+    } else if (idle_ > Clock::duration::zero() && now - it->second >= idle_) {
+      dropped_.push_back(it->first);
+      it = places_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  // Waiting names keep their arrival while they have processes; one that has none waits no
+  // more (it has no series of its own, nothing to keep).
+  std::erase_if(waiting_, [&](const auto& kv) { return !present.count(kv.first); });
+  for (const auto& [name, resident] : present) {
+    if (!places_.count(name)) waiting_.try_emplace(name, Waiting{updates_, now});
+  }
+  std::size_t free = max_ == 0               ? waiting_.size()
+                     : places_.size() < max_ ? max_ - places_.size()
+                                             : 0;
+  if (free > 0 && !waiting_.empty()) {
+    std::vector<std::pair<std::string, Waiting>> order(waiting_.begin(), waiting_.end());
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      if (a.second.arrival != b.second.arrival) return a.second.arrival < b.second.arrival;
+      std::uint64_t ra = present.at(a.first), rb = present.at(b.first);
+      if (ra != rb) return ra > rb;
+      return a.first < b.first;
+    });
+    for (std::size_t i = 0; i < order.size() && i < free; ++i) {
+      places_[order[i].first] = now;
+      waiting_.erase(order[i].first);
+    }
+  }
+  folded_ = waiting_.size();
+}
+
+std::optional<std::chrono::seconds> ParseDurationText(std::string_view text) {
+  text = parse::Trim(text);
+  if (text.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  std::size_t i = 0;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+    if (n > 1000000000) return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string_view unit = text.substr(i);
+  std::uint64_t mult = 0;
+  if (unit == "s" || (unit.empty() && n == 0)) {
+    mult = 1;
+  } else if (unit == "m") {
+    mult = 60;
+  } else if (unit == "h") {
+    mult = 3600;
+  } else if (unit == "d") {
+    mult = 86400;
+  } else {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(static_cast<std::int64_t>(n * mult));
+}
+
 namespace {
 
 struct ProcKey {
@@ -290,8 +361,17 @@ struct GroupSums {
 
 class ProcessesCollector : public Collector {
  public:
-  ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits)
-      : matchers_(std::move(matchers)), smaps_(smaps), guard_(limits) {}
+  ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
+                     std::size_t max_groups, GroupPlaces::Clock::duration idle,
+                     std::function<GroupPlaces::Clock::time_point()> now)
+      : matchers_(std::move(matchers)),
+        smaps_(smaps),
+        guard_(limits),
+        places_(max_groups, idle),
+        idle_(idle),
+        now_(std::move(now)) {
+    overflow_ = GroupIndex(std::string(kOverflowGroup));
+  }
 
   void Collect(const Context& ctx, MetricSink& out) override {
     // One scrape at a time updates the carried counters (scrapes may run concurrently).
@@ -321,32 +401,85 @@ class ProcessesCollector : public Collector {
     std::vector<std::pair<int, std::uint64_t>> alive;
     if (smaps_) alive.reserve(table.processes.size());
 
+    // Pass 1: the group each process matches, and what the groups hold now.
+    std::vector<Live*> lives;
+    lives.reserve(table.processes.size());
+    std::map<std::string, std::uint64_t> present;  // group -> resident bytes
     for (const auto& p : table.processes) {
       ProcKey key{p.pid, p.stat.starttime};
-      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
       auto [it, is_new] = live_.try_emplace(key);
       Live& live = it->second;
+      lives.push_back(&live);
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
       if (is_new || live.comm_hash != comm_hash) {
         std::string group = matchers_.MatchProcess(reader, p.pid, p.stat.comm, buf_);
         if (!is_new) {
           // Same process, new comm (exec): faults so far stay with the old group.
-          if (live.group != kNoGroup) {
-            auto& c = carried_[live.group];
+          if (live.counted_in != kNoGroup) {
+            auto& c = carried_[live.counted_in];
             c.first += live.minflt - live.base_minflt;
             c.second += live.majflt - live.base_majflt;
           }
+          live.counted_in = kNoGroup;
           live.base_minflt = p.stat.minflt;
           live.base_majflt = p.stat.majflt;
         }
         live.group = GroupIndex(group);
         live.comm_hash = comm_hash;
       }
+      live.generation = generation_;
+      if (live.group != kNoGroup && live.group != overflow_) {
+        present[group_names_[live.group]] += p.stat.rss_pages * page_size;
+      }
+    }
+    // Processes gone since the last scrape: their counts stay with their group
+    // (before groups are dropped: a group is dropped only after its last process has gone).
+    std::erase_if(live_, [&](const auto& kv) {
+      const Live& l = kv.second;
+      if (l.generation == generation_) return false;
+      if (l.counted_in != kNoGroup) {
+        auto& c = carried_[l.counted_in];
+        c.first += l.minflt - l.base_minflt;
+        c.second += l.majflt - l.base_majflt;
+      }
+      return true;
+    });
+    const auto now = now_();
+    places_.Update(present, now);
+    for (const auto& name : places_.dropped()) {
+      if (auto it = group_index_.find(name); it != group_index_.end()) carried_.erase(it->second);
+      ++dropped_total_;
+    }
+
+    // Pass 2: count each process in its group, or in the overflow group.
+    bool any_overflow = false;
+    for (std::size_t i = 0; i < table.processes.size(); ++i) {
+      const auto& p = table.processes[i];
+      Live& live = *lives[i];
+      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
+      std::uint32_t target = kNoGroup;
+      if (live.group != kNoGroup) {
+        target = live.group != overflow_ && places_.Placed(group_names_[live.group]) ? live.group
+                                                                                     : overflow_;
+      }
+      if (target != live.counted_in) {
+        // A process whose group got a place leaves the overflow: what it counted there stays
+        // there; its new group counts from now.
+        if (live.counted_in != kNoGroup) {
+          auto& c = carried_[live.counted_in];
+          c.first += p.stat.minflt - live.base_minflt;
+          c.second += p.stat.majflt - live.base_majflt;
+          live.base_minflt = p.stat.minflt;
+          live.base_majflt = p.stat.majflt;
+        }
+        if (target == overflow_) ++folded_total_;
+        live.counted_in = target;
+      }
       live.minflt = p.stat.minflt;
       live.majflt = p.stat.majflt;
-      live.generation = generation_;
-      if (live.group != kNoGroup) {
-        GroupSums& g = groups[group_names_[live.group]];
+      if (live.counted_in != kNoGroup) {
+        if (live.counted_in == overflow_) any_overflow = true;
+        GroupSums& g = groups[group_names_[live.counted_in]];
         ++g.procs;
         g.minflt += live.minflt - live.base_minflt;
         g.majflt += live.majflt - live.base_majflt;
@@ -364,9 +497,13 @@ class ProcessesCollector : public Collector {
           ksm_probed = true;
           ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
           if (st == ReadStatus::kOk) {
-            any_ksm_file = true;
             try {
-              g.ksm_merging += ParseProcPidKsmStat(buf_).merging_pages.value_or(0);
+              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0.
+              auto merging = ParseProcPidKsmStat(buf_).merging_pages;
+              if (merging) {
+                any_ksm_file = true;
+                g.ksm_merging += *merging;
+              }
             } catch (const ParseError& e) {
               out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
                        ": " + e.what());
@@ -375,17 +512,13 @@ class ProcessesCollector : public Collector {
         }
       }
     }
-    // Processes gone since the last scrape: their counts stay with their group.
-    std::erase_if(live_, [&](const auto& kv) {
-      const Live& l = kv.second;
-      if (l.generation == generation_) return false;
-      if (l.group != kNoGroup) {
-        auto& c = carried_[l.group];
-        c.first += l.minflt - l.base_minflt;
-        c.second += l.majflt - l.base_majflt;
-      }
-      return true;
-    });
+    // The overflow group goes like any other when nothing was folded for the idle time.
+    if (any_overflow) {
+      overflow_seen_ = now;
+    } else if (idle_ > GroupPlaces::Clock::duration::zero() && carried_.count(overflow_) &&
+               now - overflow_seen_ >= idle_) {
+      carried_.erase(overflow_);
+    }
     for (const auto& [index, c] : carried_) {
       GroupSums& g = groups[group_names_[index]];
       g.minflt += c.first;
@@ -436,15 +569,31 @@ class ProcessesCollector : public Collector {
     out.Counter("pagescope_process_read_denied_total",
                 "Per-process files pagescope was not allowed to read (hidepid, other users).", {},
                 static_cast<double>(denied_));
+    out.Gauge("pagescope_process_groups",
+              "Process groups holding one of the max_groups places (the overflow group not "
+              "included).",
+              {}, static_cast<double>(places_.size()));
+    out.Gauge("pagescope_process_folded_groups",
+              "Group names whose processes are now counted in the overflow group \"" +
+                  std::string(kOverflowGroup) + "\" because max_groups places are taken.",
+              {}, static_cast<double>(places_.folded()));
+    out.Counter("pagescope_process_folded_processes_total",
+                "Processes put into the overflow group (when first seen, or after an exec).", {},
+                static_cast<double>(folded_total_));
+    out.Counter("pagescope_process_groups_dropped_total",
+                "Process groups dropped after idle_timeout without a process (their series go).",
+                {}, static_cast<double>(dropped_total_));
     if (smaps_) guard_.Emit(out, "pagescope_process");
+    CompactNames();
   }
 
  private:
   // Small on purpose: one per process, kept between scrapes.
   struct Live {
-    std::uint32_t group = kNoGroup;  // index into group_names_
-    std::uint32_t generation = 0;    // the scrape that last saw the process
-    std::uint64_t comm_hash = 0;     // a new comm (exec) means matching again
+    std::uint32_t group = kNoGroup;       // index into group_names_: the group it matches
+    std::uint32_t counted_in = kNoGroup;  // that group, or the overflow group
+    std::uint32_t generation = 0;         // the scrape that last saw the process
+    std::uint64_t comm_hash = 0;          // a new comm (exec) means matching again
     std::uint64_t minflt = 0, majflt = 0;
     std::uint64_t base_minflt = 0, base_majflt = 0;  // counted before joining the group
   };
@@ -455,6 +604,33 @@ class ProcessesCollector : public Collector {
         group_index_.emplace(name, static_cast<std::uint32_t>(group_names_.size()));
     if (inserted) group_names_.push_back(name);
     return it->second;
+  }
+  // Names no process or carried counter refers to any more are forgotten, so a stream of
+  // one-off names (ids in a template capture) does not grow memory.
+  void CompactNames() {
+    std::size_t used_estimate = carried_.size() + 2 * places_.size() + 64;
+    if (group_names_.size() < 2 * used_estimate + live_.size() / 4) return;
+    std::vector<std::uint32_t> remap(group_names_.size(), kNoGroup);
+    std::vector<std::string> names;
+    auto keep = [&](std::uint32_t i) {
+      if (i == kNoGroup) return i;
+      if (remap[i] == kNoGroup) {
+        remap[i] = static_cast<std::uint32_t>(names.size());
+        names.push_back(group_names_[i]);
+      }
+      return remap[i];
+    };
+    overflow_ = keep(overflow_);
+    for (auto& [k, l] : live_) {
+      l.group = keep(l.group);
+      l.counted_in = keep(l.counted_in);
+    }
+    std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried;
+    for (const auto& [i, c] : carried_) carried[keep(i)] = c;
+    carried_ = std::move(carried);
+    group_names_ = std::move(names);
+    group_index_.clear();
+    for (std::uint32_t i = 0; i < group_names_.size(); ++i) group_index_[group_names_[i]] = i;
   }
   std::vector<std::string> group_names_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
@@ -468,9 +644,29 @@ class ProcessesCollector : public Collector {
   std::uint64_t denied_ = 0;
   std::uint32_t generation_ = 0;
   std::string buf_;
+  GroupPlaces places_;
+  GroupPlaces::Clock::duration idle_;
+  std::function<GroupPlaces::Clock::time_point()> now_;
+  std::uint32_t overflow_ = kNoGroup;
+  GroupPlaces::Clock::time_point overflow_seen_{};
+  std::uint64_t folded_total_ = 0;
+  std::uint64_t dropped_total_ = 0;
 };
 
 }  // namespace
+
+std::unique_ptr<Collector> MakeProcessesCollector(
+    const CollectorOptions& o, std::function<GroupPlaces::Clock::time_point()> now) {
+  auto matchers = ProcessMatchers::FromYaml(o, "groups", o.Yaml("groups"));
+  SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
+  long long max_groups = o.Int("max_groups");
+  if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
+  auto idle = ParseDurationText(o.String("idle_timeout"));
+  if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
+  return std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
+                                              static_cast<std::size_t>(max_groups), *idle,
+                                              std::move(now));
+}
 
 CollectorSpec ProcessesCollectorSpec() {
   CollectorSpec spec;
@@ -485,11 +681,18 @@ CollectorSpec ProcessesCollectorSpec() {
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
        "comm."},
   };
+  spec.options.push_back(
+      {"max_groups", OptionType::kInt, "50",
+       "At most this many groups get series of their own (0: no limit); processes of other "
+       "groups are counted in the group \"" +
+           std::string(kOverflowGroup) +
+           "\". A group keeps its place while it lives; free places go first come."});
+  spec.options.push_back({"idle_timeout", OptionType::kString, "1h",
+                          "Drop a group (and its series) after this long without a process "
+                          "(e.g. 10m, 1h; 0: never)."});
   for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
-    auto matchers = ProcessMatchers::FromYaml(o, "groups", o.Yaml("groups"));
-    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
-    return std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits);
+    return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
   };
   return spec;
 }

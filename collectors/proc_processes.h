@@ -17,9 +17,20 @@
 //
 // Fault counters of a group never go backwards: what a process had counted when it exited
 // (keyed by pid and start time, so a reused pid is a new process) stays in its group.
+//
+// Bounded (GroupPlaces below): at most `max_groups` groups (default 50) hold a place; processes
+// of any other group are counted in the overflow group kOverflowGroup. A group with no process
+// for `idle_timeout` (default 1h) loses its place and its series. Which groups win: a group
+// that holds a place keeps it while it has processes (and for idle_timeout after); free places
+// go to waiting groups in the order they first appear, and among groups that appear in the
+// same scrape to the one with the most resident memory (then by name). A group therefore
+// moves at most once, from the overflow to a place of its own, never back while it lives.
 
+#include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -74,9 +85,55 @@ class ProcessMatchers {
   bool needs_cmdline_ = false;
 };
 
+// The overflow group. 17 bytes: longer than any comm (TASK_COMM_LEN is 16 with the NUL), so the
+// default grouping by comm can never produce it; a matcher template that does is counted in the
+// overflow group too (a name spelled like it is taken to mean it), and a literal template that
+// spells it is refused at configuration time.
+inline constexpr std::string_view kOverflowGroup = "(other processes)";
+
+// Which group names hold one of the bounded places. Pure policy, exposed for tests: the caller
+// passes the clock.
+class GroupPlaces {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // max_groups 0: no limit. idle 0: groups are never dropped.
+  GroupPlaces(std::size_t max_groups, Clock::duration idle) : max_(max_groups), idle_(idle) {}
+
+  // One scrape: every group name that has a process now, with its resident bytes (the order
+  // among newcomers of one scrape). Drops groups idle for longer than the timeout, then gives
+  // free places to waiting groups (first come; in one scrape the largest first).
+  void Update(const std::map<std::string, std::uint64_t>& present, Clock::time_point now);
+  bool Placed(const std::string& name) const { return places_.count(name) > 0; }
+  // Groups that lost their place in the last Update (idle): their series go.
+  const std::vector<std::string>& dropped() const { return dropped_; }
+  // Names seen in the last Update that wait in the overflow.
+  std::size_t folded() const { return folded_; }
+  std::size_t size() const { return places_.size(); }
+
+ private:
+  struct Waiting {
+    std::uint64_t arrival;  // the Update that first saw it waiting
+    Clock::time_point last_seen;
+  };
+  std::size_t max_;
+  Clock::duration idle_;
+  std::uint64_t updates_ = 0;
+  std::map<std::string, Clock::time_point> places_;  // name -> last scrape that saw a process
+  std::map<std::string, Waiting> waiting_;
+  std::vector<std::string> dropped_;
+  std::size_t folded_ = 0;
+};
+
+// "10m", "1h", "90s", "0" (never) -> seconds; nullopt when malformed. Exposed for tests.
+std::optional<std::chrono::seconds> ParseDurationText(std::string_view text);
+
 // "(?P<vm>x)" and "(?<vm>x)" -> "(x)", with vm -> 1. Throws std::invalid_argument on a
 // malformed group name. Exposed for tests.
 std::string StripNamedGroups(std::string_view pattern, std::map<std::string, std::size_t>* names);
+
+// The collector with an injected clock (tests); the spec's make uses the steady clock.
+std::unique_ptr<Collector> MakeProcessesCollector(
+    const CollectorOptions& options, std::function<GroupPlaces::Clock::time_point()> now);
 
 CollectorSpec ProcessesCollectorSpec();
 

@@ -4,20 +4,18 @@
 #include <set>
 
 #include "collectors/parse.h"
+#include "collectors/proc_meminfo.h"
 #include "collectors/proc_mountinfo.h"
 #include "collectors/proc_pid.h"
 #include "collectors/qemu_cmdline.h"
+#include "collectors/sys_devices_system_node.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
 
 namespace pagescope {
 namespace {
 
-struct Flavor {
-  std::string name;
-  std::uint64_t memory = 0;
-  std::uint64_t page_size = 0;
-};
+using Flavor = CapacityFlavor;
 
 std::string Join(const std::set<std::string>& items) {
   std::string out;
@@ -174,26 +172,67 @@ class QemuCollector : public Collector {
  private:
   void Capacity(const Context& ctx, MetricSink& out) const {
     std::map<std::uint64_t, std::uint64_t> reserved;  // page size -> resv_hugepages
-    for (const auto& pool : ReadHugepagePools(ctx, ctx.fs().Sys("kernel/mm/hugepages"), out)) {
+    auto global = ReadHugepagePools(ctx, ctx.fs().Sys("kernel/mm/hugepages"), out);
+    for (const auto& pool : global) {
       if (pool.reserved) reserved[pool.page_size_bytes] = *pool.reserved;
     }
+    auto usable = [&](std::uint64_t size, std::uint64_t free) {
+      std::uint64_t resv = reserved.count(size) ? reserved[size] : 0;
+      return free > resv ? free - resv : 0;
+    };
+    std::map<int, CapacityNode> by_node;
     for (const auto& [node, pool] : ReadNodeHugepagePools(ctx, out)) {
-      if (!pool.free) continue;
-      std::uint64_t resv =
-          reserved.count(pool.page_size_bytes) ? reserved[pool.page_size_bytes] : 0;
-      std::uint64_t avail = *pool.free > resv ? *pool.free - resv : 0;
-      for (const auto& f : flavors_) {
-        if (f.page_size != pool.page_size_bytes) continue;
-        std::uint64_t need = (f.memory + f.page_size - 1) / f.page_size;
-        out.Gauge("pagescope_capacity_vm_slots",
-                  "More guests of this flavor that fit in this NUMA node's free hugepages "
-                  "(free minus all reserved pages of the size, divided by the pages one "
-                  "guest needs).",
-                  {{"flavor", f.name},
-                   {"node", std::to_string(node)},
-                   {"page_size", parse::PageSizeLabel(f.page_size)}},
-                  static_cast<double>(avail / need));
+      CapacityNode& n = by_node[node];
+      n.node = node;
+      if (pool.free) n.free_pages[pool.page_size_bytes] = usable(pool.page_size_bytes, *pool.free);
+    }
+    const bool numa = !by_node.empty();
+    if (!numa) {
+      CapacityNode& n = by_node[0];
+      for (const auto& pool : global) {
+        if (pool.free)
+          n.free_pages[pool.page_size_bytes] = usable(pool.page_size_bytes, *pool.free);
       }
+    }
+    for (auto& [id, n] : by_node) {
+      auto path = numa ? ctx.fs().Sys("devices/system/node/node" + std::to_string(id) + "/meminfo")
+                       : ctx.fs().Proc("meminfo");
+      auto text = ctx.ReadQuiet(path);
+      if (!text) continue;
+      try {
+        auto entries = ParseFile(
+            path, [&] { return numa ? ParseNodeMeminfo(*text, id) : ParseMeminfo(*text); });
+        for (const auto& e : entries) {
+          if (e.key == "MemFree" && e.has_unit) n.free_small_bytes = e.value;
+        }
+      } catch (const CollectError& e) {
+        out.Fail(e.what());
+      }
+    }
+    std::vector<CapacityNode> nodes;
+    for (auto& [id, n] : by_node) nodes.push_back(std::move(n));
+    const std::uint64_t base = SystemPageSize();
+    for (const auto& f : flavors_) {
+      if (f.numa_nodes == 1) {
+        for (const auto& n : nodes) {
+          for (const auto& [size, cells] : CellsOnNode(f, n, f.memory, base)) {
+            out.Gauge("pagescope_capacity_vm_slots",
+                      "More single-node guests of this flavor that fit on this NUMA node with "
+                      "pages of this size alone (hugepages: free minus all reserved pages of "
+                      "the size; base pages: the node's MemFree), divided by what one guest "
+                      "needs.",
+                      {{"flavor", f.name},
+                       {"node", std::to_string(n.node)},
+                       {"page_size", parse::PageSizeLabel(size)}},
+                      static_cast<double>(cells));
+          }
+        }
+      }
+      out.Gauge("pagescope_capacity_host_vm_slots",
+                "More guests of this flavor the host can take, placed as Nova's NUMA fitting "
+                "does: hw:mem_page_size (small, large, any or a size) and hw:numa_nodes cells "
+                "on distinct nodes, each fitted on its node.",
+                {{"flavor", f.name}}, static_cast<double>(HostSlots(f, nodes, base)));
     }
   }
 
@@ -206,32 +245,70 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
   std::vector<Flavor> out;
   YAML::Node n = o.Yaml("flavors");
   if (!n.IsDefined() || n.IsNull()) return out;
-  if (!n.IsSequence()) o.FailAt("flavors", n, "expected a list of {name, memory, page_size}");
+  const char* kKeys = "name, memory, page_size, numa_nodes";
+  if (!n.IsSequence()) {
+    o.FailAt("flavors", n, std::string("expected a list of {") + kKeys + "}");
+  }
   std::set<std::string> seen;
   for (const auto& item : n) {
-    if (!item.IsMap()) o.FailAt("flavors", item, "expected {name, memory, page_size}");
+    if (!item.IsMap()) o.FailAt("flavors", item, std::string("expected {") + kKeys + "}");
     Flavor f;
+    bool has_page_size = false;
     for (const auto& kv : item) {
       std::string key = kv.first.Scalar();
       if (!kv.second.IsScalar()) o.FailAt("flavors", kv.second, "expected a scalar");
       const std::string v = kv.second.Scalar();
       if (key == "name") {
         f.name = v;
-      } else if (key == "memory" || key == "page_size") {
-        auto size = ParseSize(v, key == "memory" ? 1u << 20 : 1);
+      } else if (key == "memory") {
+        auto size = ParseSize(v, 1u << 20);
         if (!size || *size == 0) {
           o.FailAt("flavors", kv.second,
-                   "bad size \"" + v + "\" (e.g. 4GiB; a bare memory number is MiB as in Nova)");
+                   "bad size \"" + v + "\" (e.g. 4GiB; a bare number is MiB as in Nova)");
         }
-        (key == "memory" ? f.memory : f.page_size) = *size;
+        f.memory = *size;
+      } else if (key == "page_size") {
+        has_page_size = true;
+        if (v == "small") {
+          f.kind = Flavor::kSmall;
+        } else if (v == "large") {
+          f.kind = Flavor::kLarge;
+        } else if (v == "any") {
+          f.kind = Flavor::kAny;
+        } else {
+          auto size = ParseSize(v, 1u << 10);
+          if (!size || *size == 0 || (*size & (*size - 1)) != 0) {
+            o.FailAt("flavors", kv.second,
+                     "bad page_size \"" + v +
+                         "\" (small, large, any, or a power-of-two size: 2MiB, 1GiB; a bare "
+                         "number is KiB as in Nova)");
+          }
+          f.kind = Flavor::kSize;
+          f.page_size = *size;
+        }
+      } else if (key == "numa_nodes") {
+        long long nodes = 0;
+        try {
+          nodes = kv.second.as<long long>();
+        } catch (const YAML::Exception&) {
+          nodes = 0;
+        }
+        if (nodes < 1 || nodes > 64) {
+          o.FailAt("flavors", kv.second, "numa_nodes must be a number from 1 to 64");
+        }
+        f.numa_nodes = static_cast<int>(nodes);
       } else {
-        o.FailAt("flavors", kv.first, "unknown key \"" + key + "\" (name, memory, page_size)");
+        o.FailAt("flavors", kv.first, "unknown key \"" + key + "\" (" + kKeys + ")");
       }
     }
-    if (f.name.empty() || f.memory == 0 || f.page_size == 0) {
+    if (f.name.empty() || f.memory == 0 || !has_page_size) {
       o.FailAt("flavors", item, "a flavor needs name, memory and page_size");
     }
-    if (!seen.insert(f.name + "/" + std::to_string(f.page_size)).second) {
+    // Nova splits memory_mb evenly: whole MiB per cell.
+    if (f.memory % (static_cast<std::uint64_t>(f.numa_nodes) << 20) != 0) {
+      o.FailAt("flavors", item, "memory does not split evenly (in MiB) over numa_nodes");
+    }
+    if (!seen.insert(f.name).second) {
       o.FailAt("flavors", item, "flavor \"" + f.name + "\" is listed twice");
     }
     out.push_back(f);
@@ -240,6 +317,68 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
 }
 
 }  // namespace
+
+std::map<std::uint64_t, std::uint64_t> CellsOnNode(const CapacityFlavor& f, const CapacityNode& n,
+                                                   std::uint64_t cell_memory,
+                                                   std::uint64_t base_page_size) {
+  std::map<std::uint64_t, std::uint64_t> out;
+  auto fit = [&](std::uint64_t size, std::uint64_t free_pages) {
+    // Nova: a cell uses one page size, and only one that divides its memory.
+    if (size == 0 || cell_memory % size != 0) return;
+    out[size] = free_pages / (cell_memory / size);
+  };
+  switch (f.kind) {
+    case CapacityFlavor::kSize:
+      if (f.page_size == base_page_size) {
+        if (n.free_small_bytes) out[base_page_size] = *n.free_small_bytes / cell_memory;
+      } else if (auto it = n.free_pages.find(f.page_size); it != n.free_pages.end()) {
+        fit(it->first, it->second);
+      }
+      break;
+    case CapacityFlavor::kSmall:
+      if (n.free_small_bytes) out[base_page_size] = *n.free_small_bytes / cell_memory;
+      break;
+    case CapacityFlavor::kLarge:
+    case CapacityFlavor::kAny:
+      for (const auto& [size, free] : n.free_pages) fit(size, free);
+      if (f.kind == CapacityFlavor::kAny && n.free_small_bytes) {
+        out[base_page_size] = *n.free_small_bytes / cell_memory;
+      }
+      break;
+  }
+  return out;
+}
+
+std::uint64_t HostSlots(const CapacityFlavor& f, const std::vector<CapacityNode>& nodes,
+                        std::uint64_t base_page_size) {
+  const auto cells_needed = static_cast<std::uint64_t>(f.numa_nodes);
+  if (nodes.size() < cells_needed) return 0;
+  const std::uint64_t cell_memory = f.memory / cells_needed;
+  std::vector<std::uint64_t> cells;
+  std::uint64_t total = 0;
+  for (const auto& n : nodes) {
+    std::uint64_t c = 0;
+    for (const auto& [size, k] : CellsOnNode(f, n, cell_memory, base_page_size)) c += k;
+    cells.push_back(c);
+    total += c;
+  }
+  // The largest k with sum min(C(i), k) >= N k: k guests with N cells on N distinct nodes.
+  auto fits = [&](std::uint64_t k) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t c : cells) sum += std::min(c, k);
+    return sum >= cells_needed * k;
+  };
+  std::uint64_t lo = 0, hi = total / cells_needed;
+  while (lo < hi) {
+    std::uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
 
 CollectorSpec QemuCollectorSpec() {
   CollectorSpec spec;
@@ -251,7 +390,9 @@ CollectorSpec QemuCollectorSpec() {
   spec.sources = "/proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo}";
   spec.options = {
       {"flavors", OptionType::kYaml, "",
-       "List of {name, memory, page_size}: report pagescope_capacity_vm_slots per node."},
+       "List of {name, memory, page_size, numa_nodes} (Nova's hw:mem_page_size: small, large, "
+       "any or a size; hw:numa_nodes): report pagescope_capacity_host_vm_slots and, for "
+       "single-node flavors, pagescope_capacity_vm_slots per node and page size."},
   };
   for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
     spec.options.push_back(std::move(o));

@@ -1,5 +1,6 @@
 #include "collectors/sys_kernel_mm_ksm.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -81,11 +82,14 @@ const KnownFile* FindKnown(std::string_view file) {
 
 class KsmCollector : public Collector {
  public:
+  explicit KsmCollector(bool tuning) : tuning_(tuning) {}
+
   void Collect(const Context& ctx, MetricSink& out) override {
     auto dir = ctx.fs().Sys(kDir);
     auto names = ctx.ReadDir(dir);
     if (!names) return;  // no KSM in this kernel
     for (const auto& name : *names) {
+      if (!tuning_ && IsKsmTuningFile(name)) continue;
       auto path = dir / name;
       if (name == "run") {
         auto v = ReadU64File(ctx, path, out);
@@ -122,6 +126,9 @@ class KsmCollector : public Collector {
       }
     }
   }
+
+ private:
+  bool tuning_;
 };
 
 }  // namespace
@@ -140,6 +147,21 @@ std::optional<FileMetric> KsmFileMetric(std::string_view file) {
   return UnknownFileMetric("pagescope_ksm_", file, "/sys/kernel/mm/ksm");
 }
 
+bool IsKsmTuningFile(std::string_view file) {
+  static constexpr std::string_view kTuning[] = {"advisor_mode",
+                                                 "advisor_max_cpu",
+                                                 "advisor_min_pages_to_scan",
+                                                 "advisor_max_pages_to_scan",
+                                                 "advisor_target_scan_time",
+                                                 "max_page_sharing",
+                                                 "stable_node_chains_prune_millisecs",
+                                                 "pages_to_scan",
+                                                 "sleep_millisecs",
+                                                 "smart_scan",
+                                                 "use_zero_pages"};
+  return std::find(std::begin(kTuning), std::end(kTuning), file) != std::end(kTuning);
+}
+
 std::optional<std::string_view> KsmRunMode(std::uint64_t value) {
   value &= ~std::uint64_t{4};  // KSM_RUN_OFFLINE
   if (value >= std::size(kKsmRunModes)) return std::nullopt;
@@ -152,7 +174,15 @@ CollectorSpec KsmCollectorSpec() {
   spec.default_enabled = true;
   spec.help = "Kernel samepage merging: run state, pages shared and sharing, profit, scan settings";
   spec.sources = "/sys/kernel/mm/ksm/";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<KsmCollector>(); };
+  spec.options = {
+      {"tuning", OptionType::kBool, "false",
+       "Also export ksmd's tuning knobs (pages_to_scan, sleep_millisecs, max_page_sharing, "
+       "stable_node_chains_prune_millisecs, smart_scan, use_zero_pages, advisor_*): settings "
+       "that rarely change. run and merge_across_nodes are always exported."},
+  };
+  spec.make = [](const CollectorOptions& o) {
+    return std::make_unique<KsmCollector>(o.Bool("tuning"));
+  };
   return spec;
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // Kernel samepage merging: /sys/kernel/mm/ksm/ (Documentation/admin-guide/mm/ksm.rst). One
 // file per setting or statistic; newer kernels add general_profit, ksm_zero_pages, smart_scan,
-// pages_skipped and the advisor_* files, and a file the kernel lacks gives no series.
+// pages_skipped and the advisor_* files, and a file the kernel lacks gives no series. The
+// tuning knobs (IsKsmTuningFile) only with the `tuning` option: they rarely change and cost a
+// series each on every host.
 
 #include <cstdint>
 #include <optional>
@@ -16,6 +18,9 @@ namespace pagescope {
 // statesets and give nullopt here, as does a name that cannot be a metric name. Unknown files
 // follow UnknownFileMetric.
 std::optional<FileMetric> KsmFileMetric(std::string_view file);
+
+// ksmd's tuning knobs, exported only with the `tuning` option.
+bool IsKsmTuningFile(std::string_view file);
 
 // The states of `run`, in the order of its values 0, 1, 2.
 inline constexpr std::string_view kKsmRunModes[] = {"stop", "run", "unmerge"};

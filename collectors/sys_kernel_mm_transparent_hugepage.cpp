@@ -86,10 +86,25 @@ const std::map<std::string_view, std::string_view>& SizeStatHelp() {
 
 class ThpCollector : public Collector {
  public:
+  ThpCollector(bool all_sizes, bool khugepaged_tuning)
+      : all_sizes_(all_sizes), khugepaged_tuning_(khugepaged_tuning) {}
+
   void Collect(const Context& ctx, MetricSink& out) override {
     auto dir = ctx.fs().Sys(kDir);
     auto names = ctx.ReadDir(dir);
     if (!names) return;  // no THP in this kernel
+    // The top-level modes, for the sizes that inherit them. Read quietly here: the loop below
+    // reads them again and reports problems once.
+    std::string top_enabled = ActiveMode(ctx, dir / "enabled");
+    std::string top_shmem = ActiveMode(ctx, dir / "shmem_enabled");
+    std::uint64_t pmd_size = 0;
+    if (auto t = ctx.ReadQuiet(dir / "hpage_pmd_size")) {
+      try {
+        pmd_size = parse::SingleU64(*t);
+      } catch (const std::exception&) {
+        pmd_size = 0;
+      }
+    }
     for (const auto& name : *names) {
       auto path = dir / name;
       if (name == "enabled") {
@@ -129,9 +144,9 @@ class ThpCollector : public Collector {
                     {}, static_cast<double>(*v));
         }
       } else if (name == "khugepaged") {
-        Khugepaged(ctx, out, path);
+        Khugepaged(ctx, out, path, khugepaged_tuning_);
       } else if (auto bytes = parse::HugepageDirBytes(name)) {
-        Size(ctx, out, path, *bytes);
+        Size(ctx, out, path, *bytes, top_enabled, top_shmem, pmd_size);
       } else if (auto m = UnknownFileMetric("pagescope_thp_", name,
                                             "/sys/kernel/mm/transparent_hugepage")) {
         if (auto v = ReadUnknownIntFile(path)) EmitFileMetric(out, *m, {}, static_cast<double>(*v));
@@ -147,12 +162,15 @@ class ThpCollector : public Collector {
     }
   }
 
-  static void Khugepaged(const Context& ctx, MetricSink& out, const std::filesystem::path& dir) {
+  static void Khugepaged(const Context& ctx, MetricSink& out, const std::filesystem::path& dir,
+                         bool tuning) {
     auto names = ctx.ReadDir(dir);
     if (!names) return;
     for (const auto& name : *names) {
       auto m = KhugepagedFileMetric(name);
       if (!m) continue;
+      // Without the tuning option only khugepaged's counters (what it did), not its settings.
+      if (!tuning && !m->counter) continue;
       bool known = std::any_of(std::begin(kKhugepaged), std::end(kKhugepaged),
                                [&](const KnownFile& k) { return k.file == name; });
       if (known) {
@@ -165,9 +183,38 @@ class ThpCollector : public Collector {
     }
   }
 
-  static void Size(const Context& ctx, MetricSink& out, const std::filesystem::path& dir,
-                   std::uint64_t bytes) {
+  static std::string ActiveMode(const Context& ctx, const std::filesystem::path& path) {
+    auto t = ctx.ReadQuiet(path);
+    if (!t) return "";
+    try {
+      return parse::BracketChoice(*t).active;
+    } catch (const std::exception&) {
+      return "";
+    }
+  }
+
+  void Size(const Context& ctx, MetricSink& out, const std::filesystem::path& dir,
+            std::uint64_t bytes, const std::string& top_enabled, const std::string& top_shmem,
+            std::uint64_t pmd_size) const {
     Labels l{{"page_size", parse::PageSizeLabel(bytes)}};
+    auto stats = dir / "stats";
+    std::vector<std::pair<FileMetric, std::uint64_t>> values;
+    bool used = false;
+    if (auto names = ctx.ReadDir(stats)) {
+      for (const auto& name : *names) {
+        auto m = ThpSizeStatMetric(name);
+        if (!m) continue;
+        if (auto v = ReadU64File(ctx, stats / name, out)) {
+          used = used || *v != 0;
+          values.emplace_back(std::move(*m), *v);
+        }
+      }
+    }
+    if (!all_sizes_ && !used &&
+        !ThpSizeUsable(top_enabled, top_shmem, ActiveMode(ctx, dir / "enabled"),
+                       ActiveMode(ctx, dir / "shmem_enabled"), bytes == pmd_size)) {
+      return;
+    }
     Choice(ctx, out, dir / "enabled", "pagescope_thp_size_enabled",
            "Transparent hugepage policy for anonymous memory of this size "
            "(hugepages-<N>kB/enabled); inherit follows the top-level setting. 1 for the "
@@ -178,17 +225,11 @@ class ThpCollector : public Collector {
            "(hugepages-<N>kB/shmem_enabled); inherit follows the top-level setting. 1 for the "
            "active mode.",
            l);
-    auto stats = dir / "stats";
-    auto names = ctx.ReadDir(stats);
-    if (!names) return;
-    for (const auto& name : *names) {
-      auto m = ThpSizeStatMetric(name);
-      if (!m) continue;
-      if (auto v = ReadU64File(ctx, stats / name, out)) {
-        EmitFileMetric(out, *m, l, static_cast<double>(*v));
-      }
-    }
+    for (const auto& [m, v] : values) EmitFileMetric(out, m, l, static_cast<double>(v));
   }
+
+  bool all_sizes_;
+  bool khugepaged_tuning_;
 };
 
 }  // namespace
@@ -226,6 +267,16 @@ std::optional<FileMetric> ThpSizeStatMetric(std::string_view file) {
   return m;
 }
 
+bool ThpSizeUsable(std::string_view top_enabled, std::string_view top_shmem,
+                   std::string_view size_enabled, std::string_view size_shmem, bool pmd_size) {
+  std::string_view anon = size_enabled == "inherit" ? top_enabled : size_enabled;
+  if (!anon.empty() && anon != "never") return true;
+  if (top_shmem == "deny") return false;
+  if (top_shmem == "force" && pmd_size) return true;
+  std::string_view shmem = size_shmem == "inherit" ? top_shmem : size_shmem;
+  return !shmem.empty() && shmem != "never" && shmem != "deny";
+}
+
 CollectorSpec ThpCollectorSpec() {
   CollectorSpec spec;
   spec.name = "thp";
@@ -234,7 +285,19 @@ CollectorSpec ThpCollectorSpec() {
       "Transparent hugepages: enabled/defrag/shmem policies, khugepaged, per-size mTHP "
       "settings and counters";
   spec.sources = "/sys/kernel/mm/transparent_hugepage/";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<ThpCollector>(); };
+  spec.options = {
+      {"all_sizes", OptionType::kBool, "false",
+       "Export the per-size (mTHP) settings and stats of every size, not only of the sizes "
+       "that can be used (policy not never, inherit resolved) or were used."},
+  };
+  spec.options.push_back(
+      {"khugepaged_tuning", OptionType::kBool, "false",
+       "Also export khugepaged's settings (pages_to_scan, scan_sleep_millisecs, "
+       "alloc_sleep_millisecs, defrag, max_ptes_*); its counters (pages_collapsed, full_scans) "
+       "are always exported."});
+  spec.make = [](const CollectorOptions& o) {
+    return std::make_unique<ThpCollector>(o.Bool("all_sizes"), o.Bool("khugepaged_tuning"));
+  };
   return spec;
 }
 

@@ -3,24 +3,45 @@
 # Idempotent: packages already present are not touched, apt is not called when nothing is missing.
 set -euo pipefail
 
+# Every package, with why it is here. prometheus-cpp-dev itself pulls in libcivetweb-dev,
+# libcurl4-openssl-dev and zlib1g-dev: its CMake package (prometheus-cpp-config.cmake) calls
+# find_dependency(civetweb), (ZLIB) and (CURL) because Debian builds its pull and push parts,
+# even though pagescope links only prometheus-cpp::core.
 BUILD_PKGS=(
-  build-essential cmake pkg-config git clang-format
-  prometheus-cpp-dev libevent-dev zlib1g-dev libcurl4-openssl-dev libssl-dev
-  libnuma-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcrypt-dev
-  file dpkg-dev
+  build-essential cmake pkg-config git   # compiler, build system, pkg-config for libevent/libnuma/libcrypt; git for the revision in build_info
+  clang-format                           # the format and format_check targets
+  prometheus-cpp-dev                     # prometheus-cpp core: metric families and the text exposition serializer
+  zlib1g-dev                             # gzip responses (ZLIB::ZLIB), and asked for by prometheus-cpp's CMake package
+  libcurl4-openssl-dev                   # only because prometheus-cpp's CMake package asks for CURL (push part; unused)
+  libevent-dev                           # the HTTP server (evhttp) and its TLS bufferevents
+  libssl-dev                             # OpenSSL 3: TLS of --web.config.file (loaded only with it, lib/pagescope/pagescope-web.so)
+  libcrypt-dev                           # bcrypt password check of basic auth (libxcrypt crypt_r)
+  libnuma-dev                            # the test tools that bind memory to NUMA nodes (tests/tools/numa_*.c); not the exporter
+  libyaml-cpp-dev                        # the configuration file and web configuration (YAML)
+  libspdlog-dev libfmt-dev               # logging (logfmt and JSON lines); spdlog is built against the external fmt
+  file dpkg-dev                          # cpack -G DEB: dpkg-shlibdeps (and file) compute the package's dependencies
 )
 TEST_PKGS=(
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus curl python3 python3-yaml jsonnet procps util-linux openssl
-  docker-compose systemd
-  # The fleet test (tests/e2e/test_fleet.py): VictoriaMetrics with vmagent and vmalert, and
-  # Alertmanager. Their packages start services on a systemd host; the tests never use those
-  # (their own instances on 127.77.x.x addresses).
-  victoria-metrics prometheus-alertmanager
+  googletest libgtest-dev libgmock-dev   # unit and golden tests (GoogleTest, gmock)
+  prometheus                             # promtool check metrics / test rules, and a real Prometheus for the alert tests
+  curl                                   # scripts/verify-deploy.sh probes
+  python3 python3-yaml                   # end-to-end tests and generators (mixin, PrometheusRule)
+  jsonnet                                # mixin/build.sh renders the alerts and dashboards
+  procps util-linux                      # ps/sysctl, mount and prlimit used by live tests
+  openssl                                # certificates for the TLS tests
+  docker-compose systemd                 # test_deploy checks the compose file and the systemd unit (systemd-analyze verify)
+  victoria-metrics prometheus-alertmanager  # the fleet test (tests/e2e/test_fleet.py): VictoriaMetrics, vmagent, vmalert, Alertmanager;
+                                         # their packages start services on a systemd host, which the tests never use
+                                         # (their own instances on 127.77.x.x addresses)
 )
 EXTRA_PKGS=(
-  prometheus-node-exporter prometheus-process-exporter qemu-system-x86 stress-ng wrk
-  clang libclang-rt-14-dev linux-perf
+  prometheus-node-exporter prometheus-process-exporter   # load benchmarks compare against them
+  wrk                                    # load benchmark (tests/e2e/test_bench_load.py)
+  qemu-system-x86                        # QEMU guests the qemu collector's live tests watch, and the guest lab
+                                         # (tests/lab, test_lab_*): Debian's kernel with two NUMA nodes and
+                                         # 1 GiB pages under TCG; its kernel and busybox-static are fetched by the lab
+                                         # itself with `apt-get download` (never installed on this host)
+  clang libclang-rt-14-dev               # libFuzzer runs of the parsers (scripts/fuzz.sh)
 )
 # Only scripts/verify-deploy.sh needs these (container image build, .deb in a chroot).
 DEPLOY_PKGS=(podman runc debootstrap)

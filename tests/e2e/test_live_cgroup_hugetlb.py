@@ -76,7 +76,8 @@ class LiveCgroupHugetlb(unittest.TestCase):
                 holder = run_in_cgroup(child, 2048, 2, 2)
                 self.assertEqual(holder.stdout.readline().strip(), "ready")
                 args = ["--collector.disable-defaults", "--collector.cgroup_hugetlb",
-                        "--collector.cgroup_hugetlb.parents=" + name]
+                        "--collector.cgroup_hugetlb.parents=" + name,
+                        "--collector.cgroup_hugetlb.numa"]  # per-node usage is opt-in
                 with Exporter(args) as exp:
                     m = exp.metrics()
                     self.assertEqual(value(m, "pagescope_scrape_collector_success",

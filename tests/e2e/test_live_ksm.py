@@ -33,7 +33,8 @@ class LiveKsm(unittest.TestCase):
             sysfs = SysfsRestorer()
             merger = None
             try:
-                with Exporter(["--collector.disable-defaults", "--collector.ksm"]) as exp:
+                with Exporter(["--collector.disable-defaults", "--collector.ksm",
+                               "--collector.ksm.tuning"]) as exp:
                     m0 = exp.metrics()
                     self.assertEqual(value(m0, "pagescope_ksm_pages_sharing"),
                                      int(read("pages_sharing")))

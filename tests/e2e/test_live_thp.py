@@ -99,3 +99,60 @@ class LiveThp(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def expected_sizes():
+    """The mTHP sizes (page_size labels) this kernel can use or has used, computed here from
+    sysfs as transhuge.rst describes it: the per-size policy, inherit meaning the top-level one;
+    shmem deny switches every size off, force forces the PMD size; non-zero stats count too."""
+    import os
+    top = active(THP + "/enabled") if os.path.exists(THP + "/enabled") else ""
+    top_shmem = active(THP + "/shmem_enabled") if os.path.exists(THP + "/shmem_enabled") else ""
+    with open(THP + "/hpage_pmd_size") as f:
+        pmd_kb = int(f.read()) // 1024
+    out = set()
+    for d in os.listdir(THP):
+        if not (d.startswith("hugepages-") and d.endswith("kB")):
+            continue
+        kb = int(d[len("hugepages-"):-2])
+        path = os.path.join(THP, d)
+        anon = active(path + "/enabled") if os.path.exists(path + "/enabled") else ""
+        anon = top if anon == "inherit" else anon
+        shmem = active(path + "/shmem_enabled") if os.path.exists(path + "/shmem_enabled") else ""
+        shmem = top_shmem if shmem == "inherit" else shmem
+        usable = anon not in ("", "never")
+        if top_shmem != "deny":
+            usable = usable or (top_shmem == "force" and kb == pmd_kb)
+            usable = usable or shmem not in ("", "never", "deny")
+        stats = os.path.join(path, "stats")
+        if os.path.isdir(stats):
+            for s in os.listdir(stats):
+                with open(os.path.join(stats, s)) as f:
+                    usable = usable or int(f.read()) != 0
+        if usable:
+            out.add("%dGiB" % (kb >> 20) if kb % (1 << 20) == 0 else
+                    "%dMiB" % (kb >> 10) if kb % 1024 == 0 else "%dKiB" % kb)
+    return out
+
+
+class LiveThpSizes(unittest.TestCase):
+    def test_only_usable_sizes_unless_all_sizes(self):
+        import os
+        if not os.path.exists(THP + "/hpage_pmd_size"):
+            self.skipTest("this kernel has no transparent hugepages")
+        sizes = [d for d in os.listdir(THP) if d.startswith("hugepages-")]
+        if not sizes:
+            self.skipTest("this kernel has no per-size (mTHP) directories (before 6.8)")
+
+        def exported(args):
+            with Exporter(COLLECTORS + args) as exp:
+                m = exp.metrics()
+            return {dict(l)["page_size"] for (n, l) in m if n.startswith("pagescope_thp_size_")}
+
+        # Read-only: compare with what sysfs says right before and after (a size whose stats
+        # move from zero during the scrape may appear; nothing else may differ).
+        before = expected_sizes()
+        got = exported([])
+        after = expected_sizes()
+        self.assertTrue(before <= got <= after | before, (before, got, after))
+        self.assertEqual(len(exported(["--collector.thp.all-sizes"])), len(sizes))

@@ -1,6 +1,7 @@
 /* Starts N idle child processes (each waits in pause()), prints "ready", and kills exactly
- * those children (by PID) when stdin closes or on SIGTERM/SIGINT.
- * usage: idle_procs N */
+ * those children (by PID) when stdin closes or on SIGTERM/SIGINT. With NAMES, child i names
+ * itself (comm) "idle<i % NAMES>" with prctl(PR_SET_NAME).
+ * usage: idle_procs N [NAMES] */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -24,11 +25,12 @@ static void OnSignal(int sig) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s N\n", argv[0]);
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: %s N [NAMES]\n", argv[0]);
     return 2;
   }
   long n = atol(argv[1]);
+  long names = argc == 3 ? atol(argv[2]) : 0;
   children = calloc(n > 0 ? n : 1, sizeof *children);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
     }
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (names > 0) {
+        char comm[16];
+        snprintf(comm, sizeof comm, "idle%d", (int)(started % names % 100000));
+        prctl(PR_SET_NAME, comm);
+      }
       signal(SIGTERM, SIG_DFL);
       signal(SIGINT, SIG_DFL);
       for (;;) pause();

@@ -144,8 +144,23 @@ TEST(BuddyinfoCollector, ObtainableOnTwoNodes) {
   // Movable lists only: DMA 1 + 2*3, DMA32 2 + 2*752, Normal 112 + 2*8990.
   has("pagescope_hugepages_obtainable_movable_pages{node=\"0\",page_size=\"2MiB\"} 19605");
   has("pagescope_hugepages_obtainable_movable_pages{node=\"2\",page_size=\"2MiB\"} 28033");
-  has("pagescope_buddyinfo_free_blocks{node=\"2\",zone=\"Normal\",order=\"0\"} 251558");
+  // Free blocks by default only from the smallest hugepage order (9 for 2 MiB) up.
+  has("pagescope_buddyinfo_free_blocks{node=\"2\",zone=\"Normal\",order=\"9\"} 33");
+  has("pagescope_buddyinfo_free_blocks{node=\"2\",zone=\"Normal\",order=\"10\"} 14000");
+  EXPECT_EQ(got.find("order=\"8\""), std::string::npos);
   has("pagescope_scrape_collector_success{collector=\"buddyinfo\"} 1");
+}
+
+TEST(BuddyinfoCollector, FreeBlocksOfEveryOrderOnRequest) {
+  std::string all = testing::ScrapeText(testing::FixtureConfig(
+      "two_nodes", {"buddyinfo"}, "collectors:\n  buddyinfo:\n    free_blocks: all\n"));
+  EXPECT_NE(all.find("pagescope_buddyinfo_free_blocks{node=\"2\",zone=\"Normal\",order=\"0\"} "
+                     "251558\n"),
+            std::string::npos);
+  std::string none = testing::ScrapeText(testing::FixtureConfig(
+      "two_nodes", {"buddyinfo"}, "collectors:\n  buddyinfo:\n    free_blocks: none\n"));
+  EXPECT_EQ(none.find("pagescope_buddyinfo_free_blocks"), std::string::npos);
+  EXPECT_NE(none.find("pagescope_hugepages_obtainable_pages"), std::string::npos);
 }
 
 TEST(BuddyinfoCollector, NoPagetypeinfoNoMovableFigure) {

@@ -11,6 +11,7 @@
 #include "collectors/proc_processes.h"
 #include "exporter/config.h"
 #include "exporter/errors.h"
+#include "exporter/metric_sink.h"
 #include "exporter/scraper.h"
 #include "test_util.h"
 
@@ -107,6 +108,23 @@ TEST(ProcessMatchers, ConfigErrorsNameFileAndLine) {
               HasSubstr("names no capture"));
   EXPECT_THAT(ConfigError("collectors:\n  processes:\n    smaps_max_resident: lots\n"),
               HasSubstr("smaps_max_resident"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    max_groups: -1\n"),
+              HasSubstr("max_groups"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    idle_timeout: soon\n"),
+              HasSubstr("idle_timeout"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    groups:\n      - name: '(other "
+                          "processes)'\n"),
+              HasSubstr("overflow group"));
+}
+
+TEST(ProcessDuration, ParsesUnits) {
+  EXPECT_EQ(ParseDurationText("10m"), std::chrono::seconds(600));
+  EXPECT_EQ(ParseDurationText("1h"), std::chrono::seconds(3600));
+  EXPECT_EQ(ParseDurationText("90s"), std::chrono::seconds(90));
+  EXPECT_EQ(ParseDurationText("0"), std::chrono::seconds(0));
+  EXPECT_EQ(ParseDurationText("5"), std::nullopt);
+  EXPECT_EQ(ParseDurationText("m"), std::nullopt);
+  EXPECT_EQ(ParseDurationText("1w"), std::nullopt);
 }
 
 class ProcTree {
@@ -118,12 +136,13 @@ class ProcTree {
   }
   ~ProcTree() { std::filesystem::remove_all(root_); }
   void Add(int pid, const std::string& comm, std::uint64_t minflt, std::uint64_t majflt,
-           std::uint64_t starttime = 100) {
+           std::uint64_t starttime = 100, std::uint64_t rss_pages = 10) {
     auto d = root_ / "proc" / std::to_string(pid);
     std::filesystem::create_directories(d);
     std::ofstream(d / "stat") << pid << " (" << comm << ") S 1 1 1 0 -1 4194560 " << minflt << " 0 "
-                              << majflt << " 0 1 1 0 0 20 0 1 0 " << starttime
-                              << " 1000000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 "
+                              << majflt << " 0 1 1 0 0 20 0 1 0 " << starttime << " 1000000 "
+                              << rss_pages
+                              << " 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 "
                                  "0 0 0 0 0 0\n";
     std::ofstream(d / "status") << "Name:\t" << comm << "\nVmRSS:\t40 kB\nVmSwap:\t4 kB\n"
                                 << "HugetlbPages:\t0 kB\n";
@@ -238,6 +257,215 @@ TEST(ProcessSmaps, GuardsSkipLargeProcessesAndCache) {
   EXPECT_EQ(Sample(second, "pagescope_process_anon_huge_pages_bytes", "small"), 2048 * 1024);
   EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_cached_total"), 1);
   EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_reads_total"), 1);
+}
+
+double Plain(const std::vector<prometheus::MetricFamily>& families, const std::string& name) {
+  for (const auto& f : families) {
+    if (f.name != name || f.metric.empty()) continue;
+    const auto& m = f.metric[0];
+    return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+  }
+  return -1;
+}
+
+// The place policy on its own, with a clock the test moves.
+using TP = GroupPlaces::Clock::time_point;
+TP At(int seconds) { return TP(std::chrono::seconds(seconds)); }
+
+TEST(GroupPlaces, FirstScrapeGivesPlacesByResidentThenName) {
+  GroupPlaces p(2, std::chrono::hours(1));
+  p.Update({{"small", 10}, {"big", 1000}, {"mid", 100}, {"mid2", 100}}, At(0));
+  EXPECT_TRUE(p.Placed("big"));
+  EXPECT_TRUE(p.Placed("mid"));  // ties go by name
+  EXPECT_FALSE(p.Placed("mid2"));
+  EXPECT_FALSE(p.Placed("small"));
+  EXPECT_EQ(p.folded(), 2u);
+  EXPECT_EQ(p.size(), 2u);
+}
+
+TEST(GroupPlaces, AGroupKeepsItsPlaceWhateverItsSize) {
+  GroupPlaces p(2, std::chrono::hours(1));
+  p.Update({{"a", 10}, {"b", 20}}, At(0));
+  // c is now far larger than both: it still waits, scrape after scrape; nobody flips.
+  for (int i = 1; i < 50; ++i) {
+    p.Update({{"a", 1}, {"b", 1}, {"c", 1u << 30}}, At(15 * i));
+    ASSERT_TRUE(p.Placed("a"));
+    ASSERT_TRUE(p.Placed("b"));
+    ASSERT_FALSE(p.Placed("c"));
+  }
+}
+
+TEST(GroupPlaces, FreedPlaceGoesToTheFirstWaitingGroup) {
+  GroupPlaces p(1, std::chrono::minutes(10));
+  p.Update({{"a", 10}}, At(0));
+  p.Update({{"a", 10}, {"early", 1}}, At(15));
+  p.Update({{"a", 10}, {"early", 1}, {"late", 1000}}, At(30));
+  // a has no process: it keeps its place for the idle time, then goes.
+  p.Update({{"early", 1}, {"late", 1000}}, At(45));
+  EXPECT_TRUE(p.Placed("a"));
+  EXPECT_TRUE(p.dropped().empty());
+  p.Update({{"early", 1}, {"late", 1000}}, At(30 + 599));
+  EXPECT_TRUE(p.Placed("a"));
+  p.Update({{"early", 1}, {"late", 1000}}, At(30 + 600));
+  EXPECT_FALSE(p.Placed("a"));
+  EXPECT_EQ(p.dropped(), std::vector<std::string>{"a"});
+  EXPECT_TRUE(p.Placed("early"));  // first come, although late is larger
+  EXPECT_FALSE(p.Placed("late"));
+  EXPECT_EQ(p.folded(), 1u);
+}
+
+TEST(GroupPlaces, IdleGroupsDropWithoutALimitAndNeverWithZero) {
+  GroupPlaces p(0, std::chrono::hours(1));
+  p.Update({{"cron", 1}, {"sshd", 1}}, At(0));
+  p.Update({{"sshd", 1}}, At(3599));
+  EXPECT_TRUE(p.Placed("cron"));
+  p.Update({{"sshd", 1}}, At(3600));
+  EXPECT_FALSE(p.Placed("cron"));
+  EXPECT_TRUE(p.Placed("sshd"));
+  GroupPlaces never(0, std::chrono::seconds(0));
+  never.Update({{"cron", 1}}, At(0));
+  never.Update({}, At(1000000));
+  EXPECT_TRUE(never.Placed("cron"));
+}
+
+// The collector with an injected clock: folding, counters, idle drop, a later place.
+class GroupedCollector {
+ public:
+  explicit GroupedCollector(const std::string& yaml) {
+    CommandLine cl;
+    cl.values["collectors.disable_defaults"] = {"true"};
+    cl.values["collectors.processes.enabled"] = {"true"};
+    Config c = LoadConfigFromText(cl, yaml, "test.yml");
+    CollectorOptions o("collectors.processes", c.collectors.at("processes").options);
+    collector_ = MakeProcessesCollector(o, [this] { return now; });
+  }
+  std::vector<prometheus::MetricFamily> Run(const ProcTree& tree) {
+    FsRoot fs(tree.root() / "proc", tree.root() / "sys", tree.root());
+    Context ctx(fs, limiter_);
+    MetricSink out;
+    collector_->Collect(ctx, out);
+    return out.Take();
+  }
+  TP now = At(0);
+
+ private:
+  std::unique_ptr<Collector> collector_;
+  log::RateLimiter limiter_{std::chrono::minutes(1)};
+};
+
+const std::string kOther(kOverflowGroup);
+
+TEST(ProcessGroupsBounded, FoldsBeyondMaxGroupsAndCountsIt) {
+  ProcTree tree;
+  tree.Add(1, "big", 100, 1, 100, 5000);
+  tree.Add(2, "mid", 200, 2, 100, 500);
+  tree.Add(3, "small", 300, 3, 100, 5);
+  tree.Add(4, "tiny", 400, 4, 100, 1);
+  GroupedCollector c("collectors:\n  processes:\n    max_groups: 2\n    idle_timeout: 10m\n");
+  auto s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "big"), 1);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "mid"), 1);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "small"), -1);  // no series of its own
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", kOther), 2);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", kOther), 700);
+  EXPECT_EQ(Plain(s, "pagescope_process_folded_processes_total"), 2);
+  EXPECT_EQ(Plain(s, "pagescope_process_groups_dropped_total"), 0);
+
+  // big exits; 10 minutes later it is dropped and small (first of the waiting by size) moves
+  // out of the overflow. The overflow keeps what small counted there; small counts from now.
+  tree.Remove(1);
+  c.now = At(15);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "big"), 0);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "big"), 100);
+  tree.Add(3, "small", 350, 3, 100, 5);
+  c.now = At(15 + 600);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "big"), -1);
+  EXPECT_EQ(Plain(s, "pagescope_process_groups_dropped_total"), 1);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "small"), 1);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "small"), 0);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", kOther), 1);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", kOther), 750);  // 350 + 400
+  tree.Add(3, "small", 360, 3, 100, 5);
+  tree.Add(4, "tiny", 410, 4, 100, 1);
+  c.now = At(630);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "small"), 10);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", kOther), 760);
+
+  // big comes back: a new series from 0 (it waits: no place is free).
+  tree.Add(5, "big", 7, 0, 900, 5000);
+  c.now = At(645);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "big"), -1);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", kOther), 2);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", kOther), 767);
+  EXPECT_EQ(Plain(s, "pagescope_process_folded_processes_total"), 3);
+  EXPECT_EQ(Plain(s, "pagescope_process_folded_groups"), 2);
+  EXPECT_EQ(Plain(s, "pagescope_process_groups"), 2);
+}
+
+TEST(ProcessGroupsBounded, IdleGroupIsDroppedAndComesBackFromZero) {
+  ProcTree tree;
+  tree.Add(1, "sshd", 10, 0);
+  tree.Add(2, "cron-job", 500, 0);
+  GroupedCollector c("collectors:\n  processes:\n    idle_timeout: 1h\n");
+  c.Run(tree);
+  tree.Remove(2);
+  c.now = At(60);
+  auto s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "cron-job"), 500);
+  // Last seen with a process at 0: kept for the hour, then dropped.
+  c.now = At(3599);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "cron-job"), 0);
+  c.now = At(3600);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "cron-job"), -1);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "sshd"), 1);
+  tree.Add(3, "cron-job", 20, 0, 7000);
+  c.now = At(7200);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "cron-job"), 20);
+}
+
+TEST(ProcessGroupsBounded, DroppedWhenScrapesAreFurtherApartThanTheIdleTime) {
+  // The last process exits between two scrapes further apart than idle_timeout: the group goes
+  // at once and does not come back from what its process had counted.
+  ProcTree tree;
+  tree.Add(1, "sshd", 10, 0);
+  tree.Add(2, "job", 500, 0);
+  GroupedCollector c("collectors:\n  processes:\n    idle_timeout: 10s\n");
+  c.Run(tree);
+  tree.Remove(2);
+  c.now = At(20);
+  auto s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_num_procs", "job"), -1);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "job"), -1);
+  c.now = At(40);
+  s = c.Run(tree);
+  EXPECT_EQ(Sample(s, "pagescope_process_minor_faults_total", "job"), -1);
+  EXPECT_EQ(Plain(s, "pagescope_process_groups"), 1);
+}
+
+TEST(ProcessGroupsBounded, ManyOneOffNamesStayBounded) {
+  ProcTree tree;
+  GroupedCollector c("collectors:\n  processes:\n    max_groups: 5\n    idle_timeout: 1m\n");
+  for (int round = 0; round < 40; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      int pid = 1000 + round * 20 + i;
+      tree.Add(pid, "job" + std::to_string(round * 20 + i), 1, 0, 100 + round);
+    }
+    c.now = At(round * 30);
+    auto s = c.Run(tree);
+    std::size_t groups = 0;
+    for (const auto& f : s) {
+      if (f.name == "pagescope_process_num_procs") groups = f.metric.size();
+    }
+    ASSERT_LE(groups, 6u) << "round " << round;
+    for (int i = 0; i < 20; ++i) tree.Remove(1000 + round * 20 + i);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "collectors/parse.h"
 #include "collectors/sys_kernel_mm_ksm.h"
 #include "collectors/sys_kernel_mm_transparent_hugepage.h"
+#include "test_util.h"
 
 namespace pagescope {
 namespace {
@@ -63,6 +64,41 @@ TEST(Thp, PolicyFiles) {
   EXPECT_THROW(parse::BracketChoice("always [] never"), ParseError);  // empty choice
   EXPECT_THROW(parse::BracketChoice("[always] always"), ParseError);  // duplicate
   EXPECT_THROW(parse::BracketChoice("always [madvise] never\nmore"), ParseError);
+}
+
+TEST(Thp, SizeUsableResolvesInherit) {
+  // Anonymous: inherit follows the top-level enabled.
+  EXPECT_TRUE(ThpSizeUsable("madvise", "never", "inherit", "never", true));
+  EXPECT_FALSE(ThpSizeUsable("never", "never", "inherit", "never", true));
+  EXPECT_TRUE(ThpSizeUsable("never", "never", "always", "never", false));
+  EXPECT_FALSE(ThpSizeUsable("always", "never", "never", "never", false));
+  // Shmem: inherit follows the top-level shmem_enabled; deny switches every size off, force
+  // forces the PMD size on.
+  EXPECT_TRUE(ThpSizeUsable("never", "within_size", "never", "inherit", true));
+  EXPECT_FALSE(ThpSizeUsable("never", "never", "never", "inherit", true));
+  EXPECT_TRUE(ThpSizeUsable("never", "never", "never", "advise", false));
+  EXPECT_FALSE(ThpSizeUsable("never", "deny", "never", "always", false));
+  EXPECT_TRUE(ThpSizeUsable("never", "force", "never", "never", true));
+  EXPECT_FALSE(ThpSizeUsable("never", "force", "never", "never", false));
+  // Inheriting force: force only forces the PMD size; another size inheriting it follows it as
+  // a policy that is not never (the kernel allows huge orders there as for always).
+  EXPECT_TRUE(ThpSizeUsable("never", "force", "never", "inherit", false));
+  // A size without a per-size anonymous file (file-only sizes) goes by its shmem policy.
+  EXPECT_FALSE(ThpSizeUsable("always", "never", "", "never", false));
+}
+
+TEST(Thp, UnusableSizesOnlyWithAllSizes) {
+  // two_nodes: 2MiB inherits madvise (usable), 64KiB is madvise (usable), 8KiB has only a
+  // shmem policy, never, and all-zero stats.
+  auto text = testing::ScrapeText(testing::FixtureConfig("two_nodes", {"thp"}));
+  EXPECT_NE(text.find("pagescope_thp_size_enabled{page_size=\"2MiB\""), std::string::npos);
+  EXPECT_NE(text.find("pagescope_thp_size_enabled{page_size=\"64KiB\""), std::string::npos);
+  EXPECT_EQ(text.find("page_size=\"8KiB\""), std::string::npos);
+  EXPECT_NE(text.find("pagescope_thp_enabled{mode=\"madvise\"} 1"), std::string::npos);
+  auto all = testing::ScrapeText(
+      testing::FixtureConfig("two_nodes", {"thp"}, "collectors:\n  thp:\n    all_sizes: true\n"));
+  EXPECT_NE(all.find("pagescope_thp_size_shmem_enabled{page_size=\"8KiB\",mode=\"never\"} 1"),
+            std::string::npos);
 }
 
 TEST(Ksm, Files) {
