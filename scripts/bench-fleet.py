@@ -81,9 +81,6 @@ def main():
     ap.add_argument("--agents", choices=["prometheus", "vmagent"], default="prometheus")
     ap.add_argument("--interval", type=int, default=10, help="scrape interval, seconds")
     ap.add_argument("--duration", type=int, default=300, help="measured run, seconds")
-    ap.add_argument("--lean", action="store_true",
-                    help="hosts with only the pool, node, THP/KSM mode files (as test_fleet); "
-                         "default: kernel-wide files of tests/fixtures/two_nodes as well")
     args = ap.parse_args()
 
     print("# bench-fleet: %d hosts, %d %s agents, scrape every %d s, %d s measured (%s UTC)"
@@ -98,9 +95,9 @@ def main():
     hosts = stack = None
     try:
         specs = fleet_stack.random_specs(args.hosts, ["cluster-a", "cluster-b", "cluster-c"])
-        hosts = fleet_stack.FleetHosts(workdir, specs, rich=not args.lean)
-        print("\n## series by collector, generated host %s (nodes %s, sizes %s)"
-              % (specs[0].name, specs[0].nodes, sorted(specs[0].pools)))
+        hosts = fleet_stack.FleetHosts(workdir, specs)
+        print("\n## series by collector, generated host %s (nodes %s, sizes %s, %d guests)"
+              % (specs[0].name, specs[0].nodes, sorted(specs[0].pools), specs[0].guests))
         for c, n in series_by_collector("http://" + hosts.instance(0)).items():
             print("  %-24s %5d" % (c, n))
         rules = os.path.join(SOURCE_DIR, "alerts", "pagescope-rules.yml")

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,6 +26,9 @@ import urllib.request
 import yaml
 
 from pagescope_test import BINARY, SOURCE_DIR
+
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "tools"))
+import gen_fleet_fixture  # noqa: E402  (tests/tools: the fixture host generator)
 
 FLEET_DIR = os.path.join(SOURCE_DIR, "deploy", "fleet")
 COMPOSE_FLEET = os.path.join(SOURCE_DIR, "docker", "compose-fleet.yml")
@@ -79,8 +83,11 @@ class HostSpec:
     """One simulated host: NUMA nodes and, per page size (KiB) and node, its pool and free pages;
     reserved pages per size; THP and KSM modes; the flavors of its capacity configuration."""
 
-    def __init__(self, name, cluster, nodes, pools, reserved, thp="madvise", ksm_run=0):
+    def __init__(self, name, cluster, nodes, pools, reserved, thp="madvise", ksm_run=0,
+                 guests=0, seed=0):
         self.name = name
+        self.guests = guests
+        self.seed = seed
         self.cluster = cluster
         self.nodes = nodes  # list of node ids
         self.pools = pools  # {size_kib: {node: [pool, free]}}
@@ -114,13 +121,13 @@ def flavor_slots(spec, flavor):
 
 
 def random_specs(count, clusters, seed=17):
-    """count varied hosts spread over the clusters: 1, 2 or 4 nodes (ids not always dense),
-    2 MiB pools everywhere and 1 GiB pools on some, different sizes and use."""
+    """count varied hosts spread over the clusters: 1, 2 or 4 nodes, 2 MiB pools everywhere
+    and 1 GiB pools on some, different sizes and use, 0 to 6 QEMU guests."""
     rng = random.Random(seed)
     out = []
     for i in range(count):
         n_nodes = rng.choice([1, 2, 2, 4])
-        nodes = [0, 2] if n_nodes == 2 and rng.random() < 0.25 else list(range(n_nodes))
+        nodes = list(range(n_nodes))
         pools = {}
         sizes = [2048] + ([1048576] if rng.random() < 0.5 else [])
         for size in sizes:
@@ -135,7 +142,7 @@ def random_specs(count, clusters, seed=17):
         # A few hosts drift from the expected THP mode (madvise).
         thp = "always" if i % 7 == 3 else "madvise"
         out.append(HostSpec("host%03d" % i, clusters[i % len(clusters)], nodes, pools, reserved,
-                            thp=thp))
+                            thp=thp, guests=rng.randint(0, 6), seed=seed * 100000 + i))
     return out
 
 
@@ -167,60 +174,21 @@ def write_pools(root, spec):
                 os.replace(os.path.join(nd, name + ".tmp"), os.path.join(nd, name))
 
 
-RICH_FILES = ["proc/vmstat", "proc/meminfo", "proc/buddyinfo", "sys/kernel/mm/transparent_hugepage",
-              "sys/kernel/mm/ksm", "sys/module/zswap", "proc/swaps"]
-
-
-def write_host(root, spec, rich=False):
-    """A fixture root (proc/, sys/, root/, pagescope.yml) for spec. rich: the kernel-wide files
-    (vmstat, meminfo, buddyinfo, THP with mTHP sizes, KSM, zswap, swaps) copied from
-    tests/fixtures/two_nodes, for a series count closer to a real host's."""
-    gib = KIB * KIB  # kB per GiB
-    mem_kb = 64 * gib * len(spec.nodes)
-    _write(os.path.join(root, "proc", "meminfo"),
-           "MemTotal: %d kB\nMemFree: %d kB\nMemAvailable: %d kB\nSwapTotal: 0 kB\n"
-           "SwapFree: 0 kB\nAnonHugePages: 0 kB\nHugepagesize: 2048 kB\n"
-           % (mem_kb, mem_kb // 2, mem_kb // 2))
-    _write(os.path.join(root, "proc", "vmstat"),
-           "nr_free_pages 1000\npgfault 100\npgmajfault 1\npswpin 0\npswpout 0\n"
-           "thp_fault_alloc 0\nthp_fault_fallback 0\nhtlb_buddy_alloc_fail 0\n")
-    _write(os.path.join(root, "proc", "pressure", "memory"),
-           "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
-           "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
-    _write(os.path.join(root, "proc", "swaps"), "Filename\tType\tSize\tUsed\tPriority\n")
-    _write(os.path.join(root, "proc", "cmdline"), "BOOT_IMAGE=/vmlinuz ro quiet\n")
-    _write(os.path.join(root, "proc", "sys", "vm", "overcommit_memory"), "0\n")
-    node_list = ",".join(str(n) for n in spec.nodes)
-    nd = os.path.join(root, "sys", "devices", "system", "node")
-    for f in ("online", "possible", "has_cpu", "has_memory", "has_normal_memory"):
-        _write(os.path.join(nd, f), node_list + "\n")
-    for node in spec.nodes:
-        d = os.path.join(nd, "node%d" % node)
-        _write(os.path.join(d, "meminfo"),
-               "Node %d MemTotal: %d kB\nNode %d MemFree: %d kB\nNode %d MemUsed: %d kB\n"
-               % (node, 64 * gib, node, 32 * gib, node, 32 * gib))
-        _write(os.path.join(d, "numastat"),
-               "numa_hit 1000\nnuma_miss 0\nnuma_foreign 0\ninterleave_hit 0\n"
-               "local_node 1000\nother_node 0\n")
-        _write(os.path.join(d, "distance"),
-               " ".join("10" if o == node else "21" for o in spec.nodes) + "\n")
-        _write(os.path.join(d, "cpulist"), "%d-%d\n" % (node * 8, node * 8 + 7))
-    _write(os.path.join(root, "sys", "kernel", "mm", "transparent_hugepage", "defrag"),
-           "always defer defer+madvise [madvise] never\n")
+def write_host(root, spec):
+    """A fixture root for spec, made by tests/tools/gen_fleet_fixture.py: the pools and free and
+    reserved pages of spec, its guests (QEMU processes, machine.slice scopes), a few dozen
+    processes and services, the FLAVORS; then spec's THP and KSM modes."""
+    size_label = {2048: "2MiB", 1048576: "1GiB"}
+    gen_fleet_fixture.generate(root, gen_fleet_fixture.HostSpec(
+        nodes=len(spec.nodes),
+        pools={size_label[size]: [per_node[n][0] for n in spec.nodes]
+               for size, per_node in spec.pools.items()},
+        free_pages={size_label[size]: [per_node[n][1] for n in spec.nodes]
+                    for size, per_node in spec.pools.items()},
+        reserved_pages={size_label[size]: r for size, r in spec.reserved.items()},
+        guests=spec.guests, guest_memory_mib=1024, processes=40, process_names=10, services=5,
+        flavors=FLAVORS, seed=spec.seed))
     write_host_modes(root, spec)
-    write_pools(root, spec)
-    os.makedirs(os.path.join(root, "root", "etc"), exist_ok=True)
-    _write(os.path.join(root, "pagescope.yml"),
-           yaml.safe_dump({"collectors": {"qemu": {"flavors": FLAVORS}}}))
-    if rich:
-        base = os.path.join(SOURCE_DIR, "tests", "fixtures", "two_nodes")
-        for rel in RICH_FILES:
-            src, dst = os.path.join(base, rel), os.path.join(root, rel)
-            if os.path.isdir(src):
-                shutil.copytree(src, dst, dirs_exist_ok=True)
-            else:
-                shutil.copyfile(src, dst)
-        write_host_modes(root, spec)
 
 
 def write_host_modes(root, spec):
@@ -234,7 +202,7 @@ def write_host_modes(root, spec):
 class FleetHosts:
     """count pagescope processes on 127.77.B.H:9724, B from a block no other run uses."""
 
-    def __init__(self, workdir, specs, extra_args=(), rich=False):
+    def __init__(self, workdir, specs, extra_args=()):
         self.specs = specs
         self.procs = []
         self.addresses = []
@@ -252,7 +220,7 @@ class FleetHosts:
         try:
             for spec, addr in zip(specs, candidates):
                 root = os.path.join(workdir, "hosts", spec.name)
-                write_host(root, spec, rich)
+                write_host(root, spec)
                 log = open(os.path.join(root, "pagescope.log"), "w")
                 p = subprocess.Popen(
                     [BINARY, "--web.listen-address=%s:%d" % (addr, EXPORTER_PORT),

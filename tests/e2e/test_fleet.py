@@ -29,6 +29,7 @@ import unittest
 import fleet_stack
 from fleet_stack import Stack, FleetHosts, random_specs, wait_for, write_pools
 from mixin_test import build, load_rules, recordings
+from pagescope_test import parse_exposition
 
 CLUSTERS = ["cluster-a", "cluster-b", "cluster-c"]
 SIZES = {2048: "2MiB", 1048576: "1GiB"}
@@ -38,6 +39,8 @@ FLEET_RECORDS = {
     "thp_unexpected": "fleet:pagescope_thp_mode_unexpected_hosts:sum",
     "hosts_up": "fleet:pagescope_hosts_up:sum",
     "hosts": "fleet:pagescope_hosts:count",
+    "flavor_slots": "fleet_flavor:pagescope_capacity_host_vm_slots:sum",
+    "flavor_hosts": "fleet_flavor:pagescope_capacity_hosts_with_slot:sum",
 }
 
 
@@ -173,9 +176,25 @@ class FleetTest(FleetBase, unittest.TestCase):
         thp = {(c,): sum(1 for s in self.specs if s.cluster == c and s.thp != "madvise")
                for c in CLUSTERS}
         self.assertGreater(sum(thp.values()), 0)
-        for name, want in (("hosts_up", hosts), ("hosts", hosts), ("thp_unexpected", thp)):
+        # Capacity per flavor: the fleet sums equal the sums over the hosts of what each
+        # exporter says itself (pagescope_capacity_host_vm_slots, scraped here directly).
+        flavor_slots, flavor_hosts = {}, {}
+        for i, s in enumerate(self.specs):
+            m = parse_exposition(fleet_stack.http_get(
+                "http://%s/metrics" % self.instance_of(i)).decode())
+            for (n, labels), v in m.items():
+                if n == "pagescope_capacity_host_vm_slots":
+                    key = (s.cluster, dict(labels)["flavor"])
+                    flavor_slots[key] = flavor_slots.get(key, 0) + v
+                    flavor_hosts[key] = flavor_hosts.get(key, 0) + min(v, 1)
+        self.assertEqual(len(flavor_slots), len(CLUSTERS) * len(fleet_stack.FLAVORS))
+        self.assertGreater(sum(flavor_slots.values()), 0)
+        for name, want in (("hosts_up", hosts), ("hosts", hosts), ("thp_unexpected", thp),
+                           ("flavor_slots", flavor_slots), ("flavor_hosts", flavor_hosts)):
             wait_for(FLEET_RECORDS[name] + " per cluster as the fixtures say",
-                     lambda: by_labels(self.stack.query(FLEET_RECORDS[name]), "cluster") == want,
+                     lambda: by_labels(self.stack.query(FLEET_RECORDS[name]),
+                                       *(["cluster", "flavor"] if "flavor" in name
+                                         else ["cluster"])) == want,
                      timeout=30)
         print("fleet: fleet sums as expected after %.1f s" % (time.time() - t))
 
