@@ -1,10 +1,10 @@
 #include "collectors/cgroup_hugetlb.h"
 
 #include <charconv>
-#include <deque>
-#include <set>
+#include <utility>
 #include <vector>
 
+#include "collectors/cgroup_tree.h"
 #include "collectors/parse.h"
 #include "collectors/sysfs.h"
 
@@ -82,17 +82,6 @@ HugetlbNumaStat ParseHugetlbNumaStat(std::string_view text) {
 
 namespace {
 
-struct Hierarchy {
-  std::filesystem::path root;
-  bool v2 = false;
-};
-
-struct Pending {
-  const Hierarchy* hierarchy;
-  std::string rel;  // relative to the hierarchy's root
-  int depth;
-};
-
 class CgroupHugetlbCollector : public Collector {
  public:
   struct Detail {
@@ -100,29 +89,11 @@ class CgroupHugetlbCollector : public Collector {
     bool zero_sizes = false;      // sizes a cgroup never used and that are not limited
     bool guest_children = false;  // libvirt's cgroups inside a guest's scope
   };
-  CgroupHugetlbCollector(std::vector<std::string> parents, int max_depth, long long max_cgroups,
-                         Detail detail)
-      : parents_(std::move(parents)),
-        max_depth_(max_depth),
-        max_cgroups_(max_cgroups),
-        detail_(detail) {}
+  CgroupHugetlbCollector(CgroupWalkLimits limits, Detail detail)
+      : limits_(std::move(limits)), detail_(detail) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
-    std::vector<Hierarchy> hierarchies;
-    // cgroup v2, mounted at /sys/fs/cgroup or (hybrid) /sys/fs/cgroup/unified; only when the
-    // hugetlb controller is bound to it.
-    for (const char* rel : {"fs/cgroup", "fs/cgroup/unified"}) {
-      auto root = ctx.fs().Sys(rel);
-      auto controllers = ctx.ReadQuiet(root / "cgroup.controllers");
-      if (!controllers) continue;
-      for (auto c : parse::Fields(parse::Trim(*controllers))) {
-        if (c == "hugetlb") hierarchies.push_back({root, true});
-      }
-      break;
-    }
-    // cgroup v1: its own hierarchy.
-    auto v1 = ctx.fs().Sys("fs/cgroup/hugetlb");
-    if (FsRoot::ReadSubdirs(v1).status == ReadStatus::kOk) hierarchies.push_back({v1, false});
+    auto hierarchies = FindCgroupHierarchies(ctx, "hugetlb");
     if (hierarchies.empty()) return;
 
     std::vector<std::uint64_t> sizes;
@@ -131,85 +102,41 @@ class CgroupHugetlbCollector : public Collector {
         if (auto bytes = parse::HugepageDirBytes(name)) sizes.push_back(*bytes);
       }
     }
-
-    std::deque<Pending> queue;
-    for (const auto& h : hierarchies) {
-      for (const auto& p : parents_) queue.push_back({&h, p, 0});
-    }
-    std::set<std::pair<const Hierarchy*, std::string>> seen;
-    long long scanned = 0, skipped_depth = 0, skipped_count = 0;
-    while (!queue.empty()) {
-      Pending p = std::move(queue.front());
-      queue.pop_front();
-      if (!seen.insert({p.hierarchy, p.rel}).second) continue;
-      auto dir = p.hierarchy->root / p.rel;
-      if (scanned >= max_cgroups_ && p.depth > 0) {
-        ++skipped_count;
-        continue;
-      }
-      auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ReadSubdirsQuiet(dir);
-      if (!children) continue;  // a configured parent that is not there, or a vanished cgroup
-      if (scanned >= max_cgroups_) {
-        ++skipped_count;
-        continue;
-      }
-      ++scanned;
-      CollectCgroup(ctx, *p.hierarchy, dir, p.rel, sizes, out);
-      if (!detail_.guest_children && p.depth > 0 && IsGuestScope(p.rel)) continue;
-      if (p.depth >= max_depth_) {
-        skipped_depth += static_cast<long long>(children->size());
-        continue;
-      }
-      for (const auto& c : *children) queue.push_back({p.hierarchy, p.rel + "/" + c, p.depth + 1});
-    }
-    out.Gauge("pagescope_cgroup_hugetlb_scanned_cgroups",
-              "Cgroups whose hugetlb files were read in this scrape.", {},
-              static_cast<double>(scanned));
-    out.Gauge("pagescope_cgroup_hugetlb_skipped_cgroups",
-              "Cgroups below the configured parents left out in this scrape: deeper than "
-              "max_depth (their own children not counted) or beyond max_cgroups.",
-              {{"reason", "max_depth"}}, static_cast<double>(skipped_depth));
-    out.Gauge("pagescope_cgroup_hugetlb_skipped_cgroups",
-              "Cgroups below the configured parents left out in this scrape: deeper than "
-              "max_depth (their own children not counted) or beyond max_cgroups.",
-              {{"reason", "max_cgroups"}}, static_cast<double>(skipped_count));
+    auto stats = WalkCgroups(
+        ctx, hierarchies, limits_,
+        [&](const CgroupHierarchy& h, const std::filesystem::path& dir, const std::string& rel,
+            int depth) {
+          CollectCgroup(ctx, h, dir, rel, sizes, out);
+          // Hugetlb is charged hierarchically: a guest's scope holds the whole guest; the
+          // cgroups libvirt makes inside it (libvirt/emulator, vcpuN) only split it.
+          if (!detail_.guest_children && depth > 0 && !ParseCgroupIdentity(rel).vm.empty()) {
+            return CgroupDescend::kNo;
+          }
+          return CgroupDescend::kYes;
+        });
+    EmitCgroupWalkStats(out, "pagescope_cgroup_hugetlb", "hugetlb", stats);
   }
 
  private:
-  static std::optional<std::vector<std::string>> ReadSubdirsQuiet(
-      const std::filesystem::path& dir) {
-    auto r = FsRoot::ReadSubdirs(dir);
-    if (r.status != ReadStatus::kOk) return std::nullopt;
-    return std::move(r.names);
-  }
-
-  // A libvirt guest's cgroup: machine-qemu\x2d<id>\x2d<name>.scope (v2, systemd) or
-  // <name>.libvirt-qemu (v1). Hugetlb is charged hierarchically, so the scope holds the whole
-  // guest; the cgroups libvirt makes inside it (libvirt/emulator, vcpuN) only split it.
-  static bool IsGuestScope(std::string_view rel) {
-    auto slash = rel.rfind('/');
-    std::string_view name = slash == std::string_view::npos ? rel : rel.substr(slash + 1);
-    return (name.starts_with("machine-qemu") && name.ends_with(".scope")) ||
-           name.ends_with(".libvirt-qemu");
-  }
-
-  void CollectCgroup(const Context& ctx, const Hierarchy& h, const std::filesystem::path& dir,
+  void CollectCgroup(const Context& ctx, const CgroupHierarchy& h, const std::filesystem::path& dir,
                      const std::string& cgroup, const std::vector<std::uint64_t>& sizes,
                      MetricSink& out) const {
     for (std::uint64_t size : sizes) {
       std::string prefix = "hugetlb." + CgroupHugetlbSizeName(size) + ".";
-      Labels l{{"cgroup", cgroup}, {"page_size", parse::PageSizeLabel(size)}};
-      auto usage = ReadU64Quiet(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
+      Labels l = CgroupLabels(cgroup);
+      l.emplace_back("page_size", parse::PageSizeLabel(size));
+      auto usage = ReadCgroupU64(ctx, dir / (prefix + (h.v2 ? "current" : "usage_in_bytes")), out);
       if (!usage) continue;  // the controller is not enabled for this cgroup
       std::optional<std::uint64_t> limit;
       if (h.v2) {
         auto path = dir / (prefix + "max");
         auto text = ctx.ReadQuiet(path);
-        if (text && parse::Trim(*text) != "max") limit = ParseU64(path, *text, out);
+        if (text && parse::Trim(*text) != "max") limit = ParseCgroupU64(path, *text, out);
       } else {
-        limit = ReadU64Quiet(ctx, dir / (prefix + "limit_in_bytes"), out);
+        limit = ReadCgroupU64(ctx, dir / (prefix + "limit_in_bytes"), out);
       }
       if (limit && *limit >= kCgroupHugetlbUnlimited) limit.reset();
+      // Copied out: GCC 12 sees the optional as maybe uninitialized below.
       const bool has_limit = limit.has_value();
       const std::uint64_t limit_bytes = limit.value_or(0);
       std::optional<std::uint64_t> events;
@@ -223,7 +150,7 @@ class CgroupHugetlbCollector : public Collector {
           }
         }
       } else {
-        events = ReadU64Quiet(ctx, dir / (prefix + "failcnt"), out);
+        events = ReadCgroupU64(ctx, dir / (prefix + "failcnt"), out);
       }
       // A size this cgroup does not use, may use without limit and never hit a limit of says
       // nothing: no series (the pool's own series cover the size).
@@ -244,8 +171,8 @@ class CgroupHugetlbCollector : public Collector {
                     "(hugetlb.<size>.events \"max\", v1 failcnt).",
                     l, static_cast<double>(*events));
       }
-      auto numa_path = dir / (prefix + "numa_stat");
       if (!detail_.numa) continue;
+      auto numa_path = dir / (prefix + "numa_stat");
       if (auto text = ctx.ReadQuiet(numa_path)) {
         try {
           auto stat = ParseFile(numa_path, [&] { return ParseHugetlbNumaStat(*text); });
@@ -253,10 +180,7 @@ class CgroupHugetlbCollector : public Collector {
             out.Gauge("pagescope_cgroup_hugetlb_numa_usage_bytes",
                       "Hugepage memory of this size charged to this cgroup and its descendants "
                       "on this NUMA node (hugetlb.<size>.numa_stat).",
-                      {{"cgroup", cgroup},
-                       {"node", std::to_string(node)},
-                       {"page_size", parse::PageSizeLabel(size)}},
-                      static_cast<double>(bytes));
+                      NodeLabels(cgroup, node, size), static_cast<double>(bytes));
           }
         } catch (const CollectError& e) {
           out.Fail(e.what());
@@ -265,28 +189,14 @@ class CgroupHugetlbCollector : public Collector {
     }
   }
 
-  // Cgroups come and go: a missing file is no series and no log line.
-  static std::optional<std::uint64_t> ReadU64Quiet(const Context& ctx,
-                                                   const std::filesystem::path& path,
-                                                   MetricSink& out) {
-    auto text = ctx.ReadQuiet(path);
-    if (!text) return std::nullopt;
-    return ParseU64(path, *text, out);
+  static Labels NodeLabels(const std::string& cgroup, int node, std::uint64_t size) {
+    Labels l = CgroupLabels(cgroup);
+    l.emplace_back("node", std::to_string(node));
+    l.emplace_back("page_size", parse::PageSizeLabel(size));
+    return l;
   }
 
-  static std::optional<std::uint64_t> ParseU64(const std::filesystem::path& path,
-                                               const std::string& text, MetricSink& out) {
-    try {
-      return ParseFile(path, [&] { return parse::SingleU64(text); });
-    } catch (const CollectError& e) {
-      out.Fail(e.what());
-      return std::nullopt;
-    }
-  }
-
-  std::vector<std::string> parents_;
-  int max_depth_;
-  long long max_cgroups_;
+  CgroupWalkLimits limits_;
   Detail detail_;
 };
 
@@ -303,45 +213,25 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
       "/sys/fs/cgroup/<parent>/**/hugetlb.<size>.{current,max,events,numa_stat}, "
       "/sys/fs/cgroup/hugetlb/<parent>/**/hugetlb.<size>.{usage_in_bytes,limit_in_bytes,"
       "failcnt,numa_stat}";
-  spec.options = {
-      {"parents", OptionType::kStringList, "[machine.slice, machine, kubepods.slice, kubepods]",
-       "Cgroups, relative to the cgroup root, whose subtrees are read (libvirt: machine.slice "
-       "or machine; Kubernetes: kubepods.slice or kubepods)."},
-      {"max_depth", OptionType::kInt, "4",
-       "How many levels below each parent are read (0: the parent only)."},
-      {"max_cgroups", OptionType::kInt, "1000",
-       "At most this many cgroups are read per scrape, shallowest first."},
+  spec.options =
+      CgroupWalkOptions("[machine.slice, machine, kubepods.slice, kubepods]", "4", "1000");
+  spec.options.push_back(
       {"numa", OptionType::kBool, "false",
-       "Also export the usage per NUMA node (numa_stat): one series per cgroup, size and node."},
+       "Also export the usage per NUMA node (numa_stat): one series per cgroup, size and node."});
+  spec.options.push_back(
       {"zero_sizes", OptionType::kBool, "false",
        "Also export the sizes a cgroup does not use, has no limit for and never hit a limit "
-       "of."},
+       "of."});
+  spec.options.push_back(
       {"guest_children", OptionType::kBool, "false",
        "Also read the cgroups libvirt makes inside a guest's scope (libvirt/emulator, vcpuN); "
-       "the scope already holds all of the guest's hugepages."},
-  };
+       "the scope already holds all of the guest's hugepages."});
   spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
-    std::vector<std::string> parents;
-    for (auto p : options.StringList("parents")) {
-      while (!p.empty() && p.front() == '/') p.erase(0, 1);
-      while (!p.empty() && p.back() == '/') p.pop_back();
-      if (p.empty()) options.Fail("parents", "empty parent path");
-      if (p == ".." || p.starts_with("../") || p.ends_with("/..") ||
-          p.find("/../") != std::string::npos) {
-        options.Fail("parents", "\"" + p + "\" leaves the cgroup tree");
-      }
-      parents.push_back(p);
-    }
-    long long depth = options.Int("max_depth");
-    if (depth < 0 || depth > 64) options.Fail("max_depth", "must be between 0 and 64");
-    long long count = options.Int("max_cgroups");
-    if (count < 1) options.Fail("max_cgroups", "must be at least 1");
     CgroupHugetlbCollector::Detail detail;
     detail.numa = options.Bool("numa");
     detail.zero_sizes = options.Bool("zero_sizes");
     detail.guest_children = options.Bool("guest_children");
-    return std::make_unique<CgroupHugetlbCollector>(std::move(parents), static_cast<int>(depth),
-                                                    count, detail);
+    return std::make_unique<CgroupHugetlbCollector>(ParseCgroupWalkOptions(options), detail);
   };
   return spec;
 }

@@ -7,6 +7,7 @@
 
 #include "collectors/parse.h"
 #include "collectors/proc_meminfo.h"
+#include "collectors/sysfs.h"
 
 namespace pagescope {
 
@@ -119,6 +120,8 @@ class HugetlbfsCollector : public Collector {
     if (mounts.empty()) return;
 
     std::optional<std::optional<std::uint64_t>> default_size;
+    std::map<std::uint64_t, std::uint64_t> limited_used;  // page size -> bytes
+    std::map<std::uint64_t, std::vector<Labels>> unlimited;
     for (const auto& [mount_point, e] : mounts) {
       HugetlbfsOptions o;
       try {
@@ -164,8 +167,10 @@ class HugetlbfsCollector : public Collector {
       if (st->type != kHugetlbfsMagic) continue;
       // Without a size limit hugetlbfs leaves f_blocks 0 (no subpool) or -1 (min_size only).
       if (st->blocks == 0 || st->blocks == UINT64_MAX || st->bfree > st->blocks || st->bsize == 0) {
+        unlimited[*o.page_size].push_back(l);
         continue;
       }
+      limited_used[*o.page_size] += (st->blocks - st->bfree) * st->bsize;
       out.Gauge("pagescope_hugetlbfs_size_bytes",
                 "Size limit of this hugetlbfs mount (size=), from statfs; absent for mounts "
                 "without a limit.",
@@ -175,9 +180,38 @@ class HugetlbfsCollector : public Collector {
                 "pages reserved or faulted by its files count as used.",
                 l, static_cast<double>(st->bfree) * static_cast<double>(st->bsize));
     }
+    EmitUnlimitedUpperBounds(ctx, limited_used, unlimited, out);
   }
 
  private:
+  // A mount without size= keeps no count of its own. What all hugetlb users of a page size hold
+  // is the pool's in-use plus reserved pages; the limited mounts of that size account for their
+  // part through statfs; the rest is the most the unlimited mounts can hold (it also covers
+  // MAP_HUGETLB and SHM_HUGETLB memory, which lives on no visible mount).
+  static void EmitUnlimitedUpperBounds(
+      const Context& ctx, const std::map<std::uint64_t, std::uint64_t>& limited_used,
+      const std::map<std::uint64_t, std::vector<Labels>>& unlimited, MetricSink& out) {
+    for (const auto& [size, labels] : unlimited) {
+      auto dir =
+          ctx.fs().Sys("kernel/mm/hugepages/hugepages-" + std::to_string(size / 1024) + "kB");
+      auto total = ReadU64File(ctx, dir / "nr_hugepages", out);
+      auto free = ReadU64File(ctx, dir / "free_hugepages", out);
+      auto resv = ReadU64File(ctx, dir / "resv_hugepages", out);
+      if (!total || !free || !resv || *free > *total) continue;
+      double held = static_cast<double>(*total - *free + *resv) * static_cast<double>(size);
+      auto it = limited_used.find(size);
+      if (it != limited_used.end()) held -= static_cast<double>(it->second);
+      for (const auto& l : labels) {
+        out.Gauge("pagescope_hugetlbfs_used_upper_bound_bytes",
+                  "For a hugetlbfs mount without size=: the most its files can hold, from the "
+                  "pool of its page size (in use plus reserved pages) minus what the size-limited "
+                  "mounts of that size hold; includes MAP_HUGETLB and SysV SHM_HUGETLB memory, "
+                  "and is shared by all unlimited mounts of the size.",
+                  l, held > 0 ? held : 0.0);
+      }
+    }
+  }
+
   std::unique_ptr<StatfsSource> statfs_;
 };
 

@@ -4,7 +4,9 @@
 // (/proc/1/mountinfo, falling back to /proc/self/mountinfo; Documentation/filesystems/proc.rst,
 // "/proc/<pid>/mountinfo") with its page size and, where the mount has a size= limit, its size
 // and free space from statfs(2) of the mount point below --path.rootfs. Without a size limit
-// hugetlbfs reports no blocks in statfs, so there is nothing to show but the mount itself.
+// hugetlbfs reports no blocks in statfs; for such mounts the most they can hold comes from the
+// pool of their page size (in use + reserved pages) minus what the limited mounts of that size
+// hold (pagescope_hugetlbfs_used_upper_bound_bytes).
 
 #include <cstdint>
 #include <filesystem>

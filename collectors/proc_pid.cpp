@@ -114,6 +114,10 @@ ProcPidStatus ParseProcPidStatus(std::string_view text) {
       field = &s.vm_swap;
     } else if (key == "HugetlbPages") {
       field = &s.hugetlb_pages;
+    } else if (key == "VmLck") {
+      field = &s.vm_lck;
+    } else if (key == "VmPin") {
+      field = &s.vm_pin;
     }
     if (field != nullptr) *field = KbValue(l.substr(colon + 1), line);
   }
@@ -192,6 +196,34 @@ ProcPidKsmStat ParseProcPidKsmStat(std::string_view text) {
     }
   });
   return k;
+}
+
+std::string ProcPidCgroupPath(std::string_view text) {
+  std::optional<std::string_view> memory, v2, systemd;
+  parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
+    if (line.empty()) return;
+    auto c1 = line.find(':');
+    auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) throw ParseError(n, "expected \"id:controllers:path\"");
+    std::string_view controllers = line.substr(c1 + 1, c2 - c1 - 1);
+    std::string_view path = line.substr(c2 + 1);
+    if (path.empty() || path.front() != '/') throw ParseError(n, "path does not start with /");
+    if (line.substr(0, c1) == "0" && controllers.empty()) {
+      v2 = path;
+    } else if (controllers == "name=systemd") {
+      systemd = path;
+    } else {
+      while (!controllers.empty()) {
+        auto comma = controllers.find(',');
+        if (controllers.substr(0, comma) == "memory") memory = path;
+        if (comma == std::string_view::npos) break;
+        controllers.remove_prefix(comma + 1);
+      }
+    }
+  });
+  auto path = memory ? *memory : v2 ? *v2 : systemd ? *systemd : std::string_view("/");
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  return std::string(path);
 }
 
 std::vector<std::string> SplitCmdline(std::string_view text) {

@@ -47,6 +47,8 @@ struct ProcPidStatus {
   std::optional<std::uint64_t> vm_rss;         // VmRSS
   std::optional<std::uint64_t> vm_swap;        // VmSwap
   std::optional<std::uint64_t> hugetlb_pages;  // HugetlbPages (bytes, despite the name)
+  std::optional<std::uint64_t> vm_lck;         // VmLck: mlock()ed memory
+  std::optional<std::uint64_t> vm_pin;         // VmPin: pinned pages (pin_user_pages: VFIO, RDMA)
 };
 ProcPidStatus ParseProcPidStatus(std::string_view text);
 
@@ -74,6 +76,12 @@ struct ProcPidKsmStat {
   std::optional<std::uint64_t> zero_pages;     // ksm_zero_pages
 };
 ProcPidKsmStat ParseProcPidKsmStat(std::string_view text);
+
+// /proc/<pid>/cgroup ("hierarchy-ID:controllers:path" lines): the path, without the leading
+// '/', in the hierarchy that holds the memory controller (v1 "N:memory:" or a list containing
+// memory), else the v2 one ("0::"), else systemd's named hierarchy. Throws ParseError on a line
+// of another shape; "" for the root.
+std::string ProcPidCgroupPath(std::string_view text);
 
 // /proc/<pid>/cmdline: the arguments (a trailing NUL does not make an empty last one).
 std::vector<std::string> SplitCmdline(std::string_view text);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "collectors/cgroup_tree.h"
 #include "collectors/parse.h"
 #include "collectors/proc_pid.h"
 #include "collectors/sysfs.h"
@@ -72,6 +73,14 @@ std::string_view BaseName(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
+// {{.Cgroup}} (0), {{.Pod}} (1: the pod UID) and {{.Unit}} (2: the systemd unit, or the libvirt
+// guest's name) of a cgroup path.
+std::string CgroupTemplateValue(int what, const std::string& cgroup) {
+  if (what == 0) return cgroup;
+  auto id = ParseCgroupIdentity(cgroup);
+  if (what == 1) return id.pod;
+  return id.unit.empty() ? id.vm : id.unit;
+}
 }  // namespace
 
 ProcessMatchers ProcessMatchers::Default() {
@@ -135,10 +144,16 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
             out.needs_exe_ = true;
           } else if (var.starts_with(".Matches.") && var.size() > 9) {
             m.name.push_back({Segment::kMatch, var.substr(9)});
+          } else if (var == ".Cgroup" || var == ".Pod" || var == ".Unit") {
+            m.name.push_back({var == ".Cgroup" ? Segment::kCgroup
+                              : var == ".Pod"  ? Segment::kPod
+                                               : Segment::kUnit,
+                              ""});
           } else {
             options.FailAt(option, kv.second,
                            "unknown template variable {{" + var +
-                               "}} (use .Comm, .ExeBase, .ExeFull or .Matches.<name>)");
+                               "}} (use .Comm, .ExeBase, .ExeFull, .Matches.<name>, .Cgroup, "
+                               ".Pod or .Unit)");
           }
           pos = close + 2;
         }
@@ -190,8 +205,8 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
 
 std::string ProcessMatchers::MatchProcess(const PidReader& reader, int pid, std::string_view comm,
                                           std::string& buf) const {
-  std::string exe, cmdline;
-  bool exe_loaded = false, cmdline_loaded = false;
+  std::string exe, cmdline, cgroup;
+  bool exe_loaded = false, cmdline_loaded = false, cgroup_loaded = false;
   Facts facts{comm,
               [&]() -> const std::string& {
                 if (!exe_loaded) {
@@ -213,6 +228,19 @@ std::string ProcessMatchers::MatchProcess(const PidReader& reader, int pid, std:
                   cmdline_loaded = true;
                 }
                 return cmdline;
+              },
+              [&]() -> const std::string& {
+                if (!cgroup_loaded) {
+                  if (reader.Read(pid, "cgroup", buf, true) == ReadStatus::kOk) {
+                    try {
+                      cgroup = ProcPidCgroupPath(buf);
+                    } catch (const ParseError&) {
+                      cgroup.clear();  // an unknown layout names no cgroup
+                    }
+                  }
+                  cgroup_loaded = true;
+                }
+                return cgroup;
               }};
   return Match(facts);
 }
@@ -263,6 +291,14 @@ std::string ProcessMatchers::Match(const Facts& f) const {
           if (it != captures.end()) name += it->second;
           break;
         }
+        case Segment::kCgroup:
+        case Segment::kPod:
+        case Segment::kUnit:
+          name += CgroupTemplateValue(s.kind == Segment::kCgroup ? 0
+                                      : s.kind == Segment::kPod  ? 1
+                                                                 : 2,
+                                      f.cgroup ? f.cgroup() : std::string());
+          break;
       }
     }
     return name;
@@ -357,7 +393,79 @@ struct GroupSums {
   std::uint64_t hugetlb = 0;
   std::uint64_t anon_huge = 0;
   std::uint64_t ksm_merging = 0;
+  std::int64_t ksm_profit = 0;
+  std::uint64_t locked = 0;
+  std::uint64_t pinned = 0;
+  std::map<std::pair<int, std::uint64_t>, std::uint64_t> hugetlb_nodes;  // (node, size) -> bytes
 };
+
+// The hugetlb_numa option: hugetlb pages per node and size from numa_maps, read only for
+// processes that hold hugetlb memory (status HugetlbPages > 0) and at most `max_reads` times
+// per scrape (numa_maps walks every mapping's page tables); the others are counted as skipped.
+struct HugetlbNumaBudget {
+  long long max_reads = 0;
+  long long reads = 0;
+  long long skipped = 0;
+};
+void AddHugetlbNodes(const PidReader& reader, const ProcessEntry& p, HugetlbNumaBudget& budget,
+                     GroupSums& g, std::string& buf, MetricSink& out) {
+  if (!p.status.hugetlb_pages || *p.status.hugetlb_pages == 0) return;
+  if (budget.reads >= budget.max_reads) {
+    ++budget.skipped;
+    return;
+  }
+  ++budget.reads;
+  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return;  // exited or denied
+  try {
+    for (const auto& [key, pages] : ParseProcPidNumaMaps(buf).huge_pages) {
+      g.hugetlb_nodes[key] += pages * key.second;
+    }
+  } catch (const ParseError& e) {
+    out.Fail(reader.Path(p.pid, "numa_maps").string() + ":" + std::to_string(e.line()) + ": " +
+             e.what());
+  }
+}
+
+void EmitHugetlbNodes(const std::string& group, const GroupSums& g, MetricSink& out) {
+  for (const auto& [key, bytes] : g.hugetlb_nodes) {
+    out.Gauge("pagescope_process_hugetlb_node_bytes",
+              "HugeTLB memory of the group's processes faulted in on this NUMA node, by page size "
+              "(numa_maps huge mappings; with hugetlb_numa: true).",
+              {{"group", group},
+               {"node", std::to_string(key.first)},
+               {"page_size", parse::PageSizeLabel(key.second)}},
+              static_cast<double>(bytes));
+  }
+}
+
+// VmLck and VmPin of one process into its group's sums; true when the kernel prints them.
+bool AddLockedAndPinned(GroupSums& g, const ProcPidStatus& status) {
+  g.locked += status.vm_lck.value_or(0);
+  g.pinned += status.vm_pin.value_or(0);
+  return status.vm_lck.has_value() || status.vm_pin.has_value();
+}
+
+void EmitLockedPinnedAndKsmProfit(const Labels& l, const GroupSums& g, bool locked_known,
+                                  bool ksm_known, MetricSink& out) {
+  if (locked_known) {
+    out.Gauge("pagescope_process_locked_bytes",
+              "Memory the group's processes locked with mlock() (status VmLck): never reclaimed "
+              "or swapped.",
+              l, static_cast<double>(g.locked));
+    out.Gauge("pagescope_process_pinned_bytes",
+              "Memory of the group's processes pinned by the kernel for devices (status VmPin: "
+              "VFIO passthrough, RDMA, io_uring fixed buffers): cannot move, be reclaimed or "
+              "compacted.",
+              l, static_cast<double>(g.pinned));
+  }
+  if (ksm_known) {
+    out.Gauge("pagescope_process_ksm_profit_bytes",
+              "Memory KSM saves for the group's processes minus its rmap overhead (ksm_stat "
+              "ksm_process_profit; can be negative). 0 while KSM has merged no page at all: "
+              "ksm_stat is then not read per process.",
+              l, static_cast<double>(g.ksm_profit));
+  }
+}
 
 class ProcessesCollector : public Collector {
  public:
@@ -395,7 +503,10 @@ class ProcessesCollector : public Collector {
     ++generation_;
     std::map<std::string, GroupSums> groups;
     bool any_hugetlb = false;
+    bool any_locked = false;
+    HugetlbNumaBudget numa_budget{hugetlb_numa_max_};
     bool any_ksm_file = false;
+    bool any_ksm_profit = false;
     bool ksm_probed = false;
     SmapsGuard::Scrape smaps_scrape;
     std::vector<std::pair<int, std::uint64_t>> alive;
@@ -485,6 +596,8 @@ class ProcessesCollector : public Collector {
         g.majflt += live.majflt - live.base_majflt;
         g.resident += p.stat.rss_pages * page_size;
         g.swap += p.status.vm_swap.value_or(0);
+        any_locked |= AddLockedAndPinned(g, p.status);
+        if (hugetlb_numa_max_ > 0) AddHugetlbNodes(reader, p, numa_budget, g, buf_, out);
         if (p.status.hugetlb_pages) {
           any_hugetlb = true;
           g.hugetlb += *p.status.hugetlb_pages;
@@ -498,11 +611,16 @@ class ProcessesCollector : public Collector {
           ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
           if (st == ReadStatus::kOk) {
             try {
-              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0.
-              auto merging = ParseProcPidKsmStat(buf_).merging_pages;
-              if (merging) {
+              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0;
+              // ksm_process_profit came later still.
+              auto ksm = ParseProcPidKsmStat(buf_);
+              if (ksm.merging_pages) {
                 any_ksm_file = true;
-                g.ksm_merging += *merging;
+                g.ksm_merging += *ksm.merging_pages;
+              }
+              if (ksm.process_profit) {
+                any_ksm_profit = true;
+                g.ksm_profit += *ksm.process_profit;
               }
             } catch (const ParseError& e) {
               out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
@@ -560,6 +678,15 @@ class ProcessesCollector : public Collector {
                   "Pages of the group merged by KSM (ksm_stat ksm_merging_pages).", l,
                   static_cast<double>(g.ksm_merging));
       }
+      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_profit, out);
+      EmitHugetlbNodes(name, g, out);
+    }
+    if (hugetlb_numa_max_ > 0) {
+      hugetlb_numa_skipped_ += numa_budget.skipped;
+      out.Counter("pagescope_process_hugetlb_numa_skipped_total",
+                  "Processes holding hugetlb memory whose numa_maps was not read because the "
+                  "scrape had read hugetlb_numa_max_processes of them already.",
+                  {}, static_cast<double>(hugetlb_numa_skipped_));
     }
     // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
     if (table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
@@ -642,6 +769,12 @@ class ProcessesCollector : public Collector {
   std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
   std::uint64_t vanished_ = 0;
   std::uint64_t denied_ = 0;
+  long long hugetlb_numa_skipped_ = 0;
+
+ public:
+  long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
+
+ private:
   std::uint32_t generation_ = 0;
   std::string buf_;
   GroupPlaces places_;
@@ -663,9 +796,13 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
-  return std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
-                                              static_cast<std::size_t>(max_groups), *idle,
-                                              std::move(now));
+  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
+                                                static_cast<std::size_t>(max_groups), *idle,
+                                                std::move(now));
+  long long numa_max = o.Int("hugetlb_numa_max_processes");
+  if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
+  if (o.Bool("hugetlb_numa")) c->hugetlb_numa_max_ = numa_max;
+  return c;
 }
 
 CollectorSpec ProcessesCollectorSpec() {
@@ -691,6 +828,15 @@ CollectorSpec ProcessesCollectorSpec() {
                           "Drop a group (and its series) after this long without a process "
                           "(e.g. 10m, 1h; 0: never)."});
   for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
+  spec.options.push_back(
+      {"hugetlb_numa", OptionType::kBool, "false",
+       "Export pagescope_process_hugetlb_node_bytes{group, node, page_size} from numa_maps, read "
+       "only for processes that hold hugetlb memory (status HugetlbPages > 0)."});
+  spec.options.push_back(
+      {"hugetlb_numa_max_processes", OptionType::kInt, "64",
+       "With hugetlb_numa: at most this many numa_maps reads per scrape (each walks the "
+       "process's mappings); the rest are counted in "
+       "pagescope_process_hugetlb_numa_skipped_total."});
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
   };

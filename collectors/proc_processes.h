@@ -48,6 +48,9 @@ class ProcessMatchers {
     // Loaded on demand (exe is a readlink, cmdline a read): only matchers that need them ask.
     std::function<const std::string&()> exe;
     std::function<const std::string&()> cmdline;  // arguments joined by spaces
+    // The process's cgroup path (/proc/<pid>/cgroup: the memory controller's hierarchy, else
+    // the v2 one), relative to the root; only for templates that use .Cgroup, .Pod or .Unit.
+    std::function<const std::string&()> cgroup;
   };
 
   // `groups` undefined or null: the default (every process by its comm). Throws ConfigError
@@ -67,7 +70,7 @@ class ProcessMatchers {
 
  private:
   struct Segment {
-    enum Kind { kLiteral, kComm, kExeBase, kExeFull, kMatch } kind = kLiteral;
+    enum Kind { kLiteral, kComm, kExeBase, kExeFull, kMatch, kCgroup, kPod, kUnit } kind = kLiteral;
     std::string text;  // literal text or capture name
   };
   struct Matcher {

@@ -33,10 +33,32 @@ std::string Flag(const std::set<bool>& values) {
   return *values.begin() ? "true" : "false";
 }
 
+// With the locked_memory option: what the guest's QEMU process locked and pinned (VFIO
+// passthrough pins all guest RAM) and KSM's net saving for it.
+void EmitVmLockedAndKsmProfit(const Labels& l, const ProcPidStatus& status,
+                              const std::optional<ProcPidKsmStat>& ksm, MetricSink& out) {
+  if (status.vm_lck) {
+    out.Gauge("pagescope_vm_locked_bytes", "Memory the QEMU process locked (status VmLck).", l,
+              static_cast<double>(*status.vm_lck));
+  }
+  if (status.vm_pin) {
+    out.Gauge("pagescope_vm_pinned_bytes",
+              "Memory of the QEMU process pinned for devices (status VmPin: VFIO passthrough).", l,
+              static_cast<double>(*status.vm_pin));
+  }
+  if (ksm && ksm->process_profit) {
+    out.Gauge("pagescope_vm_ksm_profit_bytes",
+              "Memory KSM saves for the QEMU process minus its rmap overhead (ksm_stat "
+              "ksm_process_profit; can be negative).",
+              l, static_cast<double>(*ksm->process_profit));
+  }
+}
+
 class QemuCollector : public Collector {
  public:
   QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits)
       : flavors_(std::move(flavors)), smaps_(smaps), guard_(limits) {}
+  bool locked_memory = false;
 
   void Collect(const Context& ctx, MetricSink& out) override {
     const ProcessTable& table = ScanProcesses(ctx);
@@ -143,15 +165,16 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
+      std::optional<ProcPidKsmStat> ksm;
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
-        auto ksm =
-            ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
-        if (ksm.merging_pages) {
+        ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
+        if (ksm->merging_pages) {
           out.Gauge("pagescope_vm_ksm_merging_pages",
                     "Pages of the QEMU process merged by KSM (ksm_stat ksm_merging_pages).", l,
-                    static_cast<double>(*ksm.merging_pages));
+                    static_cast<double>(*ksm->merging_pages));
         }
       }
+      if (locked_memory) EmitVmLockedAndKsmProfit(l, p.status, ksm, out);
       if (smaps_) {
         auto r = guard_.Get(ctx, reader, smaps_scrape, p, SystemPageSize(), buf);
         if (r && r->anon_huge_pages) {
@@ -396,10 +419,17 @@ CollectorSpec QemuCollectorSpec() {
   };
   for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
     spec.options.push_back(std::move(o));
+  spec.options.push_back(
+      {"locked_memory", OptionType::kBool, "false",
+       "Also export pagescope_vm_locked_bytes, pagescope_vm_pinned_bytes (status VmLck, VmPin) "
+       "and pagescope_vm_ksm_profit_bytes: 3 more series per guest (off by default to keep a "
+       "guest within its series budget)."});
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
     SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
-    return std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits);
+    auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits);
+    c->locked_memory = o.Bool("locked_memory");
+    return c;
   };
   return spec;
 }

@@ -20,7 +20,9 @@ const char* const kVmstatDefaultFields =
     "|compact_.*|htlb_buddy_alloc_.*|nr_hugetlb"
     "|numa_(hint_faults(_local)?|pages_migrated|pte_updates|huge_pte_updates)"
     "|pgmigrate_.*"
-    "|ksm_.*|cow_ksm|zswp(in|out|wb)|nr_zspages|oom_kill|nr_free_pages";
+    "|ksm_.*|cow_ksm|zswp(in|out|wb)|nr_zspages|oom_kill|nr_free_pages"
+    "|pgscan_.*|pgsteal_.*|allocstall(_.*)?|pgrefill|pageoutrun|kswapd_.*|drop_.*"
+    "|workingset_(refault|activate|restore)(_anon|_file)?|workingset_nodereclaim";
 
 std::vector<VmstatEntry> ParseVmstat(std::string_view text) {
   std::vector<VmstatEntry> entries;
@@ -125,7 +127,7 @@ CollectorSpec VmstatCollectorSpec() {
   spec.default_enabled = true;
   spec.help =
       "Kernel memory counters of /proc/vmstat: faults, swap, THP, compaction, hugetlb, NUMA, "
-      "KSM, zswap, OOM kills";
+      "KSM, zswap, OOM kills, reclaim (scans, steals, direct reclaim stalls, refaults)";
   spec.sources = "/proc/vmstat";
   spec.options = {{"fields", OptionType::kRegex, kVmstatDefaultFields,
                    "Regular expression (ECMAScript) selecting /proc/vmstat fields by their "

@@ -3,6 +3,7 @@
 // function and add one line here.
 
 #include "collectors/cgroup_hugetlb.h"
+#include "collectors/cgroup_memory.h"
 #include "collectors/hugepages_config.h"
 #include "collectors/hugetlbfs.h"
 #include "collectors/perf_event_tlb.h"
@@ -13,6 +14,7 @@
 #include "collectors/proc_qemu.h"
 #include "collectors/proc_swaps.h"
 #include "collectors/proc_vmstat.h"
+#include "collectors/proc_zoneinfo.h"
 #include "collectors/sys_devices_system_node.h"
 #include "collectors/sys_devices_system_node_hugepages.h"
 #include "collectors/sys_kernel_mm_hugepages.h"
@@ -34,10 +36,12 @@ const std::vector<CollectorSpec>& AllCollectors() {
       PressureCollectorSpec(),
       NumaCollectorSpec(),
       BuddyinfoCollectorSpec(),
+      ZoneinfoCollectorSpec(),
       SwapCollectorSpec(),
       HugetlbfsCollectorSpec(),
       HugepagesConfigCollectorSpec(),
       CgroupHugetlbCollectorSpec(),
+      CgroupMemoryCollectorSpec(),
       ProcessesCollectorSpec(),
       QemuCollectorSpec(),
       TlbCollectorSpec(),

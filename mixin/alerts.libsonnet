@@ -236,6 +236,83 @@
         ],
       },
       {
+        name: 'pagescope-reclaim',
+        rules: [
+          alert(
+            'PagescopeZoneBelowLowWatermark',
+            |||
+              pagescope_zone_free_bytes{%(s)s}
+              < ignoring (watermark)
+              pagescope_zone_watermark_bytes{%(s)s, watermark="low"}
+            |||,
+            'warning',
+            'A memory zone of a NUMA node stays below its low watermark.',
+            'Zone {{ $labels.zone }} of NUMA node {{ $labels.node }} on {{ $labels.instance }} has had only {{ $value | humanize1024 }}B free, below its low watermark of ' + quote('pagescope_zone_watermark_bytes{instance=%q,node=%q,zone=%q,watermark=\\"low\\"}', '$labels.instance $labels.node $labels.zone', 'humanize1024') + 'B (min ' + quote('pagescope_zone_watermark_bytes{instance=%q,node=%q,zone=%q,watermark=\\"min\\"}', '$labels.instance $labels.node $labels.zone', 'humanize1024') + 'B), for a sustained time: kswapd cannot keep up with allocations on this node, which then reclaim directly and stall.',
+          ),
+          alert(
+            'PagescopeDirectReclaimStalls',
+            |||
+              sum without (zone) (
+                label_replace(rate(pagescope_vmstat_allocstall_normal_total{%(s)s}[%(w)s]), "zone", "Normal", "", "")
+                or label_replace(rate(pagescope_vmstat_allocstall_movable_total{%(s)s}[%(w)s]), "zone", "Movable", "", "")
+                or label_replace(rate(pagescope_vmstat_allocstall_dma32_total{%(s)s}[%(w)s]), "zone", "DMA32", "", "")
+                or label_replace(rate(pagescope_vmstat_allocstall_dma_total{%(s)s}[%(w)s]), "zone", "DMA", "", "")
+                or label_replace(rate(pagescope_vmstat_allocstall_total{%(s)s}[%(w)s]), "zone", "all", "", "")
+              ) > %(allocstallRate)g
+            |||,
+            'warning',
+            'Allocations stall in direct reclaim.',
+            'Allocating tasks on {{ $labels.instance }} entered direct reclaim {{ $value | humanize }} times per second over the last %(w)s (allocstall): free memory is below the min watermark of a zone and they stall until they free pages themselves. See which node with pagescope_zone_free_bytes.' % { w: w },
+          ),
+          alert(
+            'PagescopeRefaultThrashing',
+            |||
+              sum without (kind) (
+                label_replace(rate(pagescope_vmstat_workingset_refault_file_total{%(s)s}[%(w)s]), "kind", "file", "", "")
+                or label_replace(rate(pagescope_vmstat_workingset_refault_anon_total{%(s)s}[%(w)s]), "kind", "anon", "", "")
+                or label_replace(rate(pagescope_vmstat_workingset_refault_total{%(s)s}[%(w)s]), "kind", "all", "", "")
+              ) > %(refaultRate)g
+            |||,
+            'warning',
+            'Recently evicted pages are read back at a high rate (thrashing).',
+            '{{ $value | humanize }} pages per second evicted from memory on {{ $labels.instance }} were needed again soon after (workingset refaults) over the last %(w)s: the working set does not fit and reclaim throws out pages that are still in use.' % { w: w },
+          ),
+        ],
+      },
+      {
+        name: 'pagescope-cgroups',
+        rules: [
+          // One alert per guest, pod or service: the cgroups that name one (not the slices above
+          // them, whose hierarchical counts repeat their children's).
+          alert(
+            'PagescopeCgroupMemoryHighThrottling',
+            |||
+              max without (cgroup, container) (
+                rate(pagescope_cgroup_memory_events_total{%(s)s, event="high", pod!=""}[%(w)s])
+                or rate(pagescope_cgroup_memory_events_total{%(s)s, event="high", vm!=""}[%(w)s])
+                or rate(pagescope_cgroup_memory_events_total{%(s)s, event="high", unit=~".+[.](service|scope)"}[%(w)s])
+              ) > %(cgroupHighEventsRate)g
+            |||,
+            'warning',
+            'A cgroup is throttled at its memory.high limit.',
+            '{{ with $labels.vm }}VM {{ . }}{{ else }}{{ with $labels.pod }}Pod {{ . }}{{ else }}Unit {{ $labels.unit }}{{ end }}{{ end }} on {{ $labels.instance }} went over its memory.high limit {{ $value | humanize }} times per second over the last %(w)s: its tasks are throttled and forced to reclaim, which slows it down.' % { w: w },
+          ),
+          alert(
+            'PagescopeCgroupOomKills',
+            |||
+              max without (cgroup, container) (
+                increase(pagescope_cgroup_memory_events_total{%(s)s, event="oom_kill", pod!=""}[%(w)s])
+                or increase(pagescope_cgroup_memory_events_total{%(s)s, event="oom_kill", vm!=""}[%(w)s])
+                or increase(pagescope_cgroup_memory_events_total{%(s)s, event="oom_kill", unit=~".+[.](service|scope)"}[%(w)s])
+              ) > 0
+            |||,
+            'warning',
+            'The OOM killer killed processes of a cgroup.',
+            'The OOM killer killed processes of {{ with $labels.vm }}VM {{ . }}{{ else }}{{ with $labels.pod }}pod {{ . }}{{ else }}unit {{ $labels.unit }}{{ end }}{{ end }} on {{ $labels.instance }} in the last %(w)s ({{ $value | humanize }} kills; memory.events oom_kill, v1 memory.oom_control): it reached its memory limit or the host ran out of memory.' % { w: w },
+          ),
+        ],
+      },
+      {
         name: 'pagescope-exporter',
         rules: [
           alert(

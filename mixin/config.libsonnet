@@ -27,6 +27,11 @@
     pressureSomeRatio: 0.10,  // share of time some task stalled on memory (PSI "some")
     numaMissRatio: 0.10,  // numa_miss / (numa_hit + numa_miss) per node
     numaMinRate: 100,  // allocations per second below which the ratio is not judged
+    // Reclaim and watermarks.
+    allocstallRate: 1,  // direct reclaim stalls per second (allocstall_* summed over zones)
+    refaultRate: 2000,  // refaulted pages per second (workingset_refault_anon + _file)
+    // Cgroups (pagescope_cgroup_memory_*).
+    cgroupHighEventsRate: 1,  // memory.high throttling events per second, one cgroup
     // Memory that is really available (MemAvailable + free hugepages) as a share of MemTotal.
     memoryAvailableRatio: 0.05,
 
@@ -50,6 +55,11 @@
       PagescopeMemoryPressureHigh: '15m',
       PagescopeNumaMissRatioHigh: '30m',
       PagescopeVmNotBackedByHugepages: '15m',
+      PagescopeZoneBelowLowWatermark: '15m',
+      PagescopeDirectReclaimStalls: '15m',
+      PagescopeRefaultThrashing: '15m',
+      PagescopeCgroupMemoryHighThrottling: '15m',
+      PagescopeCgroupOomKills: '0m',
       PagescopeExporterDown: '5m',
       PagescopeCollectorFailing: '15m',
     },

@@ -11,7 +11,9 @@ evaluation) with the mixin's rules, `for` shortened through the mixin config.
   hugepage host has: a size-limited hugetlbfs mount, one QEMU guest (TCG, -S, 64 MiB) on it with
   prealloc=on (it holds 32 pages of the pool, and PagescopeVmNotBackedByHugepages must stay
   silent for it), a QEMU flavor for the capacity metric, smaps_rollup reading, and a hugetlb
-  cgroup (v2) with a limit that the pool holder runs in. All are removed even on failure.
+  cgroup (v2) with a limit that the pool holder runs in, and on a hybrid host the same cgroup in
+  the v1 memory hierarchy with a memory limit (for the cgroup memory panels; its pressure comes
+  from the unified one). All are removed even on failure.
 """
 
 import contextlib
@@ -204,6 +206,25 @@ def hugetlb_cgroup(name, limit_bytes):
                 w.write("-hugetlb")
 
 
+@contextlib.contextmanager
+def memory_cgroup_v1(name, limit_bytes):
+    """/sys/fs/cgroup/memory/<name> with memory.limit_in_bytes = limit_bytes, where the memory
+    controller is on cgroup v1 (a hybrid host); yields its path, or None. Removed after."""
+    root = "/sys/fs/cgroup/memory"
+    if not os.path.exists(os.path.join(root, "memory.limit_in_bytes")):
+        yield None
+        return
+    path = os.path.join(root, name)
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(limit_bytes))
+        yield path
+    finally:
+        if os.path.isdir(path):
+            os.rmdir(path)
+
+
 def start_guest(qemu, mnt, name):
     cmd = [qemu, "-S", "-display", "none", "-nodefaults", "-accel", "tcg",
            "-name", "guest=%s,debug-threads=on" % name, "-m", "%dM" % GUEST_MIB,
@@ -235,7 +256,8 @@ class LiveAlerts(unittest.TestCase):
         cgroup_name = "pagescope-alerts-%d" % os.getpid()
         try:
             with kernel_lock(), SysfsRestorer() as sysfs, hugetlbfs_mount(workdir) as mnt, \
-                    hugetlb_cgroup(cgroup_name, PAGES * 2 * 1024 * 1024) as cgroup:
+                    hugetlb_cgroup(cgroup_name, PAGES * 2 * 1024 * 1024) as cgroup, \
+                    memory_cgroup_v1(cgroup_name, 256 << 20) as memcg:
                 try:
                     sysfs.set(POOL + "/nr_overcommit_hugepages", 0)
                     sysfs.set(POOL + "/nr_hugepages", PAGES + GUEST_PAGES)
@@ -253,6 +275,9 @@ class LiveAlerts(unittest.TestCase):
                     args += ["--collector." + c for c in all_collectors()]
                     if cgroup is not None:
                         args.append("--collector.cgroup_hugetlb.parents=" + cgroup_name)
+                    # The same cgroup for cgroup_memory: v1 memory (hybrid) with PSI from the
+                    # unified one, or the v2 one where memory is on v2.
+                    args.append("--collector.cgroup_memory.parents=" + cgroup_name)
                     exporter = Exporter(args)
                     prom = Prometheus(workdir, rules, exporter.port)
                     start = time.time()
@@ -279,9 +304,11 @@ class LiveAlerts(unittest.TestCase):
                     self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20])
 
                     hold = [tool("hugetlb_hold"), "2048", str(PAGES), str(PAGES)]
-                    if cgroup is not None:  # the holder joins the cgroup before it maps anything
-                        hold = ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
-                                "sh", cgroup] + hold
+                    # The holder joins the cgroups before it maps anything.
+                    for cg in (cgroup, memcg):
+                        if cg is not None:
+                            hold = ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+                                    "sh", cg] + hold
                     holder = subprocess.Popen(hold, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                               text=True)
                     self.assertEqual(holder.stdout.readline().strip(), "ready")
@@ -308,6 +335,12 @@ class LiveAlerts(unittest.TestCase):
                     if cgroup is None:
                         no_data["pagescope_cgroup_hugetlb_"] = (
                             "no cgroup v2 hierarchy with the hugetlb controller on this host")
+                    if memcg is None and not (cgroup is not None and os.path.exists(
+                            os.path.join(cgroup, "memory.current"))):
+                        for prefix in ("pagescope_cgroup_memory_",
+                                       "pagescope_cgroup_pressure_memory_"):
+                            no_data[prefix] = ("no memory controller on the test cgroup (neither "
+                                               "v1 nor enabled for it on v2)")
                     tlb = [dict(ls).get("mode") for (n, ls), v
                            in parse_exposition(exporter.scrape()).items()
                            if n == "pagescope_tlb_event_status" and v == 1

@@ -70,10 +70,11 @@ def per_guest(samples, guests):
         vm = cg = 0
         for (_, labels) in samples:
             d = dict(labels)
-            if d.get("vm") == g:
-                vm += 1
-            elif scope.match(d.get("cgroup", "")):
+            # Cgroup series carry the guest's name in vm= too (the identity its scope tells).
+            if scope.match(d.get("cgroup", "")):
                 cg += 1
+            elif d.get("vm") == g:
+                vm += 1
         out[g] = (vm, cg)
     return out
 

@@ -56,9 +56,9 @@ TEST(CgroupHugetlb, MaxCgroupsBoundsTheWalk) {
       "collectors:\n  cgroup_hugetlb:\n    parents: [machine.slice, kubepods.slice]\n"
       "    max_cgroups: 3\n    max_depth: 1\n"));
   // Breadth first: both parents, then the first child of machine.slice in name order (the
-  // container without the controller); the two VMs and the kubepods child are skipped.
+  // container without the controller); the two VMs and the three kubepods children are skipped.
   EXPECT_NE(text.find("pagescope_cgroup_hugetlb_scanned_cgroups 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("pagescope_cgroup_hugetlb_skipped_cgroups{reason=\"max_cgroups\"} 3"),
+  EXPECT_NE(text.find("pagescope_cgroup_hugetlb_skipped_cgroups{reason=\"max_cgroups\"} 5"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("cgroup=\"kubepods.slice\""), std::string::npos) << text;

@@ -47,10 +47,44 @@ ProcessMatchers FromText(const std::string& yaml) {
 }
 
 std::string MatchOf(const ProcessMatchers& m, std::string comm, std::string exe,
-                    std::string cmdline) {
+                    std::string cmdline, std::string cgroup = "") {
   ProcessMatchers::Facts f{comm, [&]() -> const std::string& { return exe; },
-                           [&]() -> const std::string& { return cmdline; }};
+                           [&]() -> const std::string& { return cmdline; },
+                           [&]() -> const std::string& { return cgroup; }};
   return m.Match(f);
+}
+
+TEST(ProcessMatchers, CgroupPodAndUnitTemplates) {
+  auto m = FromText(
+      "- {name: 'pod:{{.Pod}}', comm: [java]}\n"
+      "- {name: '{{.Unit}}', comm: [qemu-system-x86, postgres]}\n"
+      "- {name: 'cg:{{ .Cgroup }}'}\n");
+  EXPECT_EQ(MatchOf(m, "java", "", "",
+                    "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12_34.slice/"
+                    "cri-containerd-ab.scope"),
+            "pod:12-34");
+  EXPECT_EQ(MatchOf(m, "postgres", "", "", "system.slice/postgresql.service"),
+            "postgresql.service");
+  EXPECT_EQ(MatchOf(m, "qemu-system-x86", "", "",
+                    "machine.slice/machine-qemu\\x2d3\\x2dweb1.scope/libvirt/emulator"),
+            "web1");
+  EXPECT_EQ(MatchOf(m, "bash", "", "", "user.slice/user-0.slice/session-1.scope"),
+            "cg:user.slice/user-0.slice/session-1.scope");
+  EXPECT_EQ(MatchOf(m, "bash", "", "", ""), "cg:");
+}
+
+TEST(ProcPidCgroup, PathOfTheMemoryHierarchy) {
+  // Hybrid (this machine): the memory controller on v1, v2 beside it.
+  EXPECT_EQ(ProcPidCgroupPath("12:pids:/a\n7:memory:/pagescope-test/job.service\n"
+                              "1:name=systemd:/init.scope\n0::/other\n"),
+            "pagescope-test/job.service");
+  EXPECT_EQ(ProcPidCgroupPath("4:cpu,memory:/x/y\n"), "x/y");
+  EXPECT_EQ(ProcPidCgroupPath("0::/system.slice/sshd.service\n"), "system.slice/sshd.service");
+  EXPECT_EQ(ProcPidCgroupPath("1:name=systemd:/user.slice\n"), "user.slice");
+  EXPECT_EQ(ProcPidCgroupPath("0::/\n"), "");
+  EXPECT_EQ(ProcPidCgroupPath(""), "");
+  EXPECT_THROW(ProcPidCgroupPath("garbage\n"), ParseError);
+  EXPECT_THROW(ProcPidCgroupPath("0::relative\n"), ParseError);
 }
 
 TEST(ProcessMatchers, DefaultGroupsByComm) {

@@ -58,35 +58,24 @@ TEST(Vmstat, GaugesAndCounters) {
 
 TEST(Vmstat, DefaultFieldsCoverTheAreasAndNothingElse) {
   std::regex re(kVmstatDefaultFields, std::regex::ECMAScript);
-  for (const char* f : {"pgfault",
-                        "pgmajfault",
-                        "pswpin",
-                        "pswpout",
-                        "thp_fault_alloc",
-                        "thp_fault_fallback",
-                        "thp_collapse_alloc",
-                        "thp_split_page",
-                        "compact_stall",
-                        "compact_fail",
-                        "htlb_buddy_alloc_fail",
-                        "numa_hint_faults",
-                        "numa_pages_migrated",
-                        "ksm_swpin_copy",
-                        "cow_ksm",
-                        "zswpin",
-                        "zswpout",
-                        "oom_kill",
-                        "nr_anon_transparent_hugepages",
-                        "nr_shmem_hugepages",
-                        "nr_file_hugepages",
-                        "nr_free_pages",
-                        "nr_zspages"}) {
+  for (const char* f :
+       {"pgfault", "pgmajfault", "pswpin", "pswpout", "thp_fault_alloc", "thp_fault_fallback",
+        "thp_collapse_alloc", "thp_split_page", "compact_stall", "compact_fail",
+        "htlb_buddy_alloc_fail", "numa_hint_faults", "numa_pages_migrated", "ksm_swpin_copy",
+        "cow_ksm", "zswpin", "zswpout", "oom_kill", "nr_anon_transparent_hugepages",
+        "nr_shmem_hugepages", "nr_file_hugepages", "nr_free_pages", "nr_zspages",
+        // reclaim: kernel 6.18 names and pre-4.8 ones
+        "pgscan_kswapd", "pgscan_direct", "pgscan_khugepaged", "pgsteal_kswapd", "pgsteal_direct",
+        "pgscan_kswapd_normal", "allocstall", "allocstall_normal", "allocstall_movable", "pgrefill",
+        "workingset_refault_anon", "workingset_refault_file", "workingset_refault",
+        "workingset_activate_file", "workingset_restore_anon", "kswapd_low_wmark_hit_quickly",
+        "drop_pagecache", "drop_slab"}) {
     EXPECT_TRUE(std::regex_match(f, re)) << f;
   }
   // numa_hit and friends are the sums of the numa collector's per-node counters.
-  for (const char* f :
-       {"numa_hit", "numa_miss", "numa_local", "pgpgin", "nr_dirty", "pgalloc_normal",
-        "workingset_nodes", "nr_free_pages_blocks", "xpgfault", "pgfaults"}) {
+  for (const char* f : {"numa_hit", "numa_miss", "numa_local", "pgpgin", "nr_dirty",
+                        "pgalloc_normal", "workingset_nodes", "nr_free_pages_blocks", "xpgfault",
+                        "pgfaults", "workingset_refault_files", "pgscanx", "nr_kswapd"}) {
     EXPECT_FALSE(std::regex_match(f, re)) << f;
   }
 }
