@@ -30,7 +30,9 @@ TEST_PKGS=(
   procps util-linux                      # ps/sysctl, mount and prlimit used by live tests
   openssl                                # certificates for the TLS tests
   docker-compose systemd                 # test_deploy checks the compose file and the systemd unit (systemd-analyze verify)
-  victoria-metrics                       # test_fleet_dashboard: the fleet rules give the same answers under MetricsQL
+  victoria-metrics prometheus-alertmanager  # test_fleet (VictoriaMetrics, vmagent, vmalert, Alertmanager) and
+                                         # test_fleet_dashboard (the fleet rules under MetricsQL); their packages start
+                                         # services on a systemd host, which the tests never use (own instances on loopback)
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter   # load benchmarks compare against them
