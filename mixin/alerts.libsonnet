@@ -24,6 +24,14 @@
     '{{ with printf "%s" %s | query }}{{ . | first | value%s }}{{ end }}'
     % [queryFormat, args, if format == '' then '' else ' | ' + format],
 
+  // Fleet groups: their labels as text for descriptions ("{{ $labels.cluster }}"
+  // joined with "/"), and as a matcher printf format plus its arguments for quote().
+  local fleetName = std.join('/', ['{{ $labels.%s }}' % l for l in c.fleetLabels]),
+  local fleetMatch = std.join(',', ['%s=%%q' % l for l in c.fleetLabels]),
+  local fleetArgs = std.join(' ', ['$labels.' + l for l in c.fleetLabels]),
+  local slots = 'fleet_flavor:pagescope_capacity_host_vm_slots:sum',
+  local byFlavor = c.fleetFlavorSlotsMinByFlavor,
+
   local unlessOvercommit = |||
     unless
     (pagescope_hugepages_overcommit_limit_pages{%(s)s} - pagescope_hugepages_surplus_pages{%(s)s} > 0)
@@ -232,6 +240,40 @@
             'warning',
             'A VM configured for hugepages is not fully backed by them.',
             'Only {{ $value | humanizePercentage }} of the RAM of VM {{ $labels.vm }} on {{ $labels.instance }} is backed by hugepages: of its ' + quote('pagescope_vm_memory_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B, ' + quote('pagescope_vm_hugetlb_configured_bytes{instance=%q,vm=%q}', '$labels.instance $labels.vm', 'humanize1024') + 'B are configured on hugetlb backends and ' + quote('sum(pagescope_vm_hugetlb_bytes{instance=%q,vm=%q}) or vector(0)', '$labels.instance $labels.vm', 'humanize1024') + 'B are held in hugepages (prealloc: {{ with printf "pagescope_vm_info{instance=%q,vm=%q}" $labels.instance $labels.vm | query }}{{ . | first | label "prealloc" }}{{ end }}). RAM outside hugetlb backends uses 4 KiB pages, can be swapped and loses the TLB benefit; a preallocated guest holding less than it configured lost hugepages or could not get them.',
+          ),
+        ],
+      },
+      {
+        // Capacity planning across hosts, on the pagescope-fleet recording rules.
+        name: 'pagescope-fleet-alerts',
+        rules: [
+          alert(
+            'PagescopeFleetFlavorSlotsLow',
+            local parts = [
+              '%s%s < %g' % [slots, if std.length(byFlavor) == 0 then '' else '{' + std.join(', ', ['flavor!="%s"' % k for k in std.objectFields(byFlavor)]) + '}', c.fleetFlavorSlotsMin],
+            ] + ['%s{flavor="%s"} < %g' % [slots, k, byFlavor[k]] for k in std.objectFields(byFlavor)];
+            if std.length(parts) == 1 then parts[0] else std.join('\nor\n', parts) + '\n',
+            'warning',
+            'Few guests of a flavor still fit in a fleet group.',
+            'Only {{ $value }} more guests of flavor {{ $labels.flavor }} fit in ' + fleetName + ' (summed over its hosts, placed as Nova does); ' + quote('fleet_flavor:pagescope_capacity_hosts_with_slot:sum{' + fleetMatch + ',flavor=%q}', fleetArgs + ' $labels.flavor') + ' hosts can still take one.',
+          ),
+          alert(
+            'PagescopeFleetHugepagesExhaustionPredicted',
+            'fleet_page_size:pagescope_hugepages_exhaustion_seconds < %(fleetPredictHorizonHours)g * 3600',
+            'warning',
+            'The hugepages of a size across a fleet group run out within the planning horizon.',
+            'At the summed trend of its hosts over the last %(hugepagesPredictWindow)s, the {{ $labels.page_size }} hugepages available in ' % c + fleetName + ' (' + quote('fleet_page_size:pagescope_hugepages_available_pages:sum{' + fleetMatch + ',page_size=%q}', fleetArgs + ' $labels.page_size') + ' pages now) run out in {{ $value | humanizeDuration }}, within the %(fleetPredictHorizonHours)g hours planned for.' % c,
+          ),
+          alert(
+            'PagescopeFleetHostsMissing',
+            |||
+              max_over_time(fleet:pagescope_hosts:count[%(fleetHostsMissingWindow)s])
+              - (fleet:pagescope_hosts_up:sum or max_over_time(fleet:pagescope_hosts:count[%(fleetHostsMissingWindow)s]) * 0)
+              > 0
+            |||,
+            'warning',
+            'Hosts of a fleet group stopped reporting.',
+            '{{ $value }} of the hosts that reported pagescope in ' + fleetName + ' within the last %(fleetHostsMissingWindow)s are down or gone now (' % c + quote('fleet:pagescope_hosts_up:sum{' + fleetMatch + '}', fleetArgs) + ' up): their capacity is missing from the fleet sums, and a stopped scraper or agent hides all of its hosts at once.',
           ),
         ],
       },
