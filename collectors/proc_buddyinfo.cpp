@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "collectors/parse.h"
 #include "collectors/proc_pagetypeinfo.h"
@@ -103,8 +105,11 @@ void EmitObtainable(const std::vector<Row>& rows, const std::vector<std::uint64_
 class BuddyinfoCollector : public Collector {
  public:
   enum class Blocks { kHugepage, kAll, kNone };
-  BuddyinfoCollector(bool read_pagetypeinfo, Blocks blocks)
-      : read_pagetypeinfo_(read_pagetypeinfo), blocks_(blocks) {}
+  BuddyinfoCollector(bool read_pagetypeinfo, std::chrono::seconds pagetypeinfo_interval,
+                     Blocks blocks)
+      : read_pagetypeinfo_(read_pagetypeinfo),
+        pagetypeinfo_interval_(pagetypeinfo_interval),
+        blocks_(blocks) {}
 
   void Collect(const Context& ctx, MetricSink& out) override {
     auto path = ctx.fs().Proc("buddyinfo");
@@ -140,8 +145,26 @@ class BuddyinfoCollector : public Collector {
                    kObtainableHelp, out);
 
     if (!read_pagetypeinfo_) return;
-    // pagetypeinfo is root-only: without root there is simply no movable figure, and no
-    // warning either (an expected configuration, not a problem to report).
+    // /proc/pagetypeinfo is costly for the kernel (see the option's help): it is read at most
+    // once per interval, and the Movable rows of the last read are reused meanwhile. The lock
+    // keeps concurrent scrapes from reading it twice.
+    std::lock_guard<std::mutex> lock(pti_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!pti_movable_ || now - pti_read_at_ >= pagetypeinfo_interval_) {
+      auto movable = ReadMovable(ctx, out);
+      if (!movable) return;
+      pti_movable_ = std::move(*movable);
+      pti_read_at_ = now;
+    }
+    const std::vector<PagetypeFree>& movable = *pti_movable_;
+    EmitObtainable(movable, sizes, base_page_size, "pagescope_hugepages_obtainable_movable_pages",
+                   kObtainableMovableHelp, out);
+  }
+
+ private:
+  // The Movable rows of /proc/pagetypeinfo, or nullopt when there are none to show (the file is
+  // missing or root-only: no warning, an expected configuration; an error fails the scrape).
+  static std::optional<std::vector<PagetypeFree>> ReadMovable(const Context& ctx, MetricSink& out) {
     auto pti_path = ctx.fs().Proc("pagetypeinfo");
     ReadResult pti = FsRoot::ReadFile(pti_path);
     switch (pti.status) {
@@ -153,24 +176,26 @@ class BuddyinfoCollector : public Collector {
           log::Debug("no movable-only obtainable figure",
                      {{"path", pti_path.string()}, {"err", pti.error}});
         }
-        return;
+        return std::nullopt;
       case ReadStatus::kError:
         out.Fail(pti_path.string() + ": " + pti.error);
-        return;
+        return std::nullopt;
     }
     auto rows = ParseOrFail(pti_path, out, [&] { return ParsePagetypeinfo(pti.content); });
-    if (!rows) return;
+    if (!rows) return std::nullopt;
     std::vector<PagetypeFree> movable;
     for (auto& r : *rows) {
       if (r.type == "Movable") movable.push_back(std::move(r));
     }
-    EmitObtainable(movable, sizes, base_page_size, "pagescope_hugepages_obtainable_movable_pages",
-                   kObtainableMovableHelp, out);
+    return movable;
   }
 
- private:
   const bool read_pagetypeinfo_;
+  const std::chrono::steady_clock::duration pagetypeinfo_interval_;
   const Blocks blocks_;
+  std::mutex pti_mu_;
+  std::optional<std::vector<PagetypeFree>> pti_movable_;
+  std::chrono::steady_clock::time_point pti_read_at_;
 };
 
 }  // namespace
@@ -185,9 +210,15 @@ CollectorSpec BuddyinfoCollectorSpec() {
   spec.sources = "/proc/buddyinfo, /proc/pagetypeinfo (root), /sys/kernel/mm/hugepages/";
   spec.options = {
       {"pagetypeinfo", OptionType::kBool, "true",
-       "Also read /proc/pagetypeinfo (root only) for the movable-only figure. The kernel walks "
-       "every free list under the zone lock to print it: about 8 ms on a 9 GiB guest, more on "
-       "large hosts."},
+       "Also read /proc/pagetypeinfo (root only) for the movable-only figure (at most once "
+       "per pagetypeinfo_interval_seconds)."},
+      {"pagetypeinfo_interval_seconds", OptionType::kInt, "300",
+       "Read /proc/pagetypeinfo at most once per this many seconds and reuse its figure "
+       "meanwhile: pagescope_hugepages_obtainable_movable_pages may be up to this much older "
+       "than the other series (0: every scrape). The kernel prints the file with the zone lock "
+       "held and interrupts off, counting every free list (up to 100000 entries each) and "
+       "walking every pageblock of every zone: 10-30 ms of CPU per read on a 24 GiB VM, more "
+       "on large hosts (docs/performance.md)."},
   };
   spec.options.push_back(
       {"free_blocks", OptionType::kString, "hugepage",
@@ -204,7 +235,10 @@ CollectorSpec BuddyinfoCollectorSpec() {
     } else if (b != "hugepage") {
       o.Fail("free_blocks", "expected hugepage, all or none, got \"" + b + "\"");
     }
-    return std::make_unique<BuddyinfoCollector>(o.Bool("pagetypeinfo"), blocks);
+    const long long interval = o.Int("pagetypeinfo_interval_seconds");
+    if (interval < 0) o.Fail("pagetypeinfo_interval_seconds", "must not be negative");
+    return std::make_unique<BuddyinfoCollector>(o.Bool("pagetypeinfo"),
+                                                std::chrono::seconds(interval), blocks);
   };
   return spec;
 }

@@ -144,7 +144,11 @@ struct ProcessTable {
   std::vector<std::string> errors;  // malformed files, "path:line: message"
 };
 
-// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context).
+// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context). From
+// kScanPerThread processes on, contiguous pid ranges are read by up to kMaxScanThreads threads
+// (at most one per CPU): the same table, a fraction of the latency.
+inline constexpr std::size_t kScanPerThread = 1000;
+inline constexpr std::size_t kMaxScanThreads = 4;
 const ProcessTable& ScanProcesses(const Context& ctx);
 
 // Guards smaps_rollup reads: processes above a resident-size limit are never read, a process

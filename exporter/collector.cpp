@@ -6,7 +6,7 @@ namespace pagescope {
 
 std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
                                               ReadStatus* status) const {
-  ReadResult r = FsRoot::ReadFile(path);
+  ReadResult r = open_files_ != nullptr ? open_files_->Read(path) : FsRoot::ReadFile(path);
   if (status != nullptr) *status = r.status;
   switch (r.status) {
     case ReadStatus::kOk:

@@ -23,8 +23,9 @@ namespace pagescope {
 // Handed to every Collect call; one per scrape. Reads go through the injected roots.
 class Context {
  public:
-  Context(const FsRoot& fs, log::RateLimiter& denied_limiter)
-      : fs_(fs), denied_limiter_(denied_limiter) {}
+  // `open_files`, when given, keeps sysfs descriptors open between scrapes (OpenFiles).
+  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr)
+      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files) {}
 
   const FsRoot& fs() const { return fs_; }
 
@@ -60,6 +61,7 @@ class Context {
                                                    const std::filesystem::path& path) const;
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
+  OpenFiles* open_files_;
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 

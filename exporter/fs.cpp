@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,6 +127,89 @@ DirResult FsRoot::ReadDirFiltered(const std::filesystem::path& path, bool dirs_o
     result.names.emplace_back(name);
   }
   std::sort(result.names.begin(), result.names.end());
+  result.status = ReadStatus::kOk;
+  return result;
+}
+
+namespace {
+
+// Reads the whole file from offset 0 with pread into `out`; 0 or an errno.
+int PreadAll(int fd, std::string& out, std::size_t max_bytes, std::string& error) {
+  std::size_t len = 0;
+  out.resize(4096);
+  for (;;) {
+    if (len == out.size()) out.resize(out.size() * 2);
+    ssize_t n = ::pread(fd, out.data() + len, out.size() - len, static_cast<off_t>(len));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) break;
+    len += static_cast<std::size_t>(n);
+    if (len > max_bytes) {
+      error = "file larger than " + std::to_string(max_bytes) + " bytes";
+      return -1;
+    }
+  }
+  out.resize(len);
+  return 0;
+}
+
+constexpr long kSysfsMagic = 0x62656572;  // SYSFS_MAGIC, linux/magic.h
+
+}  // namespace
+
+OpenFiles::~OpenFiles() {
+  for (auto& [path, fd] : fds_) ::close(fd);
+}
+
+std::size_t OpenFiles::open_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fds_.size();
+}
+
+ReadResult OpenFiles::Read(const std::filesystem::path& path, std::size_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ReadResult result;
+  auto it = fds_.find(path.native());
+  if (it != fds_.end()) {
+    int err = PreadAll(it->second, result.content, max_bytes, result.error);
+    if (err == 0) {
+      result.status = ReadStatus::kOk;
+      return result;
+    }
+    // Removed (ENODEV) or failing: forget the descriptor and go the plain way below.
+    ::close(it->second);
+    fds_.erase(it);
+    result.content.clear();
+    result.error.clear();
+  }
+  if (fds_.size() >= max_open_) return FsRoot::ReadFile(path, max_bytes);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    int err = errno;
+    result.status = StatusFromErrno(err);
+    result.error = std::strerror(err);
+    return result;
+  }
+  struct statfs sfs;
+  bool keep = ::fstatfs(fd, &sfs) == 0 && static_cast<long>(sfs.f_type) == kSysfsMagic;
+  int err = PreadAll(fd, result.content, max_bytes, result.error);
+  if (err != 0) {
+    ::close(fd);
+    result.content.clear();
+    result.status = ReadStatus::kError;
+    if (err > 0) {
+      result.status = StatusFromErrno(err);
+      result.error = std::strerror(err);
+    }
+    return result;
+  }
+  if (keep) {
+    fds_.emplace(path.native(), fd);
+  } else {
+    ::close(fd);
+  }
   result.status = ReadStatus::kOk;
   return result;
 }

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pagescope {
@@ -65,6 +67,31 @@ class FsRoot {
   std::filesystem::path procfs_;
   std::filesystem::path sysfs_;
   std::filesystem::path rootfs_;
+};
+
+// Descriptors of sysfs files kept open between scrapes: a sysfs attribute regenerates its
+// content on every read from offset 0, and opening one (a kernfs path lookup) costs about 7
+// times what the pread costs. Only files on a real sysfs (statfs magic) are kept: their set is
+// fixed for the kernel's lifetime except for memory hotplug; a file whose node was removed reads
+// ENODEV, is closed and opened afresh. Other files (fixture trees, /proc) are read the plain
+// way. At most `max_open` descriptors (default 512) are kept; beyond that files are opened per
+// read. Thread-safe.
+class OpenFiles {
+ public:
+  explicit OpenFiles(std::size_t max_open = 512) : max_open_(max_open) {}
+  ~OpenFiles();
+  OpenFiles(const OpenFiles&) = delete;
+  OpenFiles& operator=(const OpenFiles&) = delete;
+
+  // Same contract as FsRoot::ReadFile.
+  ReadResult Read(const std::filesystem::path& path,
+                  std::size_t max_bytes = FsRoot::kDefaultMaxBytes);
+  std::size_t open_count() const;
+
+ private:
+  std::size_t max_open_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int> fds_;
 };
 
 }  // namespace pagescope

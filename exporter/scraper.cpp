@@ -12,7 +12,8 @@ Scraper::Scraper(const Config& config, const Scraper* previous)
     : fs_(config.procfs, config.sysfs, config.rootfs),
       denied_limiter_(previous != nullptr
                           ? previous->denied_limiter_
-                          : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))) {
+                          : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))),
+      open_files_(previous != nullptr ? previous->open_files_ : std::make_shared<OpenFiles>()) {
   for (const auto& spec : AllCollectors()) {
     const auto& cc = config.collectors.at(spec.name);
     if (!cc.enabled) {
@@ -45,7 +46,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(
     }
   }
 
-  Context ctx(fs_, *denied_limiter_);
+  Context ctx(fs_, *denied_limiter_, open_files_.get());
   std::vector<prometheus::MetricFamily> all;
   MetricSink self;
   for (const auto& e : entries_) {

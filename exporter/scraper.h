@@ -42,6 +42,7 @@ class Scraper {
   std::vector<std::string> enabled_names_;
   std::vector<std::string> disabled_names_;
   std::shared_ptr<log::RateLimiter> denied_limiter_;
+  std::shared_ptr<OpenFiles> open_files_;
 };
 
 }  // namespace pagescope

@@ -24,6 +24,14 @@
     '{{ with printf "%s" %s | query }}{{ . | first | value%s }}{{ end }}'
     % [queryFormat, args, if format == '' then '' else ' | ' + format],
 
+  // Fleet groups: their labels as text for descriptions ("{{ $labels.cluster }}"
+  // joined with "/"), and as a matcher printf format plus its arguments for quote().
+  local fleetName = std.join('/', ['{{ $labels.%s }}' % l for l in c.fleetLabels]),
+  local fleetMatch = std.join(',', ['%s=%%q' % l for l in c.fleetLabels]),
+  local fleetArgs = std.join(' ', ['$labels.' + l for l in c.fleetLabels]),
+  local slots = 'fleet_flavor:pagescope_capacity_host_vm_slots:sum',
+  local byFlavor = c.fleetFlavorSlotsMinByFlavor,
+
   local unlessOvercommit = |||
     unless
     (pagescope_hugepages_overcommit_limit_pages{%(s)s} - pagescope_hugepages_surplus_pages{%(s)s} > 0)
@@ -282,6 +290,40 @@
             'warning',
             'Memory of a guest or process group sits on a NUMA node its policy did not ask for.',
             '{{ $value | humanizePercentage }} of the memory of ' + who + ' on {{ $labels.instance }} is in mappings with a NUMA policy (memory-backend host-nodes, numactl) but on a node that policy does not name: a preferred policy spilled, or pages were placed before the policy was set.',
+          ),
+        ],
+      },
+      {
+        // Capacity planning across hosts, on the pagescope-fleet recording rules.
+        name: 'pagescope-fleet-alerts',
+        rules: [
+          alert(
+            'PagescopeFleetFlavorSlotsLow',
+            local parts = [
+              '%s%s < %g' % [slots, if std.length(byFlavor) == 0 then '' else '{' + std.join(', ', ['flavor!="%s"' % k for k in std.objectFields(byFlavor)]) + '}', c.fleetFlavorSlotsMin],
+            ] + ['%s{flavor="%s"} < %g' % [slots, k, byFlavor[k]] for k in std.objectFields(byFlavor)];
+            if std.length(parts) == 1 then parts[0] else std.join('\nor\n', parts) + '\n',
+            'warning',
+            'Few guests of a flavor still fit in a fleet group.',
+            'Only {{ $value }} more guests of flavor {{ $labels.flavor }} fit in ' + fleetName + ' (summed over its hosts, placed as Nova does); ' + quote('fleet_flavor:pagescope_capacity_hosts_with_slot:sum{' + fleetMatch + ',flavor=%q}', fleetArgs + ' $labels.flavor') + ' hosts can still take one.',
+          ),
+          alert(
+            'PagescopeFleetHugepagesExhaustionPredicted',
+            'fleet_page_size:pagescope_hugepages_exhaustion_seconds < %(fleetPredictHorizonHours)g * 3600',
+            'warning',
+            'The hugepages of a size across a fleet group run out within the planning horizon.',
+            'At the summed trend of its hosts over the last %(hugepagesPredictWindow)s, the {{ $labels.page_size }} hugepages available in ' % c + fleetName + ' (' + quote('fleet_page_size:pagescope_hugepages_available_pages:sum{' + fleetMatch + ',page_size=%q}', fleetArgs + ' $labels.page_size') + ' pages now) run out in {{ $value | humanizeDuration }}, within the %(fleetPredictHorizonHours)g hours planned for.' % c,
+          ),
+          alert(
+            'PagescopeFleetHostsMissing',
+            |||
+              max_over_time(fleet:pagescope_hosts:count[%(fleetHostsMissingWindow)s])
+              - (fleet:pagescope_hosts_up:sum or max_over_time(fleet:pagescope_hosts:count[%(fleetHostsMissingWindow)s]) * 0)
+              > 0
+            |||,
+            'warning',
+            'Hosts of a fleet group stopped reporting.',
+            '{{ $value }} of the hosts that reported pagescope in ' + fleetName + ' within the last %(fleetHostsMissingWindow)s are down or gone now (' % c + quote('fleet:pagescope_hosts_up:sum{' + fleetMatch + '}', fleetArgs) + ' up): their capacity is missing from the fleet sums, and a stopped scraper or agent hides all of its hosts at once.',
           ),
         ],
       },

@@ -20,6 +20,9 @@
     thpExpectedMode: 'madvise',
     thpFallbackRatio: 0.5,  // fallback / (alloc + fallback)
     thpFallbackMinRate: 1,  // THP faults per second below which the ratio is not judged
+    // KSM: the run mode every host should have ("run", "stop" or "unmerge"); null (the default:
+    // hosts differ on purpose) leaves out the rule fleet:pagescope_ksm_run_unexpected_hosts:sum.
+    ksmExpectedMode: null,
     // Faults, swap, pressure, NUMA.
     majorFaultsHostRate: 500,  // major faults per second, whole host
     majorFaultsGroupRate: 100,  // major faults per second, one process group
@@ -38,6 +41,26 @@
     cgroupHighEventsRate: 1,  // memory.high throttling events per second, one cgroup
     // Memory that is really available (MemAvailable + free hugepages) as a share of MemTotal.
     memoryAvailableRatio: 0.05,
+
+    // Fleet (the pagescope-fleet rule group and the fleet dashboard).
+    // The labels hosts are grouped by: every fleet rule sums `by (<fleetLabels>, ...)` and the
+    // fleet dashboard has one variable per label. Hosts must carry them on every series, `up`
+    // included: set them as target labels (static_configs labels, relabel_configs) or as
+    // external_labels of the Prometheus (agent) that scrapes one group. A host without them is
+    // summed into the group whose label values are empty.
+    fleetLabels: ['cluster'],
+    // PagescopeFleetFlavorSlotsLow: fewer guests of a flavor than this fit in a fleet group
+    // (sum over its hosts of pagescope_capacity_host_vm_slots) ...
+    fleetFlavorSlotsMin: 10,
+    // ... or, for the flavors named here, fewer than their own minimum: { 'g1.large': 2 }.
+    fleetFlavorSlotsMinByFlavor: {},
+    // PagescopeFleetHugepagesExhaustionPredicted: the hugepages of a size available across a
+    // group run out within this many hours at the summed trend of its hosts (each host's trend
+    // over hugepagesPredictWindow).
+    fleetPredictHorizonHours: 24,
+    // PagescopeFleetHostsMissing: hosts seen in a group (count of `up`) within this window that
+    // no longer report or are down now.
+    fleetHostsMissingWindow: '1h',
 
     // `for` durations per alert. `forOverride`, when set, replaces all of them (tests use it).
     forOverride: null,
@@ -69,6 +92,9 @@
       PagescopeCgroupOomKills: '0m',
       PagescopeExporterDown: '5m',
       PagescopeCollectorFailing: '15m',
+      PagescopeFleetFlavorSlotsLow: '15m',
+      PagescopeFleetHugepagesExhaustionPredicted: '30m',
+      PagescopeFleetHostsMissing: '10m',
     },
     // Rate windows.
     rateWindow: '5m',
@@ -78,5 +104,7 @@
     dashboardRefresh: '30s',
     dashboardTimeFrom: 'now-6h',
     grafanaTimezone: 'browser',
+    // Fleet dashboard: rows shown in its "top" and "nearest exhaustion" panels.
+    fleetTopK: 10,
   },
 }

@@ -11,7 +11,12 @@ For each: CPU time per scrape (utime+stime of the exporter over K scrapes, from
 /proc/PID/stat), median and p99 scrape latency, resident memory after the scrapes (VmRSS),
 response size. Prints a table and the ratios the targets are about.
 
-usage: scripts/bench-processes.py [--build build] [--scrapes K] [--counts 200,2000,10000]
+Side by side: for every count, R rounds; in each round every exporter and the floor run one
+batch of K/R scrapes (walks), in an order that alternates from round to round, so load from
+other work on the machine falls on all alike; CPU per scrape is the median batch.
+
+usage: scripts/bench-processes.py [--build build] [--scrapes K] [--rounds R]
+                                  [--counts 200,2000,10000] [--no-peers] [--baseline BINARY]
 Needs the build (pagescope, tools) and the peers installed (scripts/install-deps.sh).
 Children are killed by PID at the end, even on failure.
 """
@@ -75,22 +80,27 @@ class Target:
             self.stop()
             raise
 
-    def measure(self, scrapes):
-        for _ in range(2):  # warm up: first sight of new processes, caches
+    def warm_up(self):
+        for _ in range(2):  # first sight of new processes, caches
             urllib.request.urlopen(self.url, timeout=120).read()
-        lat = []
-        size = 0
+        self.cpu, self.lat, self.size = [], [], 0
+
+    def batch(self, scrapes):
+        """One batch of scrapes: CPU per scrape (appended), latencies, response size."""
         c0 = cpu_seconds(self.proc.pid)
         for _ in range(scrapes):
             t0 = time.perf_counter()
             body = urllib.request.urlopen(self.url, timeout=120).read()
-            lat.append(time.perf_counter() - t0)
-            size = len(body)
+            self.lat.append(time.perf_counter() - t0)
+            self.size = len(body)
         c1 = cpu_seconds(self.proc.pid)
-        lat.sort()
-        return {"cpu": (c1 - c0) / scrapes, "p50": statistics.median(lat),
+        self.cpu.append((c1 - c0) / scrapes)
+
+    def result(self):
+        lat = sorted(self.lat)
+        return {"cpu": statistics.median(self.cpu), "p50": statistics.median(lat),
                 "p99": lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))],
-                "rss": rss_bytes(self.proc.pid), "size": size}
+                "rss": rss_bytes(self.proc.pid), "size": self.size}
 
     def stop(self):
         if self.proc.poll() is None:
@@ -110,6 +120,27 @@ def floor(tool, scrapes):
             "rss": int(kv["rss_kib"]) * 1024, "size": None, "processes": int(kv["processes"])}
 
 
+class Floor:
+    """tests/tools/proc_floor run once per round, like a target's batch."""
+
+    def __init__(self, tool):
+        self.name = "floor"
+        self.tool = tool
+        self.runs = []
+
+    def warm_up(self):
+        self.runs = []
+
+    def batch(self, scrapes):
+        self.runs.append(floor(self.tool, scrapes))
+
+    def result(self):
+        r = dict(self.runs[-1])
+        r["cpu"] = statistics.median(x["cpu"] for x in self.runs)
+        r["p50"] = statistics.median(x["p50"] for x in self.runs)
+        return r
+
+
 def fmt_ms(v):
     return "-" if v is None else "%.2f" % (v * 1000)
 
@@ -127,6 +158,12 @@ def main():
     ap.add_argument("--build", default=os.path.join(SOURCE_DIR, "build"))
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--counts", default="200,2000,10000")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="rounds per count; each round runs one batch of every target, in an "
+                         "order that alternates from round to round; CPU is the median batch")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="only pagescope and the floor (no process-exporter, node_exporter)")
+    ap.add_argument("--baseline", help="another pagescope binary, measured alongside")
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
     pagescope = os.path.join(args.build, "pagescope")
@@ -136,7 +173,7 @@ def main():
             sys.exit("missing %s: build first (cmake --build build)" % exe)
     pe_bin = shutil.which("prometheus-process-exporter")
     ne_bin = shutil.which("prometheus-node-exporter")
-    if not pe_bin or not ne_bin:
+    if not args.no_peers and (not pe_bin or not ne_bin):
         sys.exit("prometheus-process-exporter and prometheus-node-exporter are needed "
                  "(scripts/install-deps.sh)")
 
@@ -152,25 +189,35 @@ def main():
         p = free_port()
         targets.append(Target("pagescope", [pagescope, "--web.listen-address=127.0.0.1:%d" % p,
                                             "--log.level=warn"], p))
-        p = free_port()
-        targets.append(Target("process-exporter", [pe_bin, "-config.path", pe_conf,
-                                                   "-web.listen-address", "127.0.0.1:%d" % p], p))
-        p = free_port()
-        targets.append(Target("node-exporter", [
-            ne_bin, "--web.listen-address=127.0.0.1:%d" % p, "--collector.disable-defaults",
-            "--collector.meminfo", "--collector.meminfo_numa", "--collector.vmstat",
-            "--collector.ksmd", "--collector.buddyinfo", "--collector.pressure"], p))
+        if args.baseline:
+            p = free_port()
+            targets.append(Target("baseline", [args.baseline,
+                                               "--web.listen-address=127.0.0.1:%d" % p,
+                                               "--log.level=warn"], p))
+        if not args.no_peers:
+            p = free_port()
+            targets.append(Target("process-exporter", [
+                pe_bin, "-config.path", pe_conf, "-web.listen-address", "127.0.0.1:%d" % p], p))
+            p = free_port()
+            targets.append(Target("node-exporter", [
+                ne_bin, "--web.listen-address=127.0.0.1:%d" % p, "--collector.disable-defaults",
+                "--collector.meminfo", "--collector.meminfo_numa", "--collector.vmstat",
+                "--collector.ksmd", "--collector.buddyinfo", "--collector.pressure"], p))
+        fl = Floor(os.path.join(tools, "proc_floor"))
         for n in counts:
             idle = subprocess.Popen([os.path.join(tools, "idle_procs"), str(n)],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             if idle.stdout.readline().strip() != "ready":
                 raise RuntimeError("idle_procs %d did not start" % n)
             scrapes = args.scrapes if n < 10000 else max(5, args.scrapes // 2)
-            result = {}
-            for t in targets:
-                result[t.name] = t.measure(scrapes)
-            result["floor"] = floor(os.path.join(tools, "proc_floor"), scrapes)
-            rows.append((n, result))
+            batch = max(1, scrapes // args.rounds)
+            everyone = targets + [fl]
+            for t in everyone:
+                t.warm_up()
+            for r in range(args.rounds):
+                for t in (everyone if r % 2 == 0 else list(reversed(everyone))):
+                    t.batch(batch)
+            rows.append((n, {t.name: t.result() for t in everyone}))
             idle.stdin.close()
             idle.wait(timeout=60)
             idle = None
@@ -185,7 +232,9 @@ def main():
     print("| extra procs | exporter | CPU ms/scrape | p50 ms | p99 ms | RSS MiB | response KiB |")
     print("|---:|---|---:|---:|---:|---:|---:|")
     for n, result in rows:
-        for name in ("pagescope", "process-exporter", "node-exporter", "floor"):
+        for name in ("pagescope", "baseline", "process-exporter", "node-exporter", "floor"):
+            if name not in result:
+                continue
             r = result[name]
             print("| %d | %s | %s | %s | %s | %s | %s |" % (
                 n, name, fmt_ms(r["cpu"]), fmt_ms(r["p50"]), fmt_ms(r["p99"]),
@@ -195,13 +244,40 @@ def main():
           "| pagescope CPU µs per process |")
     print("|---:|---:|---:|---:|---:|")
     for n, result in rows:
-        ps, pe, fl = result["pagescope"], result["process-exporter"], result["floor"]
+        ps, fl = result["pagescope"], result["floor"]
+        pe = result.get("process-exporter", {"cpu": 0})
         print("| %d | %d | %.3f | %.2f | %.1f |" % (
             n, fl["processes"], ps["cpu"] / pe["cpu"] if pe["cpu"] else float("nan"),
             ps["cpu"] / fl["cpu"] if fl["cpu"] else float("nan"),
             ps["cpu"] * 1e6 / max(1, fl["processes"])))
-    print("\nCPU from utime+stime at clock-tick resolution (%d Hz) over the scrapes; the floor's "
-          "latency is its wall time per walk, without HTTP." % TICK)
+    # Scrape latency against Prometheus' default 10 s scrape timeout: p99 at the measured
+    # counts, and a straight line through the two largest counts beyond them.
+    if len(rows) >= 2:
+        (n1, r1), (n2, r2) = rows[-2], rows[-1]
+        p1 = r1["pagescope"]["p99"]
+        p2 = r2["pagescope"]["p99"]
+        procs1, procs2 = r1["floor"]["processes"], r2["floor"]["processes"]
+        slope = (p2 - p1) / max(1, procs2 - procs1)
+        print()
+        print("pagescope p99 scrape latency: %s" % ", ".join(
+            "%.1f ms at %d processes" % (r["pagescope"]["p99"] * 1e3, r["floor"]["processes"])
+            for _, r in rows))
+        print("per additional process: %.1f µs of p99 latency; extrapolated p99: %s "
+              "(Prometheus' default scrape timeout: 10 s)" % (slope * 1e6, ", ".join(
+                  "%.2f s at %d processes" % (p2 + slope * (n - procs2), n)
+                  for n in (10000, 50000))))
+    if "baseline" in rows[0][1]:
+        print()
+        for n, result in rows:
+            print("%d: pagescope / baseline CPU %.2f, baseline / floor CPU %.2f" % (
+                n, result["pagescope"]["cpu"] / result["baseline"]["cpu"],
+                result["baseline"]["cpu"] / result["floor"]["cpu"]))
+    print("\nCPU: median over %d rounds of the per-scrape utime+stime of a batch (clock-tick "
+          "resolution, %d Hz); in each round every exporter and the floor run one batch, in an "
+          "order that alternates from round to round. Latency percentiles over all scrapes; the "
+          "floor's latency is its wall time per walk, without HTTP. Reproduce: "
+          "scripts/bench-processes.py --counts %s --scrapes %d --rounds %d"
+          % (args.rounds, TICK, args.counts, args.scrapes, args.rounds))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ TEST_PKGS=(
   procps util-linux                      # ps/sysctl, mount and prlimit used by live tests
   openssl                                # certificates for the TLS tests
   docker-compose systemd                 # test_deploy checks the compose file and the systemd unit (systemd-analyze verify)
+  victoria-metrics prometheus-alertmanager  # test_fleet (VictoriaMetrics, vmagent, vmalert, Alertmanager) and
+                                         # test_fleet_dashboard (the fleet rules under MetricsQL); their packages start
+                                         # services on a systemd host, which the tests never use (own instances on loopback)
 )
 EXTRA_PKGS=(
   prometheus-node-exporter prometheus-process-exporter   # load benchmarks compare against them
@@ -38,7 +41,10 @@ EXTRA_PKGS=(
                                          # (tests/lab, test_lab_*): Debian's kernel with two NUMA nodes and
                                          # 1 GiB pages under TCG; its kernel and busybox-static are fetched by the lab
                                          # itself with `apt-get download` (never installed on this host)
-  clang libclang-rt-14-dev               # libFuzzer runs of the parsers (scripts/fuzz.sh)
+  clang libclang-rt-14-dev               # libFuzzer runs of the parsers (scripts/fuzz.sh); clang's bpf target for the
+                                         # task-iterator prototype (tools/bpf-task-walk)
+  libbpf-dev bpftool                     # the task-iterator prototype (tools/bpf-task-walk, scripts/bench-bpf-task-walk.py):
+                                         # libbpf loader, vmlinux.h and skeleton; not the exporter
 )
 # Only scripts/verify-deploy.sh needs these (container image build, .deb in a chroot).
 DEPLOY_PKGS=(podman runc debootstrap)
@@ -52,19 +58,39 @@ case "${1:-all}" in
   *) echo "usage: $0 [build|test|all|deploy]" >&2; exit 2 ;;
 esac
 
+# The dashboard schema test (tests/grafana-schema) needs node and npm. Debian's `npm` package
+# depends on Debian's `nodejs` and conflicts with a node installed another way (NodeSource,
+# a distribution image), so Debian's are asked for only when there is no `node` at all.
+if [[ ${1:-all} != build ]] && ! command -v node >/dev/null; then
+  want+=(nodejs npm)
+fi
+
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} == 0)); then
-  exit 0
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Installing prometheus/node-exporter starts their services on a systemd host; we never rely on that.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps: missing packages (${missing[*]}); run as root or install them" >&2
-  exit 1
+
+# @grafana/schema and typescript, at the versions pinned in package-lock.json.
+if [[ ${1:-all} != build ]]; then
+  schema_dir=$(cd "$(dirname "$0")/.." && pwd)/tests/grafana-schema
+  if [[ ! -d $schema_dir/node_modules ]]; then
+    if ! command -v npm >/dev/null; then
+      echo "install-deps: node is installed without npm; install npm for that node" \
+        "(Debian's npm package only works with Debian's nodejs)" >&2
+      exit 1
+    fi
+    echo "install-deps: npm ci in $schema_dir" >&2
+    (cd "$schema_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# Installing prometheus/node-exporter starts their services on a systemd host; we never rely on that.
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

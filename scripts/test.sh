@@ -20,8 +20,10 @@ echo "== format check"
 cmake --build build --target format_check
 
 echo "== tests"
-# Benchmarks (label bench) print figures and take minutes: run them with `ctest -L bench`.
-(cd build && ctest --output-on-failure --timeout 900 -LE bench)
+# Benchmarks (label bench) print figures and take minutes: run them with `ctest -L bench`. The
+# 200-host simulated fleet (label fleet_large) likewise: `ctest -L fleet_large`; its 20-host
+# version (e2e.test_fleet) runs here every time.
+(cd build && ctest --output-on-failure --timeout 900 -LE "bench|fleet_large")
 
 if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   echo "== tests under AddressSanitizer and UndefinedBehaviorSanitizer"
@@ -29,7 +31,7 @@ if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure --timeout 900 -LE "live|bench|lab")
+    ctest --output-on-failure --timeout 900 -LE "live|bench|lab|fleet_large")
 fi
 
 if [[ "${PAGESCOPE_SKIP_FUZZ:-0}" != 1 ]]; then

@@ -1,4 +1,4 @@
-// The four dashboards. Every panel has the datasource variable, a unit and a description.
+// The five dashboards. Every panel has the datasource variable, a unit and a description.
 local g = import '../lib/grafana.libsonnet';
 
 {
@@ -22,6 +22,21 @@ local g = import '../lib/grafana.libsonnet';
   local cgroupVar = g.queryVariable('cgroup', 'Cgroup', 'pagescope_cgroup_memory_usage_bytes{%s}' % i, 'cgroup'),
   // A cgroup's name for legends: the guest, pod or unit it is, else its path.
   local who = '{{instance}} {{vm}}{{pod}}{{unit}} {{cgroup}}',
+
+  // Fleet: one variable per fleet label, each narrowed by the ones before it; `f` matches the
+  // selected groups (recorded fleet series have no job label), `sf` adds the selector.
+  local fl = c.fleetLabels,
+  local fleetMatcher(labels) = std.join(', ', ['%s=~"$%s"' % [l, l] for l in labels]),
+  local fleetVars = [
+    g.queryVariable(fl[n], fl[n], 'up{%s}' % std.join(', ', [c.upSelector] + (if n == 0 then [] else [fleetMatcher(fl[0:n])])), fl[n])
+    for n in std.range(0, std.length(fl) - 1)
+  ],
+  local fleetF = fleetMatcher(fl),
+  local fq(x, legend='', table=false) = g.target(
+    x % { f: fleetF, sf: s + ', ' + fleetF, l: std.join(', ', fl), k: c.fleetTopK, mw: c.fleetHostsMissingWindow },
+    legend % { lg: std.join(' ', ['{{%s}}' % l for l in fl]) },
+    table=table
+  ),
 
   grafanaDashboards+:: {
     'pagescope-hugepages.json': g.dashboard(
@@ -416,6 +431,71 @@ local g = import '../lib/grafana.libsonnet';
                 hide=['job', 'Value']),
       ],
       [instanceVar, groupVar, vmVar, cgroupVar],
+      c,
+    ),
+
+    // The fleet: hosts summed per group of _config.fleetLabels (one variable per label), on the
+    // pagescope-fleet recording rules.
+    'pagescope-fleet.json': g.dashboard(
+      'pagescope-fleet',
+      'pagescope / Fleet',
+      'Hosts summed per fleet group (%s): guest capacity per flavor, hugepages available per size and the hosts nearest exhaustion, THP and KSM settings that drift, the biggest hugetlb users across hosts, and the hosts reporting.' % std.join(', ', c.fleetLabels),
+      [
+        g.row('Capacity per flavor'),
+        g.timeseries('Slots per flavor', 'More guests of each flavor the group can take: pagescope_capacity_host_vm_slots summed over its hosts (each host placing guests as Nova does, hw:mem_page_size and hw:numa_nodes; recording rule fleet_flavor:pagescope_capacity_host_vm_slots:sum). PagescopeFleetFlavorSlotsLow fires below %g.' % c.fleetFlavorSlotsMin, 'none',
+                     [fq('fleet_flavor:pagescope_capacity_host_vm_slots:sum{%(f)s}', '%(lg)s {{flavor}}')], w=8, min=0),
+        g.timeseries('Hosts that can take one guest', 'Hosts of the group with room for at least one more guest of each flavor (fleet_flavor:pagescope_capacity_hosts_with_slot:sum): few hosts with many slots place guests less freely than many hosts with one each.', 'none',
+                     [fq('fleet_flavor:pagescope_capacity_hosts_with_slot:sum{%(f)s}', '%(lg)s {{flavor}}')], w=8, min=0),
+        g.table('Capacity now', 'Per group and flavor: guests that still fit, and hosts that can take one.', 'none',
+                [
+                  fq('fleet_flavor:pagescope_capacity_host_vm_slots:sum{%(f)s}', table=true),
+                  fq('fleet_flavor:pagescope_capacity_hosts_with_slot:sum{%(f)s}', table=true),
+                ],
+                columns=['slots', 'hosts with a slot'], w=8),
+        g.row('Hugepages across hosts'),
+        g.timeseries('Hugepages available per group', 'Bytes of each page size a new hugetlb mapping can still get, summed over the hosts of the group (free minus reserved; fleet_page_size:pagescope_hugepages_available_bytes:sum).', 'bytes',
+                     [fq('fleet_page_size:pagescope_hugepages_available_bytes:sum{%(f)s}', '%(lg)s {{page_size}}')], w=8, min=0),
+        g.bargauge('Groups nearest exhaustion', 'Time until the group\'s available pages of a size reach 0 at the summed trend of its hosts over %s (fleet_page_size:pagescope_hugepages_exhaustion_seconds; only groups whose pages shrink). PagescopeFleetHugepagesExhaustionPredicted fires below %g hours.' % [c.hugepagesPredictWindow, c.fleetPredictHorizonHours], 's',
+                   [fq('bottomk(%(k)d, fleet_page_size:pagescope_hugepages_exhaustion_seconds{%(f)s})', '%(lg)s {{page_size}}')], w=8),
+        g.bargauge('Hosts nearest exhaustion', 'The hosts whose available pages of a size run out soonest at their trend over %s (instance_page_size:pagescope_hugepages_exhaustion_seconds; only pools that shrink).' % c.hugepagesPredictWindow, 's',
+                   [fq('bottomk(%(k)d, instance_page_size:pagescope_hugepages_exhaustion_seconds{%(sf)s})', '%(lg)s {{instance}} {{page_size}}')], w=8),
+        g.bargauge('Hosts with the fewest hugepages available', 'The hosts with the least available memory in hugepages of each size, pools that exist only (free minus reserved, in bytes).', 'bytes',
+                   [fq('bottomk(%(k)d, instance_page_size:pagescope_hugepages_available_bytes{%(sf)s} and on (instance, page_size) (pagescope_hugepages_pool_pages{%(sf)s} > 0))', '%(lg)s {{instance}} {{page_size}}')], w=12),
+        g.timeseries('Hugepages available per group, pages', 'Available pages per size summed over the hosts of the group (fleet_page_size:pagescope_hugepages_available_pages:sum).', 'none',
+                     [fq('fleet_page_size:pagescope_hugepages_available_pages:sum{%(f)s}', '%(lg)s {{page_size}}')], w=12, min=0),
+        g.row('Settings drift'),
+        g.timeseries('Hosts per THP mode', 'Hosts in each transparent hugepage `enabled` mode (expected: %s): more than one mode in a group is drift.' % (if c.thpExpectedMode == null then 'not set' else c.thpExpectedMode), 'none',
+                     [fq('count by (%(l)s, mode) (pagescope_thp_enabled{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
+        g.timeseries('Hosts per KSM mode', 'Hosts in each KSM run mode (expected: %s).' % (if c.ksmExpectedMode == null then 'not set' else c.ksmExpectedMode), 'none',
+                     [fq('count by (%(l)s, mode) (pagescope_ksm_run{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
+      ] + (if c.thpExpectedMode == null && c.ksmExpectedMode == null then [] else [
+             g.stat('Hosts off the expected settings', 'Hosts whose THP mode is not %s or whose KSM run mode is not %s (recording rules fleet:pagescope_thp_mode_unexpected_hosts:sum, fleet:pagescope_ksm_run_unexpected_hosts:sum).' % [c.thpExpectedMode, c.ksmExpectedMode], 'none',
+                    (if c.thpExpectedMode == null then [] else [fq('fleet:pagescope_thp_mode_unexpected_hosts:sum{%(f)s}', 'THP %(lg)s')])
+                    + (if c.ksmExpectedMode == null then [] else [fq('fleet:pagescope_ksm_run_unexpected_hosts:sum{%(f)s}', 'KSM %(lg)s')]),
+                    w=8, h=8, thresholds={ mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] }),
+           ]) + [
+        g.table('THP and KSM mode per host', 'The transparent hugepage `enabled` mode and the KSM run mode of every host.', 'none',
+                [
+                  fq('max by (%(l)s, instance, thp) (label_join(pagescope_thp_enabled{%(sf)s} == 1, "thp", "", "mode"))', table=true),
+                  fq('max by (%(l)s, instance, ksm) (label_join(pagescope_ksm_run{%(sf)s} == 1, "ksm", "", "mode"))', table=true),
+                ],
+                hide=['Value #A', 'Value #B']),
+        g.row('Top hugetlb users across hosts'),
+        g.bargauge('Top process groups by hugetlb', 'The process groups holding the most hugetlb memory on any host of the selected groups (HugetlbPages of their processes).', 'bytes',
+                   [fq('topk(%(k)d, pagescope_process_hugetlb_bytes{%(sf)s})', '%(lg)s {{instance}} {{group}}')]),
+        g.bargauge('Top guests by hugetlb', 'The QEMU guests holding the most hugetlb memory (all nodes and page sizes) on any host of the selected groups.', 'bytes',
+                   [fq('topk(%(k)d, sum by (%(l)s, instance, vm) (pagescope_vm_hugetlb_bytes{%(sf)s}))', '%(lg)s {{instance}} {{vm}}')]),
+        g.row('Hosts'),
+        g.timeseries('Hosts reporting', 'Hosts of the group whose pagescope scrape succeeds (fleet:pagescope_hosts_up:sum) and targets the group has (fleet:pagescope_hosts:count).', 'none',
+                     [
+                       fq('fleet:pagescope_hosts_up:sum{%(f)s}', '%(lg)s up'),
+                       fq('fleet:pagescope_hosts:count{%(f)s}', '%(lg)s targets'),
+                     ], w=16, min=0),
+        g.stat('Hosts missing', 'Hosts seen in the group within the last %s that are down or no longer reporting, as PagescopeFleetHostsMissing counts them.' % c.fleetHostsMissingWindow, 'none',
+               [fq('max_over_time(fleet:pagescope_hosts:count{%(f)s}[%(mw)s]) - (fleet:pagescope_hosts_up:sum{%(f)s} or max_over_time(fleet:pagescope_hosts:count{%(f)s}[%(mw)s]) * 0)', '%(lg)s')],
+               w=8, h=8, thresholds={ mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: 1 }] }),
+      ],
+      fleetVars,
       c,
     ),
   },

@@ -71,7 +71,10 @@
   // A table of instant queries joined on their labels; `columns` renames "Value #A"... in order;
   // `hide` lists fields (by their original names) to leave out.
   table(title, description, unit, targets, columns=[], hide=[], w=24, h=8):: base('table', title, description, unit, [t { instant: true, range: false, format: 'table' } for t in targets], w, h) {
-    options: { showHeader: true, cellHeight: 'sm', footer: { show: false } },
+    // No footer: Grafana's current model sets footers per field
+    // (fieldConfig.defaults.custom.footer.reducers); the old `footer: { show: false }` option is
+    // gone from it, and leaving the reducers out means the same thing.
+    options: { showHeader: true, cellHeight: 'sm' },
     transformations: [
       { id: 'merge', options: {} },
       {
@@ -108,7 +111,8 @@
     label: 'Data source',
     type: 'datasource',
     query: 'prometheus',
-    current: {},
+    // No `current`: Grafana picks the default Prometheus data source (the model has no empty
+    // selection, `current: {}` does not type-check).
     hide: 0,
     refresh: 1,
     regex: '',
@@ -121,13 +125,14 @@
     label: label,
     type: 'query',
     datasource: ds,
-    definition: q,
+    // (No `definition`: Grafana's editor stores the query text there for display, but the
+    // dashboard model has no such field; `query` holds it.)
     query: { query: q, refId: 'PrometheusVariableQueryEditor-VariableQuery' },
     refresh: 2,
     multi: true,
     includeAll: true,
     allValue: '.*',
-    current: {},
+    // No `current`: Grafana starts on "All" (includeVars) until the user picks values.
     sort: 1,
     hide: 0,
     regex: '',
@@ -155,6 +160,10 @@
       asDropdown: true,
       includeVars: true,
       keepTime: true,
+      // Fields Grafana's dashboard model requires on every link (Grafana's own defaults).
+      icon: 'external link',
+      targetBlank: false,
+      tooltip: '',
     }],
     templating: { list: [$.datasourceVariable] + variables },
     panels: $.layout(panels),

@@ -67,9 +67,12 @@ def compose_volume(v):
             "target": target, "read_only": "ro" in options}
 
 
-def compose_config():
+def compose_config(name="compose.yml", profiles=()):
     """The resolved compose file (bind sources absolute), volumes as dicts."""
-    out = run(["docker-compose", "-f", src("docker", "compose.yml"), "config"], check=True)
+    cmd = ["docker-compose", "-f", src("docker", name)]
+    for p in profiles:
+        cmd += ["--profile", p]
+    out = run(cmd + ["config"], check=True)
     cfg = yaml.safe_load(out.stdout)
     for svc in cfg["services"].values():
         svc["volumes"] = [compose_volume(v) for v in svc.get("volumes", [])]
@@ -130,6 +133,81 @@ class DeployFilesTest(unittest.TestCase):
         self.assertEqual(set(ps["cap_add"]), {"SYS_PTRACE", "DAC_READ_SEARCH"})
         self.assertEqual(ps["cap_drop"], ["ALL"])
         self.assertIn("--path.rootfs=/host", ps["command"])
+
+    def test_fleet_compose_file_validates(self):
+        # docs/fleet.md: Prometheus agents (or the vmagent profile), VictoriaMetrics, vmalert,
+        # Alertmanager, Grafana. tests/e2e/test_fleet.py runs the same files and flags.
+        r = run(["docker-compose", "-f", src("docker", "compose-fleet.yml"), "config", "-q"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.strip(), "")
+        services = compose_config("compose-fleet.yml", profiles=["vmagent"])["services"]
+        self.assertEqual(set(services), {"agent-0", "agent-1", "vmagent-0", "vmagent-1",
+                                         "victoriametrics", "vmalert", "alertmanager", "grafana"})
+        for name, svc in services.items():
+            for v in svc["volumes"]:
+                if v["type"] == "bind":
+                    self.assertTrue(os.path.exists(v["source"]), f"{name}: {v['source']}")
+        for i in (0, 1):
+            agent = services[f"agent-{i}"]
+            self.assertIn("--enable-feature=agent", agent["command"])
+            mounts = {v["target"]: v["source"] for v in agent["volumes"]}
+            self.assertEqual(mounts["/etc/prometheus/prometheus.yml"],
+                             src("deploy", "fleet", f"prometheus-agent-{i}.yml"))
+            self.assertIn(f"-promscrape.cluster.memberNum={i}", services[f"vmagent-{i}"]["command"])
+        vmalert = services["vmalert"]["command"]
+        for flag in ("-datasource.url=http://victoriametrics:8428",
+                     "-remoteWrite.url=http://victoriametrics:8428",
+                     "-notifier.url=http://alertmanager:9093"):
+            self.assertIn(flag, vmalert)
+        rule_mount = {v["target"]: v["source"] for v in services["vmalert"]["volumes"]}
+        self.assertEqual(rule_mount["/etc/alerts"], src("alerts"))
+        self.assertTrue(glob.glob(src("alerts", "*.yml")))
+
+    def test_fleet_prometheus_configs(self):
+        # The agents, the federation recipe's site and global servers, vmagent's scrape file.
+        for name in ("prometheus-agent-0.yml", "prometheus-agent-1.yml", "prometheus-site.yml",
+                     "prometheus-global.yml", "vmagent.yml"):
+            with self.subTest(config=name):
+                r = run(["promtool", "check", "config", src("deploy", "fleet", name)])
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        # The two agent files differ only in the shard number; vmagent's file scrapes the same.
+        a0, a1 = (load_yaml(src("deploy", "fleet", f"prometheus-agent-{i}.yml")) for i in (0, 1))
+        self.assertEqual(a0["global"]["external_labels"], {"agent": "shard-0"})
+        a1["global"]["external_labels"]["agent"] = "shard-0"
+        keep1 = [r for r in a1["scrape_configs"][0]["relabel_configs"] if r.get("action") == "keep"]
+        self.assertEqual([r["regex"] for r in keep1], ["1"])
+        keep1[0]["regex"] = "0"
+        self.assertEqual(a0, a1)
+        vmagent = load_yaml(src("deploy", "fleet", "vmagent.yml"))
+        agent_job = dict(a0["scrape_configs"][0])
+        agent_job["relabel_configs"] = [r for r in agent_job["relabel_configs"]
+                                        if r.get("action") not in ("hashmod", "keep")]
+        self.assertEqual(vmagent["scrape_configs"], [agent_job])
+        # The global server federates the fleet recording rules, which exist in the mixin.
+        glob_cfg = load_yaml(src("deploy", "fleet", "prometheus-global.yml"))
+        (match,) = glob_cfg["scrape_configs"][0]["params"]["match[]"]
+        pattern = re.fullmatch(r'\{__name__=~"(.*)"\}', match).group(1)
+        rules = load_yaml(src("alerts", "pagescope-rules.yml"))
+        records = [r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r]
+        federated = [r for r in records if re.fullmatch(pattern, r)]
+        self.assertTrue(federated, "the match[] selects no recording rule")
+        self.assertTrue(all(r.startswith("fleet") for r in federated), federated)
+        am = load_yaml(src("deploy", "fleet", "alertmanager.yml"))
+        self.assertIn(am["route"]["receiver"], {r["name"] for r in am["receivers"]})
+
+    def test_fleet_doc_quotes_the_shipped_files(self):
+        # docs/fleet.md quotes the configs: every yaml block must be in a file of deploy/fleet/.
+        with open(src("docs", "fleet.md"), encoding="utf-8") as f:
+            blocks = re.findall(r"```yaml\n(.*?)```", f.read(), re.S)
+        self.assertGreaterEqual(len(blocks), 3)
+        shipped = []
+        for path in glob.glob(src("deploy", "fleet", "**", "*.yml"), recursive=True):
+            with open(path, encoding="utf-8") as f:
+                shipped.append(f.read())
+        for block in blocks:
+            with self.subTest(block=block[:60]):
+                self.assertTrue(any(block in text for text in shipped),
+                                "docs/fleet.md quotes a config no file in deploy/fleet/ has")
 
     def test_prometheus_and_alertmanager_configs(self):
         r = run(["promtool", "check", "config", src("docker", "prometheus", "prometheus.yml")])

@@ -111,9 +111,12 @@ class GuestLab(unittest.TestCase):
         if not shutil.which("qemu-system-x86_64"):
             raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
                                     "(scripts/install-deps.sh all installs it)")
-        # Every order of free blocks (by default only the hugepage orders), compared below.
-        cls.guest = lab.Guest(pagescope_args=["--collector.processes.smaps",
-                                              "--collector.buddyinfo.free-blocks=all"])
+        # Every order of free blocks (by default only the hugepage orders), compared below, and
+        # /proc/pagetypeinfo read on every scrape (by default at most every 5 minutes): the
+        # movable figure is compared with the guest's file read around each scrape.
+        cls.guest = lab.Guest(pagescope_args=[
+            "--collector.processes.smaps", "--collector.buddyinfo.free-blocks=all",
+            "--collector.buddyinfo.pagetypeinfo-interval-seconds=0"])
         rss = cls.guest.qemu_rss_bytes()
         print("\nlab: kernel %s, %s, prepare %.1f s, boot to init %.1f s (guest uptime %.1f s), "
               "pagescope answering after %.1f s, QEMU RSS %.0f MiB" % (

@@ -2,6 +2,7 @@
 fires, stays quiet and clears; every recording rule checked), runbook sections for every alert,
 dashboards complete (datasource, unit, description on every panel) with queries that parse."""
 
+import json
 import os
 import re
 import subprocess
@@ -44,6 +45,37 @@ class GeneratedFiles(unittest.TestCase):
                 for a in alerts(yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")]))}
         self.assertEqual(fors["PagescopeHugepagesLow"], "1m")
         self.assertEqual(fors["PagescopeHugepagesExhausted"], "5m")
+
+    def test_fleet_config(self):
+        """fleetLabels reach every fleet rule and the fleet dashboard's variables; the KSM drift
+        rule exists only with ksmExpectedMode; per-flavor minimums split the slots alert."""
+        rules = load_rules()
+        fleet = [g for g in rules["groups"] if g["name"] == "pagescope-fleet"][0]["rules"]
+        self.assertNotIn("fleet:pagescope_ksm_run_unexpected_hosts:sum",
+                         [r["record"] for r in fleet])
+        with tempfile.TemporaryDirectory() as tmp:
+            gen = build(tmp, {"fleetLabels": ["region", "az"], "ksmExpectedMode": "run",
+                              "fleetFlavorSlotsMinByFlavor": {"g1.large": 2}})
+        rules = yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")])
+        fleet = [g for g in rules["groups"] if g["name"] == "pagescope-fleet"][0]["rules"]
+        by_name = {r["record"]: r["expr"] for r in fleet}
+        self.assertIn('sum by (region, az) (pagescope_ksm_run{job="pagescope", mode!="run"})',
+                      by_name["fleet:pagescope_ksm_run_unexpected_hosts:sum"])
+        for name, expr in by_name.items():
+            if "sum by" in expr or "count by" in expr:
+                self.assertIn("by (region, az", expr, name)
+            self.assertNotIn("cluster", expr, name)
+        slots = [a for a in alerts(rules) if a["alert"] == "PagescopeFleetFlavorSlotsLow"][0]
+        self.assertIn('{flavor!="g1.large"} < 10', slots["expr"])
+        self.assertIn('{flavor="g1.large"} < 2', slots["expr"])
+        self.assertIn("$labels.region $labels.az", slots["annotations"]["description"])
+        d = json.loads(gen[os.path.join("dashboards", "pagescope-fleet.json")])
+        self.assertEqual([v["name"] for v in d["templating"]["list"]][:3],
+                         ["datasource", "region", "az"])
+        r = subprocess.run(["promtool", "check", "rules", "/dev/stdin"],
+                           input=gen[os.path.join("alerts", "pagescope-rules.yml")],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 class Rules(unittest.TestCase):
@@ -124,7 +156,7 @@ def _minutes(duration):
 class Dashboards(unittest.TestCase):
     def setUp(self):
         self.dashboards = load_dashboards()
-        self.assertEqual(len(self.dashboards), 4)
+        self.assertEqual(len(self.dashboards), 5)
 
     def test_schema_variables_and_panel_fields(self):
         for name, d in self.dashboards.items():
@@ -133,7 +165,9 @@ class Dashboards(unittest.TestCase):
             v = variables(d)
             self.assertEqual(v["datasource"]["type"], "datasource", name)
             self.assertEqual(v["datasource"]["query"], "prometheus", name)
-            self.assertIn("instance", v, name)
+            # The fleet dashboard selects fleet groups (default fleetLabels: cluster), the
+            # others hosts.
+            self.assertIn("cluster" if name == "pagescope-fleet.json" else "instance", v, name)
             ids = [p["id"] for p in d["panels"]]
             self.assertEqual(len(ids), len(set(ids)), name + ": duplicate panel ids")
             for p in panels(d):

@@ -1,8 +1,15 @@
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
 
 #include "collectors/proc_buddyinfo.h"
 #include "collectors/proc_pagetypeinfo.h"
+#include "exporter/config.h"
 #include "exporter/errors.h"
+#include "exporter/scraper.h"
 #include "test_util.h"
 
 namespace pagescope {
@@ -178,6 +185,60 @@ TEST(BuddyinfoCollector, PagetypeinfoCanBeSwitchedOff) {
   EXPECT_EQ(got.find("obtainable_movable"), std::string::npos);
   EXPECT_NE(got.find("pagescope_hugepages_obtainable_pages{node=\"0\",page_size=\"2MiB\"} 19633"),
             std::string::npos);
+}
+
+// /proc/pagetypeinfo is read at most once per pagetypeinfo_interval_seconds: a second scrape
+// within the interval shows the first read's figure although the file changed; with 0 it
+// shows the new one. (The default interval, 300 s, never runs out within the test.)
+std::string PagetypeinfoTwice(const std::string& yaml) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("pagescope-pti-" + std::to_string(::getpid()) + "-" + std::to_string(yaml.size()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(
+      testing::FixtureDir("two_nodes"), dir,
+      std::filesystem::copy_options::recursive | std::filesystem::copy_options::copy_symlinks);
+  CommandLine cl;
+  cl.values["path.procfs"] = {(dir / "proc").string()};
+  cl.values["path.sysfs"] = {(dir / "sys").string()};
+  cl.values["path.rootfs"] = {(dir / "root").string()};
+  cl.values["collectors.disable_defaults"] = {"true"};
+  cl.values["collectors.buddyinfo.enabled"] = {"true"};
+  Scraper scraper(LoadConfigFromText(cl, yaml, yaml.empty() ? "" : "test.yml"));
+  auto text = [&] {
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, scraper.Scrape());
+    return out.str();
+  };
+  const std::string movable2 =
+      "pagescope_hugepages_obtainable_movable_pages{node=\"2\",page_size=\"2MiB\"} ";
+  std::string first = text();
+  EXPECT_NE(first.find(movable2 + "28033\n"), std::string::npos) << first;
+  // Node 2's Normal Movable list now has 15000 free blocks of order 10 (was 14000).
+  auto pti = dir / "proc" / "pagetypeinfo";
+  std::string content = testing::ReadText(pti);
+  auto at = content.find("   220     33  14000");
+  EXPECT_NE(at, std::string::npos);
+  content.replace(at, 20, "   220     33  15000");
+  testing::WriteText(pti, content);
+  std::string second = text();
+  std::filesystem::remove_all(dir);
+  auto line = second.find(movable2);
+  EXPECT_NE(line, std::string::npos) << second;
+  return second.substr(line + movable2.size(), second.find('\n', line) - line - movable2.size());
+}
+
+TEST(BuddyinfoCollector, PagetypeinfoReadAtMostOncePerInterval) {
+  EXPECT_EQ(PagetypeinfoTwice(""), "28033");
+}
+
+TEST(BuddyinfoCollector, PagetypeinfoIntervalZeroReadsEveryScrape) {
+  EXPECT_EQ(PagetypeinfoTwice("collectors:\n  buddyinfo:\n    pagetypeinfo_interval_seconds: 0\n"),
+            "30033");
+}
+
+TEST(BuddyinfoCollector, NegativePagetypeinfoIntervalIsAConfigError) {
+  auto cl = ParseCommandLine({"--collector.buddyinfo.pagetypeinfo-interval-seconds=-1"});
+  EXPECT_THROW(Scraper(LoadConfigFromText(cl, "", "")), ConfigError);
 }
 
 TEST(BuddyinfoCollector, MalformedFails) {

@@ -523,3 +523,30 @@ TEST(ProcessGroupsBounded, ManyOneOffNamesStayBounded) {
 
 }  // namespace
 }  // namespace pagescope
+
+namespace pagescope {
+namespace {
+
+// From 1,000 processes on the walk is split among threads (one per CPU, at most 4): every
+// process is still seen once, with its own figures.
+TEST(ProcessScan, SplitWalkSeesEveryProcessOnce) {
+  ProcTree tree;
+  const int n = 2500;
+  std::uint64_t minflt = 0;
+  for (int pid = 100; pid < 100 + n; ++pid) {
+    tree.Add(pid, pid % 2 == 0 ? "even" : "odd", static_cast<std::uint64_t>(pid), 1);
+    minflt += static_cast<std::uint64_t>(pid);
+  }
+  Scraper scraper(TreeConfig(tree.root(), ""));
+  auto got = scraper.Scrape();
+  EXPECT_EQ(Sample(got, "pagescope_process_num_procs", "even") +
+                Sample(got, "pagescope_process_num_procs", "odd"),
+            n);
+  EXPECT_EQ(Sample(got, "pagescope_process_minor_faults_total", "even") +
+                Sample(got, "pagescope_process_minor_faults_total", "odd"),
+            static_cast<double>(minflt));
+  EXPECT_EQ(Sample(got, "pagescope_process_major_faults_total", "odd"), n / 2);
+}
+
+}  // namespace
+}  // namespace pagescope

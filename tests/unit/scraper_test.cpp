@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "test_util.h"
 
@@ -107,3 +109,57 @@ TEST(Scraper, ReloadKeepsUnchangedCollectorInstances) {
 
 }  // namespace
 }  // namespace pagescope::testing
+
+namespace pagescope {
+namespace {
+
+// OpenFiles keeps descriptors of real sysfs files only, and a kept descriptor reads what a fresh
+// open reads (sysfs regenerates the content at offset 0).
+TEST(OpenFiles, KeepsSysfsDescriptorsAndRereadsThem) {
+  const std::filesystem::path kernel_mm = "/sys/kernel/mm/transparent_hugepage/enabled";
+  if (!std::filesystem::exists(kernel_mm)) GTEST_SKIP() << kernel_mm << " missing (no THP)";
+  OpenFiles files;
+  auto first = files.Read(kernel_mm);
+  ASSERT_EQ(first.status, ReadStatus::kOk) << first.error;
+  EXPECT_EQ(first.content, FsRoot::ReadFile(kernel_mm).content);
+  EXPECT_EQ(files.open_count(), 1u);
+  auto again = files.Read(kernel_mm);
+  ASSERT_EQ(again.status, ReadStatus::kOk);
+  EXPECT_EQ(again.content, first.content);
+  EXPECT_EQ(files.open_count(), 1u);
+}
+
+TEST(OpenFiles, OtherFilesAreReadThePlainWay) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("pagescope-openfiles-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  OpenFiles files;
+  testing::WriteText(dir / "f", "1\n");
+  EXPECT_EQ(files.Read(dir / "f").content, "1\n");
+  std::filesystem::remove(dir / "f");
+  testing::WriteText(dir / "f", "22\n");  // a new file under the same name
+  EXPECT_EQ(files.Read(dir / "f").content, "22\n");
+  EXPECT_EQ(files.Read(dir / "missing").status, ReadStatus::kMissing);
+  EXPECT_EQ(files.open_count(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(OpenFiles, BoundedNumberOfDescriptors) {
+  std::vector<std::filesystem::path> paths;
+  for (const char* p :
+       {"/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/defrag",
+        "/sys/kernel/mm/transparent_hugepage/use_zero_page"}) {
+    if (std::filesystem::exists(p)) paths.emplace_back(p);
+  }
+  if (paths.size() < 3) GTEST_SKIP() << "THP sysfs files missing";
+  OpenFiles files(2);
+  for (const auto& p : paths) {
+    auto r = files.Read(p);
+    EXPECT_EQ(r.status, ReadStatus::kOk) << p;
+    EXPECT_EQ(r.content, FsRoot::ReadFile(p).content) << p;
+  }
+  EXPECT_EQ(files.open_count(), 2u);
+}
+
+}  // namespace
+}  // namespace pagescope

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The BPF task-iterator prototype (tools/bpf-task-walk) against the /proc floor, side by side.
+
+For each count of extra idle processes (tests/tools/idle_procs), R rounds; in each round the
+floor (tests/tools/proc_floor: open and read stat and status of every process) and the
+prototype (one iter/task pass handing back faults, resident and swap of every process) each
+walk K times, in an order that alternates from round to round. Prints the median CPU per walk
+of each and their ratio.
+
+usage: scripts/bench-bpf-task-walk.py [--build build] [--counts 2000,10000] [--rounds 5]
+                                      [--walks 10]
+Root (or CAP_BPF + CAP_PERFMON). Needs the build (tools) and clang, bpftool, libbpf-dev
+(scripts/install-deps.sh); builds the prototype with tools/bpf-task-walk/build.sh.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def run(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    kv = dict(item.split("=") for item in out.split())
+    return float(kv["cpu_seconds_per_iteration"]), int(kv["processes"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(SOURCE_DIR, "build"))
+    ap.add_argument("--counts", default="2000,10000")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--walks", type=int, default=10)
+    args = ap.parse_args()
+    tools = os.path.join(args.build, "tools")
+    out = tempfile.mkdtemp(prefix="pagescope-bpf-")
+    walk = subprocess.run([os.path.join(SOURCE_DIR, "tools", "bpf-task-walk", "build.sh"), out],
+                          check=True, capture_output=True, text=True).stdout.split()[-1]
+    rows = []
+    for n in [int(c) for c in args.counts.split(",")]:
+        idle = subprocess.Popen([os.path.join(tools, "idle_procs"), str(n)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            if idle.stdout.readline().strip() != "ready":
+                raise RuntimeError("idle_procs %d did not start" % n)
+            floor, bpf, procs = [], [], 0
+            for r in range(args.rounds):
+                order = [("floor", floor), ("bpf", bpf)]
+                for name, acc in (order if r % 2 == 0 else order[::-1]):
+                    tool = [os.path.join(tools, "proc_floor")] if name == "floor" else [walk]
+                    cpu, procs = run(tool + [str(args.walks)])
+                    acc.append(cpu)
+            rows.append((n, procs, statistics.median(floor), statistics.median(bpf)))
+        finally:
+            idle.stdin.close()
+            idle.wait(timeout=120)
+    print("| extra procs | processes | /proc floor CPU ms/walk | BPF iter/task CPU ms/walk "
+          "| BPF / floor |")
+    print("|---:|---:|---:|---:|---:|")
+    for n, procs, fl, bp in rows:
+        print("| %d | %d | %.2f | %.2f | %.3f |" % (n, procs, fl * 1e3, bp * 1e3, bp / fl))
+    print("\nMedian over %d rounds of %d walks each (getrusage of each tool). Reproduce: "
+          "scripts/bench-bpf-task-walk.py --counts %s --rounds %d --walks %d (as root)."
+          % (args.rounds, args.walks, args.counts, args.rounds, args.walks))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
