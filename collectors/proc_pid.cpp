@@ -150,6 +150,7 @@ ProcPidSmapsRollup ParseProcPidSmapsRollup(std::string_view text) {
 
 ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text) {
   ProcPidNumaMaps m;
+  const std::uint64_t base_page = SystemPageSize();
   parse::ForEachLine(text, [&](std::size_t line, std::string_view l) {
     auto fields = parse::Fields(l);
     if (fields.empty()) return;
@@ -158,8 +159,7 @@ ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text) {
     for (auto f : fields) {
       if (f == "huge") huge = true;
     }
-    if (!huge) return;
-    ++m.huge_mappings;
+    if (huge) ++m.huge_mappings;
     std::uint64_t page_kb = 0;
     std::vector<std::pair<int, std::uint64_t>> nodes;
     for (auto f : fields) {
@@ -173,9 +173,42 @@ ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text) {
                            parse::U64(f.substr(eq + 1), line));
       }
     }
+    // The policy (mm/mempolicy.c, mpol_to_str): "default", "local", or
+    // "<mode>[=<flags>]:<nodelist>" with mode bind, prefer, "prefer (many)", interleave,
+    // "weighted interleave" (the two-word modes take two fields).
+    std::optional<std::vector<int>> policy_nodes;
+    std::string_view pol = fields[1];
+    if (fields.size() > 2 && (pol == "weighted" || fields[2].starts_with("(many)"))) {
+      pol = fields[2];
+    }
+    if (auto colon = pol.find(':'); colon != std::string_view::npos) {
+      policy_nodes = parse::IdList(pol.substr(colon + 1), 4096);
+    }
+    // Page cache of ordinary files was placed by whoever read the file first, not by this
+    // policy: only hugetlb, anonymous and shared-memory (memfd, /dev/shm, SysV) mappings count.
+    if (policy_nodes && !huge) {
+      for (auto f : fields) {
+        if (f.starts_with("file=") && !f.starts_with("file=/memfd:") &&
+            !f.starts_with("file=/dev/shm/") && !f.starts_with("file=/SYSV")) {
+          policy_nodes.reset();
+          break;
+        }
+      }
+    }
+    if (policy_nodes) ++m.policy_mappings;
     if (nodes.empty()) return;  // mapped, nothing faulted yet
-    if (page_kb == 0) throw ParseError(line, "huge mapping without kernelpagesize_kB");
-    for (const auto& [node, pages] : nodes) m.huge_pages[{node, page_kb * 1024}] += pages;
+    if (huge && page_kb == 0) throw ParseError(line, "huge mapping without kernelpagesize_kB");
+    const std::uint64_t page = page_kb ? page_kb * 1024 : base_page;
+    for (const auto& [node, pages] : nodes) {
+      if (huge) m.huge_pages[{node, page}] += pages;
+      m.node_bytes[node] += pages * page;
+      if (policy_nodes) {
+        m.policy_bytes += pages * page;
+        if (!std::binary_search(policy_nodes->begin(), policy_nodes->end(), node)) {
+          m.outside_policy_bytes += pages * page;
+        }
+      }
+    }
   });
   return m;
 }

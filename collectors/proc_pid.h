@@ -62,10 +62,21 @@ struct ProcPidSmapsRollup {
 };
 ProcPidSmapsRollup ParseProcPidSmapsRollup(std::string_view text);
 
-// /proc/<pid>/numa_maps: hugetlb pages per (node, page size in bytes), summed over mappings.
+// /proc/<pid>/numa_maps: hugetlb pages per (node, page size in bytes), summed over mappings;
+// all mapped resident memory per node (hugetlb and the rest: N<node>= counts pages of the
+// line's kernelpagesize_kB; transparent hugepages are counted in base pages); and the memory of
+// mappings that carry a node policy (bind, prefer, interleave: the VMA's own policy, set by
+// mbind() as QEMU does for host-nodes=, or the task's, set by numactl/set_mempolicy()) that
+// sits on a node the policy does not name. Only hugetlb, anonymous and shared-memory (memfd,
+// /dev/shm, SysV) mappings count for the policy: page cache of other files was placed by
+// whoever read the file first.
 struct ProcPidNumaMaps {
   std::map<std::pair<int, std::uint64_t>, std::uint64_t> huge_pages;  // (node, size) -> pages
-  std::uint64_t huge_mappings = 0;  // mappings marked "huge", faulted or not
+  std::uint64_t huge_mappings = 0;          // mappings marked "huge", faulted or not
+  std::map<int, std::uint64_t> node_bytes;  // node -> resident bytes, huge and not
+  std::uint64_t policy_mappings = 0;        // such mappings with a node policy
+  std::uint64_t policy_bytes = 0;           // their resident bytes
+  std::uint64_t outside_policy_bytes = 0;   // of which on nodes their policy does not name
 };
 ProcPidNumaMaps ParseProcPidNumaMaps(std::string_view text);
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "collectors/cgroup_tree.h"
+#include "collectors/numa_locality.h"
 #include "collectors/parse.h"
 #include "collectors/proc_pid.h"
 #include "collectors/sysfs.h"
@@ -407,23 +408,33 @@ struct HugetlbNumaBudget {
   long long reads = 0;
   long long skipped = 0;
 };
-void AddHugetlbNodes(const PidReader& reader, const ProcessEntry& p, HugetlbNumaBudget& budget,
-                     GroupSums& g, std::string& buf, MetricSink& out) {
-  if (!p.status.hugetlb_pages || *p.status.hugetlb_pages == 0) return;
+// Whether hugetlb_numa reads this process's numa_maps (one read of the budget when it does).
+bool HugetlbNumaWants(const ProcessEntry& p, HugetlbNumaBudget& budget) {
+  if (!p.status.hugetlb_pages || *p.status.hugetlb_pages == 0) return false;
   if (budget.reads >= budget.max_reads) {
     ++budget.skipped;
-    return;
+    return false;
   }
   ++budget.reads;
-  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return;  // exited or denied
+  return true;
+}
+
+// One read of /proc/<pid>/numa_maps for both hugetlb_numa and numa_locality; nullopt when the
+// process exited, the file is denied or malformed (reported).
+std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const ProcessEntry& p,
+                                            std::string& buf, MetricSink& out) {
+  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return std::nullopt;
   try {
-    for (const auto& [key, pages] : ParseProcPidNumaMaps(buf).huge_pages) {
-      g.hugetlb_nodes[key] += pages * key.second;
-    }
+    return ParseProcPidNumaMaps(buf);
   } catch (const ParseError& e) {
     out.Fail(reader.Path(p.pid, "numa_maps").string() + ":" + std::to_string(e.line()) + ": " +
              e.what());
+    return std::nullopt;
   }
+}
+
+void AddHugetlbNodes(const ProcPidNumaMaps& m, GroupSums& g) {
+  for (const auto& [key, pages] : m.huge_pages) g.hugetlb_nodes[key] += pages * key.second;
 }
 
 void EmitHugetlbNodes(const std::string& group, const GroupSums& g, MetricSink& out) {
@@ -471,8 +482,9 @@ class ProcessesCollector : public Collector {
  public:
   ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
                      std::size_t max_groups, GroupPlaces::Clock::duration idle,
-                     std::function<GroupPlaces::Clock::time_point()> now)
-      : matchers_(std::move(matchers)),
+                     std::function<GroupPlaces::Clock::time_point()> now, GroupLocality locality)
+      : locality_(std::move(locality)),
+        matchers_(std::move(matchers)),
         smaps_(smaps),
         guard_(limits),
         places_(max_groups, idle),
@@ -591,13 +603,24 @@ class ProcessesCollector : public Collector {
       if (live.counted_in != kNoGroup) {
         if (live.counted_in == overflow_) any_overflow = true;
         GroupSums& g = groups[group_names_[live.counted_in]];
+        {
+          // numa_maps at most once per process, for hugetlb_numa and numa_locality.
+          const std::string& name = group_names_[live.counted_in];
+          const bool locality = locality_.enabled() && locality_.Wants(name);
+          const bool hugetlb_nodes = hugetlb_numa_max_ > 0 && HugetlbNumaWants(p, numa_budget);
+          std::optional<ProcPidNumaMaps> numa;
+          if (hugetlb_nodes || (locality && locality_.NumaMapsAllowed(p, page_size))) {
+            numa = ReadNumaMaps(reader, p, buf_, out);
+          }
+          if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
+          if (locality) locality_.Add(ctx, reader, p, name, numa ? &*numa : nullptr, buf_);
+        }
         ++g.procs;
         g.minflt += live.minflt - live.base_minflt;
         g.majflt += live.majflt - live.base_majflt;
         g.resident += p.stat.rss_pages * page_size;
         g.swap += p.status.vm_swap.value_or(0);
         any_locked |= AddLockedAndPinned(g, p.status);
-        if (hugetlb_numa_max_ > 0) AddHugetlbNodes(reader, p, numa_budget, g, buf_, out);
         if (p.status.hugetlb_pages) {
           any_hugetlb = true;
           g.hugetlb += *p.status.hugetlb_pages;
@@ -711,6 +734,7 @@ class ProcessesCollector : public Collector {
                 "Process groups dropped after idle_timeout without a process (their series go).",
                 {}, static_cast<double>(dropped_total_));
     if (smaps_) guard_.Emit(out, "pagescope_process");
+    locality_.Emit(ctx, out);
     CompactNames();
   }
 
@@ -759,6 +783,7 @@ class ProcessesCollector : public Collector {
     group_index_.clear();
     for (std::uint32_t i = 0; i < group_names_.size(); ++i) group_index_[group_names_[i]] = i;
   }
+  GroupLocality locality_;
   std::vector<std::string> group_names_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
   ProcessMatchers matchers_;
@@ -796,9 +821,17 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
+  auto numa_max_resident = ParseSize(o.String("numa_max_resident"));
+  if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
+  long long numa_max_threads = o.Int("numa_max_threads");
+  if (numa_max_threads < 1 || numa_max_threads > 1000000) {
+    o.Fail("numa_max_threads", "must be between 1 and 1000000");
+  }
+  GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
+                         *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
   auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
                                                 static_cast<std::size_t>(max_groups), *idle,
-                                                std::move(now));
+                                                std::move(now), std::move(locality));
   long long numa_max = o.Int("hugetlb_numa_max_processes");
   if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
   if (o.Bool("hugetlb_numa")) c->hugetlb_numa_max_ = numa_max;
@@ -827,6 +860,16 @@ CollectorSpec ProcessesCollectorSpec() {
   spec.options.push_back({"idle_timeout", OptionType::kString, "1h",
                           "Drop a group (and its series) after this long without a process "
                           "(e.g. 10m, 1h; 0: never)."});
+  spec.options.push_back(
+      {"numa_locality", OptionType::kYaml, "",
+       "List of {group, devices}: for these groups, NUMA locality (threads' nodes, memory per "
+       "node from numa_maps, memory outside its policy, the nodes of the listed PCI devices; "
+       "docs/numa-locality.md)."});
+  spec.options.push_back({"numa_max_resident", OptionType::kString, "64GiB",
+                          "numa_locality: never read numa_maps of a process with more "
+                          "resident memory than this (0: no limit)."});
+  spec.options.push_back({"numa_max_threads", OptionType::kInt, "4096",
+                          "numa_locality: read at most this many threads per group."});
   for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
   spec.options.push_back(
       {"hugetlb_numa", OptionType::kBool, "false",

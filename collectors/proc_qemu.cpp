@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "collectors/numa_locality.h"
 #include "collectors/parse.h"
 #include "collectors/proc_meminfo.h"
 #include "collectors/proc_mountinfo.h"
@@ -56,8 +57,13 @@ void EmitVmLockedAndKsmProfit(const Labels& l, const ProcPidStatus& status,
 
 class QemuCollector : public Collector {
  public:
-  QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits)
-      : flavors_(std::move(flavors)), smaps_(smaps), guard_(limits) {}
+  QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits,
+                bool numa_locality, bool numa_detail)
+      : flavors_(std::move(flavors)),
+        smaps_(smaps),
+        guard_(limits),
+        numa_locality_(numa_locality || numa_detail),
+        numa_detail_(numa_detail) {}
   bool locked_memory = false;
 
   void Collect(const Context& ctx, MetricSink& out) override {
@@ -152,9 +158,11 @@ class QemuCollector : public Collector {
         out.Gauge("pagescope_vm_swap_bytes", "Swapped-out memory of the QEMU process (VmSwap).", l,
                   static_cast<double>(*p.status.vm_swap));
       }
+      std::optional<ProcPidNumaMaps> numa_maps;
       if (reader.Read(p.pid, "numa_maps", buf) == ReadStatus::kOk) {
-        auto numa =
+        numa_maps =
             ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); });
+        const auto& numa = *numa_maps;
         for (const auto& [key, pages] : numa.huge_pages) {
           out.Gauge("pagescope_vm_hugetlb_bytes",
                     "HugeTLB memory of the guest faulted in on this NUMA node, by page size "
@@ -165,6 +173,7 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
+      if (numa_locality_) EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
       std::optional<ProcPidKsmStat> ksm;
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
@@ -193,6 +202,102 @@ class QemuCollector : public Collector {
   }
 
  private:
+  // Where the guest's vCPU threads may run and last ran, where its memory is, where its
+  // passthrough devices are (docs/numa-locality.md). Two series with numa_locality, the rest with
+  // numa_detail.
+  void EmitLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
+                    const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
+                    MetricSink& out, std::string& buf) const {
+    const NodeCpus& topology = ReadNodeCpus(ctx);
+    LocalityInput in;
+    ReadThreads(ctx, reader, pid, kMaxVcpuThreads, IsVcpuThreadComm, in.threads, buf);
+    if (in.threads.allowed_cpus.empty()) {
+      // Without -name debug-threads=on the vCPU threads are not named: all threads stand in.
+      ReadThreads(ctx, reader, pid, kMaxVcpuThreads, nullptr, in.threads, buf);
+    }
+    if (numa_maps) in.AddNumaMaps(*numa_maps);
+    for (const auto& addr : q.vfio_devices) {
+      std::optional<int> node;
+      try {
+        node = ReadPciNumaNode(ctx, addr);
+      } catch (const CollectError& e) {
+        out.Fail(e.what());  // a malformed numa_node: the device counts as one without a node
+      }
+      in.devices.emplace_back(addr, node);
+    }
+    const Locality loc = ComputeLocality(topology, in);
+    Labels l{{"vm", vm}};
+    if (loc.local_ratio) {
+      out.Gauge("pagescope_vm_memory_local_ratio",
+                "Share of the guest's resident memory (numa_maps, hugetlb and the rest) on the "
+                "NUMA nodes its vCPU threads may run on (their CPU affinity).",
+                l, *loc.local_ratio);
+    }
+    if (!q.vfio_devices.empty() && loc.memory_total > 0) {
+      out.Gauge("pagescope_vm_devices_remote",
+                "Passthrough PCI devices (vfio-pci) of the guest on a NUMA node that holds "
+                "less than 5% of its memory (devices without a node are not counted).",
+                l, static_cast<double>(loc.devices_remote));
+    }
+    if (!numa_detail_) return;
+    std::set<std::string> host_nodes, policies;
+    for (const auto& b : q.backends) {
+      if (!b.host_nodes.empty()) host_nodes.insert(b.host_nodes);
+      if (!b.policy.empty()) policies.insert(b.policy);
+    }
+    out.Info("pagescope_vm_numa_info",
+             "NUMA placement of a guest: the nodes its vCPU threads may run on, the nodes that "
+             "hold at least 5% of its memory, and what its memory backends asked for "
+             "(host-nodes and policy of its -object memory-backend-*, as given).",
+             {{"vm", vm},
+              {"vcpu_nodes", NodeSetLabel(loc.allowed_nodes)},
+              {"memory_nodes", NodeSetLabel(loc.memory_nodes)},
+              {"host_nodes", Join(host_nodes)},
+              {"policy", Join(policies)}});
+    for (const auto& [node, bytes] : in.memory) {
+      out.Gauge("pagescope_vm_memory_node_bytes",
+                "Resident memory of the QEMU process on this NUMA node (numa_maps: hugetlb and "
+                "the rest, guest RAM and QEMU's own).",
+                {{"vm", vm}, {"node", std::to_string(node)}}, static_cast<double>(bytes));
+    }
+    for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
+      auto count = [&](const std::map<int, std::uint64_t>& m) {
+        auto it = m.find(node);
+        return static_cast<double>(it == m.end() ? 0 : it->second);
+      };
+      if (in.threads.allowed_cpus.empty()) break;
+      Labels ln{{"vm", vm}, {"node", std::to_string(node)}};
+      out.Gauge("pagescope_vm_vcpus_allowed",
+                "vCPU threads of the guest allowed to run on a CPU of this NUMA node "
+                "(Cpus_allowed_list).",
+                ln, count(loc.threads_allowed));
+      out.Gauge("pagescope_vm_vcpus_last_node",
+                "vCPU threads of the guest that last ran on a CPU of this NUMA node (task stat "
+                "processor).",
+                ln, count(loc.threads_last));
+    }
+    if (loc.memory_total > 0 && !in.threads.allowed_cpus.empty()) {
+      out.Gauge("pagescope_vm_vcpus_remote",
+                "vCPU threads of the guest allowed on a NUMA node that holds less than 5% of "
+                "its memory.",
+                l, static_cast<double>(loc.threads_remote));
+    }
+    if (loc.unrequested_bytes) {
+      out.Gauge("pagescope_vm_memory_unrequested_bytes",
+                "Memory of the guest's mappings that carry a NUMA policy (QEMU's mbind for "
+                "host-nodes) on a node the policy does not name (numa_maps).",
+                l, static_cast<double>(*loc.unrequested_bytes));
+    }
+    for (const auto& [addr, node] : in.devices) {
+      if (!node) continue;
+      out.Info("pagescope_vm_device_info",
+               "A passthrough PCI device (vfio-pci) of the guest and its NUMA node (-1: none).",
+               {{"vm", vm}, {"device", addr}, {"node", std::to_string(*node)}});
+    }
+  }
+
+  static constexpr std::size_t kMaxVcpuThreads = 1024;
+
   void Capacity(const Context& ctx, MetricSink& out) const {
     std::map<std::uint64_t, std::uint64_t> reserved;  // page size -> resv_hugepages
     auto global = ReadHugepagePools(ctx, ctx.fs().Sys("kernel/mm/hugepages"), out);
@@ -223,8 +328,9 @@ class QemuCollector : public Collector {
       auto text = ctx.ReadQuiet(path);
       if (!text) continue;
       try {
+        const int node_id = id;  // clang before 16 cannot capture a structured binding
         auto entries = ParseFile(
-            path, [&] { return numa ? ParseNodeMeminfo(*text, id) : ParseMeminfo(*text); });
+            path, [&] { return numa ? ParseNodeMeminfo(*text, node_id) : ParseMeminfo(*text); });
         for (const auto& e : entries) {
           if (e.key == "MemFree" && e.has_unit) n.free_small_bytes = e.value;
         }
@@ -262,6 +368,8 @@ class QemuCollector : public Collector {
   std::vector<Flavor> flavors_;
   bool smaps_;
   SmapsGuard guard_;
+  bool numa_locality_;
+  bool numa_detail_;
 };
 
 std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
@@ -410,13 +518,27 @@ CollectorSpec QemuCollectorSpec() {
   spec.help =
       "QEMU guests: RAM backing, hugetlb per node, faults, swap, KSM; hugepage capacity per "
       "flavor";
-  spec.sources = "/proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo}";
+  spec.sources =
+      "/proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo,task/*/{stat,status}}, "
+      "/sys/devices/system/node/node*/cpulist, /sys/bus/pci/devices/*/numa_node";
   spec.options = {
       {"flavors", OptionType::kYaml, "",
        "List of {name, memory, page_size, numa_nodes} (Nova's hw:mem_page_size: small, large, "
        "any or a size; hw:numa_nodes): report pagescope_capacity_host_vm_slots and, for "
        "single-node flavors, pagescope_capacity_vm_slots per node and page size."},
   };
+  spec.options.push_back(
+      {"numa_locality", OptionType::kBool, "false",
+       "Per guest: pagescope_vm_memory_local_ratio (share of its memory on the nodes its vCPU "
+       "threads may run on) and, with passthrough devices, pagescope_vm_devices_remote: 1 or 2 "
+       "more series per guest, off by default to keep a guest within its series budget "
+       "(docs/numa-locality.md)."});
+  spec.options.push_back(
+      {"numa_detail", OptionType::kBool, "false",
+       "Implies numa_locality; per guest also: memory per node, vCPU threads allowed on and "
+       "last run on each node, vCPUs "
+       "allowed on nodes without its memory, memory outside its backends' NUMA policy, and "
+       "each passthrough device's node (docs/numa-locality.md)."});
   for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
     spec.options.push_back(std::move(o));
   spec.options.push_back(
@@ -427,7 +549,8 @@ CollectorSpec QemuCollectorSpec() {
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
     SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
-    auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits);
+    auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits,
+                                             o.Bool("numa_locality"), o.Bool("numa_detail"));
     c->locked_memory = o.Bool("locked_memory");
     return c;
   };

@@ -81,7 +81,50 @@ bool IsMemoryBackend(std::string_view qom_type) {
          qom_type == "memory-backend-memfd";
 }
 
+// The PCI address of a vfio-pci device's host= or sysfsdev= value.
+void AddVfio(QemuCmdline& q, const std::string& key, const std::string& v) {
+  std::string addr;
+  if (key == "host") {
+    addr = NormalizePciAddress(v);
+  } else if (key == "sysfsdev") {
+    auto slash = v.rfind('/');
+    addr = NormalizePciAddress(slash == std::string::npos ? v : v.substr(slash + 1));
+  }
+  if (!addr.empty()) q.vfio_devices.push_back(addr);
+}
+
 }  // namespace
+
+std::string NormalizePciAddress(std::string_view text) {
+  // [dddd:]bb:dd.f
+  auto hex = [](std::string_view s, std::size_t max) {
+    if (s.empty() || s.size() > max) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(c) != 0; });
+  };
+  std::string_view domain = "0000";
+  auto first = text.find(':');
+  if (first == std::string_view::npos) return "";
+  auto second = text.find(':', first + 1);
+  if (second != std::string_view::npos) {
+    domain = text.substr(0, first);
+    text.remove_prefix(first + 1);
+  }
+  auto colon = text.find(':');
+  auto dot = text.find('.');
+  if (colon == std::string_view::npos || dot == std::string_view::npos || dot < colon) return "";
+  auto bus = text.substr(0, colon), dev = text.substr(colon + 1, dot - colon - 1),
+       fn = text.substr(dot + 1);
+  if (!hex(domain, 4) || !hex(bus, 2) || !hex(dev, 2) || fn.size() != 1 || fn[0] < '0' ||
+      fn[0] > '7') {
+    return "";
+  }
+  auto pad = [](std::string_view s, std::size_t n) {
+    std::string out(n - s.size(), '0');
+    for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  return pad(domain, 4) + ":" + pad(bus, 2) + ":" + pad(dev, 2) + "." + std::string(fn);
+}
 
 bool IsQemuComm(std::string_view comm) {
   return comm.starts_with("qemu-system-") || comm == "qemu-kvm";
@@ -165,6 +208,25 @@ QemuCmdline ParseQemuCmdline(const std::vector<std::string>& args) {
       if (kvs.empty() || kvs[0].second != "node") continue;
       for (const auto& [k, val] : kvs) {
         if (k == "memdev") q.numa_memdevs.push_back(val);
+      }
+    } else if (opt == "-device") {
+      ++i;
+      if (!v.empty() && v[0] == '{') {
+        YAML::Node n;
+        try {
+          n = YAML::Load(v);
+        } catch (const YAML::Exception& e) {
+          throw ParseError(arg, std::string("bad JSON object: ") + e.what());
+        }
+        if (!n.IsMap()) throw ParseError(arg, "JSON object expected");
+        if (!n["driver"] || n["driver"].Scalar() != "vfio-pci") continue;
+        for (const auto& kv : n) {
+          if (kv.second.IsScalar()) AddVfio(q, kv.first.Scalar(), kv.second.Scalar());
+        }
+      } else {
+        auto kvs = SplitOpts(v, "driver");
+        if (kvs.empty() || kvs[0].second != "vfio-pci") continue;
+        for (const auto& [k, val] : kvs) AddVfio(q, k, val);
       }
     } else if (opt == "-machine" || opt == "-M") {
       ++i;

@@ -9,6 +9,8 @@
 //           hugetlb=on,hugetlbsize=2M,host-nodes=0-1,policy=bind
 //   -object '{"qom-type":"memory-backend-file","id":..,"size":1073741824,...}'  (libvirt JSON)
 //   -numa node,...,memdev=ID                -machine TYPE,...,memory-backend=ID
+//   -device vfio-pci,host=0000:3b:00.0,...  (or sysfsdev=/sys/bus/pci/devices/0000:3b:00.0)
+//   -device '{"driver":"vfio-pci","host":"0000:3b:00.0",...}'  (libvirt JSON)
 // Also /proc/<pid>/mountinfo, to tell whether a mem-path is on hugetlbfs.
 
 #include <cstdint>
@@ -41,6 +43,9 @@ struct QemuCmdline {
   std::vector<QemuMemoryBackend> backends;    // every memory-backend-* object
   std::vector<std::string> numa_memdevs;      // -numa node,memdev=ID
   std::string machine_memory_backend;         // -machine memory-backend=ID
+  // PCI addresses of -device vfio-pci host=/sysfsdev=, as "0000:3b:00.0" (domain added when
+  // omitted, hex digits lower case), in command-line order.
+  std::vector<std::string> vfio_devices;
 
   // The backends that hold guest RAM (named by -numa memdev or -machine memory-backend).
   std::vector<const QemuMemoryBackend*> RamBackends() const;
@@ -48,6 +53,10 @@ struct QemuCmdline {
 
 // Throws ParseError(argument number, message) on a size or JSON object it cannot read.
 QemuCmdline ParseQemuCmdline(const std::vector<std::string>& args);
+
+// "3b:00.0" -> "0000:3b:00.0", "0000:3B:00.0" -> "0000:3b:00.0"; empty when not a PCI address
+// (domain:bus:device.function in hex).
+std::string NormalizePciAddress(std::string_view text);
 
 // Whether `comm` (15 characters at most) names a QEMU system emulator.
 bool IsQemuComm(std::string_view comm);

@@ -244,6 +244,56 @@
         ],
       },
       {
+        // NUMA locality of guests and opted-in process groups (docs/numa-locality.md). Each
+        // alert covers guests (label vm, qemu collector) and process groups (label group,
+        // processes collector's numa_locality option).
+        name: 'pagescope-numa-locality',
+        local who = '{{ with $labels.vm }}guest {{ . }}{{ else }}process group {{ $labels.group }}{{ end }}',
+        rules: [
+          alert(
+            'PagescopeNumaMemoryRemote',
+            |||
+              pagescope_vm_memory_local_ratio{%(s)s} < %(numaLocalRatioMin)g
+              or
+              pagescope_process_memory_local_ratio{%(s)s} < %(numaLocalRatioMin)g
+            |||,
+            'warning',
+            'Most of the memory of a guest or process group is on NUMA nodes its CPUs may not run on.',
+            'Only {{ $value | humanizePercentage }} of the memory of ' + who + ' on {{ $labels.instance }} is on the NUMA nodes its (vCPU) threads may run on; every access to the rest crosses the interconnect.',
+          ),
+          alert(
+            'PagescopeNumaDeviceRemote',
+            |||
+              pagescope_vm_devices_remote{%(s)s} > 0
+              or
+              pagescope_process_devices_remote{%(s)s} > 0
+            |||,
+            'warning',
+            'A passthrough PCI device sits on another NUMA node than the memory it serves.',
+            '{{ $value }} PCI device(s) of ' + who + ' on {{ $labels.instance }} sit on a NUMA node that holds less than 5% of its memory: DMA and interrupts cross the interconnect.',
+          ),
+          alert(
+            'PagescopeNumaMemoryUnrequested',
+            |||
+              (
+                pagescope_vm_memory_unrequested_bytes{%(s)s}
+                / sum without (node) (pagescope_vm_memory_node_bytes{%(s)s})
+                > %(numaUnrequestedRatio)g
+              )
+              or
+              (
+                pagescope_process_memory_unrequested_bytes{%(s)s}
+                / sum without (node) (pagescope_process_memory_node_bytes{%(s)s})
+                > %(numaUnrequestedRatio)g
+              )
+            |||,
+            'warning',
+            'Memory of a guest or process group sits on a NUMA node its policy did not ask for.',
+            '{{ $value | humanizePercentage }} of the memory of ' + who + ' on {{ $labels.instance }} is in mappings with a NUMA policy (memory-backend host-nodes, numactl) but on a node that policy does not name: a preferred policy spilled, or pages were placed before the policy was set.',
+          ),
+        ],
+      },
+      {
         // Capacity planning across hosts, on the pagescope-fleet recording rules.
         name: 'pagescope-fleet-alerts',
         rules: [

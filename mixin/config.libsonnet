@@ -30,6 +30,10 @@
     pressureSomeRatio: 0.10,  // share of time some task stalled on memory (PSI "some")
     numaMissRatio: 0.10,  // numa_miss / (numa_hit + numa_miss) per node
     numaMinRate: 100,  // allocations per second below which the ratio is not judged
+    // NUMA locality (docs/numa-locality.md): local share below this, and memory outside the
+    // policy's nodes above this share of the guest's or group's memory.
+    numaLocalRatioMin: 0.5,
+    numaUnrequestedRatio: 0.01,
     // Reclaim and watermarks.
     allocstallRate: 1,  // direct reclaim stalls per second (allocstall_* summed over zones)
     refaultRate: 2000,  // refaulted pages per second (workingset_refault_anon + _file)
@@ -78,6 +82,9 @@
       PagescopeMemoryPressureHigh: '15m',
       PagescopeNumaMissRatioHigh: '30m',
       PagescopeVmNotBackedByHugepages: '15m',
+      PagescopeNumaMemoryRemote: '15m',
+      PagescopeNumaDeviceRemote: '15m',
+      PagescopeNumaMemoryUnrequested: '30m',
       PagescopeZoneBelowLowWatermark: '15m',
       PagescopeDirectReclaimStalls: '15m',
       PagescopeRefaultThrashing: '15m',

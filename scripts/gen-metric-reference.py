@@ -102,9 +102,12 @@ COST = {
     "cgroup_hugetlb": "3 + per cgroup below the parents (a guest's scope, not libvirt's cgroups "
                       "inside it): 2 per hugepage size it uses, is limited for or hit a limit "
                       "of (+1 with a limit); `numa` adds one per node, `zero_sizes` every size",
-    "processes": "6 + 5 to 8 per group, at most `max_groups` (50) groups + the overflow group",
+    "processes": "6 + 5 to 8 per group, at most `max_groups` (50) groups + the overflow group; "
+                 "`numa_locality` groups: up to 4 + 3 per node + 1 per device, +1 in all",
     "qemu": "per guest: 7 + 1 per node and size it has hugepages on (+1 with KSM merging, +1 "
-            "with smaps); per flavor: 1 + nodes x usable sizes (single-node flavors)",
+            "with smaps; `numa_locality`: +1, +2 with passthrough devices; `numa_detail`: 3 "
+            "more, up to 3 per node, 1 per device); per flavor: 1 + nodes x usable sizes "
+            "(single-node flavors)",
     "tlb": "off by default: per VM and counted group, one per event",
 }
 BUDGET_TEXT = (

@@ -14,6 +14,9 @@ evaluation) with the mixin's rules, `for` shortened through the mixin config.
   cgroup (v2) with a limit that the pool holder runs in, and on a hybrid host the same cgroup in
   the v1 memory hierarchy with a memory limit (for the cgroup memory panels; its pressure comes
   from the unified one). All are removed even on failure.
+  The guest's backend is bound to node 0 and numa_detail is on; its process group is opted in
+  to numa_locality with one of this machine's PCI devices: on this one-node host no NUMA
+  locality alert may fire.
 """
 
 import contextlib
@@ -46,21 +49,31 @@ NO_DATA_METRICS = {
                               "other test running on the machine",
     "pagescope_hugepages_requested": "no hugepages= on this machine's kernel command line and "
                                      "no vm.nr_hugepages in its sysctl configuration files",
+    "pagescope_vm_device": "no vfio-pci device can be passed through to a guest here (no IOMMU "
+                           "group to give away); guests' devices are covered by fixtures",
 }
 # Panels whose metrics exist but whose query can still be empty here (title -> reason).
 NO_DATA_PANELS = {}
 
 GUEST_MIB = 64
 GUEST_PAGES = GUEST_MIB // 2
+# NUMA locality: the guest's numa_detail series, and the guest's process group opted in with
+# one of this machine's PCI devices (no device can be passed through to a guest here).
+PCI_DEVICES = sorted(os.listdir("/sys/bus/pci/devices")) if os.path.isdir(
+    "/sys/bus/pci/devices") else []
 CONFIG = """
 collectors:
   qemu:
     smaps: true
+    numa_detail: true
     flavors:
       - {name: m1.tiny, memory: %d, page_size: 2MiB}
   processes:
     smaps: true
-""" % GUEST_MIB
+    max_groups: 0
+    numa_locality:
+      - {group: qemu-system-x86, devices: %s}
+""" % (GUEST_MIB, json.dumps(PCI_DEVICES[:1]))
 
 PROMETHEUS_CONFIG = """
 global:
@@ -229,8 +242,8 @@ def memory_cgroup_v1(name, limit_bytes):
 def start_guest(qemu, mnt, name):
     cmd = [qemu, "-S", "-display", "none", "-nodefaults", "-accel", "tcg",
            "-name", "guest=%s,debug-threads=on" % name, "-m", "%dM" % GUEST_MIB,
-           "-object", "memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=on,prealloc=on"
-           % (GUEST_MIB, mnt),
+           "-object", "memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=on,prealloc=on,"
+           "host-nodes=0,policy=bind" % (GUEST_MIB, mnt),
            "-machine", "pc,memory-backend=ram0"]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL)
@@ -297,7 +310,9 @@ class LiveAlerts(unittest.TestCase):
                     self.assertEqual(self.hugepage_part_of_available(prom), PAGES * 2 * 1024 * 1024)
                     for name in ("PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
                                  "PagescopeNumaNodeHugepagesExhausted",
-                                 "PagescopeVmNotBackedByHugepages"):
+                                 "PagescopeVmNotBackedByHugepages",
+                                 "PagescopeNumaMemoryRemote", "PagescopeNumaDeviceRemote",
+                                 "PagescopeNumaMemoryUnrequested"):
                         self.assertEqual(prom.alerts(name), [], name + " on a free pool")
                     # The rule saw the guest (preallocated, fully on hugetlb) and kept silent.
                     held = prom.query('sum by (vm) (pagescope_vm_hugetlb_bytes) and on (vm) '

@@ -29,7 +29,11 @@ What is written:
   PMD size inherits `enabled`, the other mTHP sizes are `never`), KSM, zswap, hugetlbfs mounts
   in /proc/1/mountinfo, sysctl files under root/etc.
 - QEMU guests: /proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo} with libvirt's
-  memory-backend-file on hugetlbfs, one NUMA cell per guest (page sizes and nodes round robin).
+  memory-backend-file on hugetlbfs, one NUMA cell per guest (page sizes and nodes round robin),
+  task/<tid>/{stat,status} for the main thread and `vcpus` vCPU threads pinned to the CPUs of
+  the guest's node, and `vfio_devices` -device vfio-pci per guest (plain and JSON forms) with
+  sys/bus/pci/devices/<addr>/numa_node; the first `misplaced` guests have their vCPUs and
+  devices on the next node (facts: vcpu_node, device_node, devices per guest).
 - Processes: `processes` processes under `process_names` distinct comm values.
 - cgroup v2 under sys/fs/cgroup: machine.slice/machine-qemu\\x2d<N>\\x2d<name>.scope per guest
   (with a libvirt/ child as libvirt makes), system.slice/<service>.service, optionally
@@ -78,6 +82,16 @@ class HostSpec:
         {"name": "g1.huge", "memory": "8GiB", "page_size": "1GiB"},
         {"name": "m1.numa2", "memory": "8GiB", "page_size": "large", "numa_nodes": 2},
     ])
+    # Per guest: vCPU threads ("CPU n/KVM", debug-threads=on as libvirt runs QEMU) pinned to the
+    # CPUs of the guest's node, and passthrough devices (-device vfio-pci, libvirt's JSON form)
+    # whose sys/bus/pci/devices/<addr>/numa_node is the guest's node.
+    vcpus: int = 2
+    vfio_devices: int = 1
+    # The first `misplaced` guests have their vCPUs and devices on the next node instead of
+    # the node of their memory (needs nodes >= 2).
+    misplaced: int = 0
+    numa_locality: bool = False    # the qemu collector's numa_locality option
+    numa_detail: bool = False      # the qemu collector's numa_detail option
     seed: int = 0
 
     def validate(self):
@@ -88,6 +102,8 @@ class HostSpec:
                 raise ValueError("unknown page size %r (one of %s)" % (size, ", ".join(SIZES)))
             if len(per_node) != self.nodes:
                 raise ValueError("pools[%r] needs one number per node (%d)" % (size, self.nodes))
+        if self.misplaced > self.guests or (self.misplaced and self.nodes < 2):
+            raise ValueError("misplaced needs that many guests and at least two nodes")
         if self.process_names > max(self.processes, 1):
             raise ValueError("process_names cannot exceed processes")
 
@@ -125,6 +141,18 @@ def _status(comm, rss_kb, swap_kb, hugetlb_kb):
     return ("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t1\nVmPeak:\t  %d kB\n"
             "VmRSS:\t  %d kB\nRssAnon:\t  %d kB\nVmSwap:\t  %d kB\nHugetlbPages:\t  %d kB\n"
             % (comm, rss_kb * 2, rss_kb, rss_kb // 2, swap_kb, hugetlb_kb))
+
+
+def _task(d, pid, tid, comm, cpus, last_cpu):
+    """proc/<pid>/task/<tid>/{stat,status}: the thread's comm, affinity and last CPU (39)."""
+    t = os.path.join(d, "task", str(tid))
+    line = _stat_line(tid, comm, 10, 0, 0, 5000).split(" ")
+    # proc(5) field 39 (processor) is index 38 once the comm is one token.
+    comm_tokens = len(comm.split(" ")) - 1
+    line[38 + comm_tokens] = str(last_cpu)
+    _w(os.path.join(t, "stat"), " ".join(line))
+    _w(os.path.join(t, "status"), "Name:\t%s\nTgid:\t%d\nPid:\t%d\nCpus_allowed_list:\t%s\n"
+       "Mems_allowed_list:\t0\n" % (comm, pid, tid, cpus))
 
 
 def _guest_placement(spec):
@@ -172,8 +200,9 @@ def generate(root, spec):
         "pools": {s: {str(n): {"pool": spec.pools[s][n], "free": free[(s, n)]} for n in node_ids}
                   for s in spec.pools},
         "reserved": {s: spec.reserved_pages.get(s, 0) for s in spec.pools},
-        "guests": [{"name": g, "node": n, "page_size": s, "pid": pids["guests"][i],
-                    "memory_bytes": spec.guest_memory_mib << 20}
+        "guests": [dict({"name": g, "node": n, "page_size": s, "pid": pids["guests"][i],
+                         "memory_bytes": spec.guest_memory_mib << 20},
+                        **pids["placement"][i])
                    for i, (g, n, s) in enumerate(guests)],
         "process_names": pids["names"],
         "cgroups": cgroups,
@@ -389,7 +418,7 @@ def _write_kernel_wide(proc, sys_, rootfs, spec, rng):
 
 def _write_processes(proc, spec, guests, rng):
     pid = 1000
-    out = {"guests": [], "names": []}
+    out = {"guests": [], "names": [], "placement": []}
     sizes = sorted(spec.pools, key=lambda s: SIZES[s])
     default = "2MiB" if "2MiB" in spec.pools else (sizes[0] if sizes else None)
     for i, (name, node, size) in enumerate(guests):
@@ -406,6 +435,25 @@ def _write_processes(proc, spec, guests, rng):
                 "-object", json.dumps(backend, separators=(",", ":")),
                 "-numa", "node,nodeid=0,cpus=0-1,memdev=ram-node0",
                 "-uuid", "%08x-0000-4000-8000-%012x" % (i + 1, spec.seed), "-display", "none"]
+        # vCPU threads and devices: on the guest's node, or the next one when misplaced.
+        place = (node + 1) % spec.nodes if i < spec.misplaced else node
+        devices = []
+        for k in range(spec.vfio_devices):
+            addr = "0000:%02x:%02x.%d" % (0x10 + i // 32, i % 32, k % 8)
+            devices.append(addr)
+            _w(os.path.join(os.path.dirname(proc), "sys", "bus", "pci", "devices", addr,
+                            "numa_node"), "%d\n" % place)
+            if k % 2:   # libvirt's JSON form and the plain one
+                args += ["-device", json.dumps({"driver": "vfio-pci", "host": addr,
+                                                "id": "hostdev%d" % k}, separators=(",", ":"))]
+            else:
+                args += ["-device", "vfio-pci,host=%s,id=hostdev%d" % (addr[5:], k)]
+        cpus = "%d-%d" % (place * 16, place * 16 + 15)
+        _task(d, pid, pid, "qemu-system-x86", "0-%d" % (spec.nodes * 16 - 1), place * 16)
+        for v in range(spec.vcpus):
+            _task(d, pid, pid + 100000 + v * 1000, "CPU %d/KVM" % v, cpus, place * 16 + v)
+        out["placement"].append({"vcpu_node": place, "device_node": place,
+                                                "devices": devices})
         _w(os.path.join(d, "cmdline"), "\0".join(args) + "\0")
         _w(os.path.join(d, "stat"), _stat_line(pid, "qemu-system-x86", rng.randint(10**4, 10**6),
                                                rng.randint(0, 100), 8000, 5000 + i))
@@ -531,8 +579,14 @@ def _write_config(root, spec):
         pool = sum(spec.pools[size])
         lines.append("      %s: {bsize: %d, blocks: %d, bfree: %d}" % (
             json.dumps(where), SIZES[size], pool, pool))
+    if spec.flavors or spec.numa_detail or spec.numa_locality:
+        lines.append("  qemu:")
+    if spec.numa_locality:
+        lines.append("    numa_locality: true")
+    if spec.numa_detail:
+        lines.append("    numa_detail: true")
     if spec.flavors:
-        lines += ["  qemu:", "    flavors:"]
+        lines += ["    flavors:"]
         for f in spec.flavors:
             lines.append("      - " + json.dumps(f))
     _w(path, "\n".join(lines) + "\n")
@@ -562,6 +616,11 @@ def main(argv=None):
     ap.add_argument("--process-names", type=int, default=100)
     ap.add_argument("--services", type=int, default=20)
     ap.add_argument("--kubepods", type=int, default=0)
+    ap.add_argument("--vcpus", type=int, default=2)
+    ap.add_argument("--vfio-devices", type=int, default=1)
+    ap.add_argument("--misplaced", type=int, default=0)
+    ap.add_argument("--numa-locality", action="store_true")
+    ap.add_argument("--numa-detail", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set-free-pages", metavar="SIZE:NODE:FREE",
                     help="change an existing host's free pages instead (e.g. 2MiB:0:0)")
@@ -573,7 +632,8 @@ def main(argv=None):
     spec = HostSpec(nodes=a.nodes, pools=_parse_pools(a.pools, a.nodes), guests=a.guests,
                     guest_memory_mib=a.guest_memory_mib, processes=a.processes,
                     process_names=a.process_names, services=a.services, kubepods=a.kubepods,
-                    seed=a.seed)
+                    vcpus=a.vcpus, vfio_devices=a.vfio_devices, misplaced=a.misplaced,
+                    numa_locality=a.numa_locality, numa_detail=a.numa_detail, seed=a.seed)
     facts = generate(a.root, spec)
     print(" ".join(facts["args"]))
     return 0

@@ -1,6 +1,6 @@
 /* Places pages on one NUMA node with libnuma, checks where the kernel put them, and holds them.
  *
- * usage: numa_pages [--hold] hugetlb NODE PAGE_KB MAPPED TOUCHED
+ * usage: numa_pages [--hold] [--run-on CPU_NODE] hugetlb NODE PAGE_KB MAPPED TOUCHED
  *        numa_pages [--hold] thp NODE MIB
  *        numa_pages [--hold] ksm NODE MIB
  *
@@ -10,6 +10,9 @@
  *          of them; the rest stay reserved.
  * thp:     MIB of anonymous memory on NODE, 2 MiB aligned, madvise(MADV_HUGEPAGE), touched.
  * ksm:     MIB of identical anonymous pages on NODE, madvise(MADV_MERGEABLE).
+ *
+ * --run-on CPU_NODE: run (every thread) on CPU_NODE instead of NODE, with one more thread that
+ *          sleeps there, while the pages stay bound to NODE: memory remote from the CPUs.
  *
  * Every touched page is checked twice: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR) and move_pages in
  * query mode (nodes == NULL). Prints one line "ready mode=... node=N pages=T on_node=T" and, with
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <numa.h>
 #include <numaif.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -48,9 +52,15 @@ static void on_stop(int sig) {
   stop_requested = 1;
 }
 
+static void* sleeper(void* arg) {
+  (void)arg;
+  for (;;) pause();
+  return NULL;
+}
+
 static int usage(const char* argv0) {
   fprintf(stderr,
-          "usage: %s [--hold] hugetlb NODE PAGE_KB MAPPED TOUCHED\n"
+          "usage: %s [--hold] [--run-on CPU_NODE] hugetlb NODE PAGE_KB MAPPED TOUCHED\n"
           "       %s [--hold] thp NODE MIB\n"
           "       %s [--hold] ksm NODE MIB\n",
           argv0, argv0, argv0);
@@ -108,6 +118,11 @@ int main(int argc, char** argv) {
     holding = 1;
     argi++;
   }
+  volatile int run_on = -1;
+  if (argi + 1 < argc && strcmp(argv[argi], "--run-on") == 0) {
+    run_on = atoi(argv[argi + 1]);
+    argi += 2;
+  }
   if (argc - argi < 3) return usage(argv[0]);
   const char* mode = argv[argi];
   int node = atoi(argv[argi + 1]);
@@ -128,9 +143,20 @@ int main(int argc, char** argv) {
   sa.sa_handler = on_sigbus;
   sigaction(SIGBUS, &sa, NULL);
 
-  /* Run on the node (when it has CPUs) so "local" is the node asked for. */
-  if (numa_run_on_node(node) != 0)
+  /* Run on the node (when it has CPUs) so "local" is the node asked for; or on --run-on's. */
+  if (run_on >= 0) {
+    if (run_on > numa_max_node() || numa_run_on_node(run_on) != 0) {
+      fprintf(stderr, "numa_pages: numa_run_on_node(%d): %s\n", run_on, strerror(errno));
+      return 5;
+    }
+    pthread_t t;
+    if (pthread_create(&t, NULL, sleeper, NULL) != 0) {
+      fprintf(stderr, "numa_pages: pthread_create failed\n");
+      return 5;
+    }
+  } else if (numa_run_on_node(node) != 0) {
     fprintf(stderr, "numa_pages: numa_run_on_node(%d): %s (continuing)\n", node, strerror(errno));
+  }
 
   if (strcmp(mode, "hugetlb") == 0) {
     if (argc - argi != 5) return usage(argv[0]);
@@ -170,8 +196,8 @@ int main(int argc, char** argv) {
     }
     for (i = 0; i < touched; i++) ((volatile char*)p)[(size_t)i * page] = 1;
     long good = touched > 0 ? pages_on_node(p, touched, page, node) : 0;
-    printf("ready mode=hugetlb node=%d page_kb=%lu mapped=%ld pages=%ld on_node=%ld\n", node, kb,
-           mapped, touched, good);
+    printf("ready mode=hugetlb node=%d page_kb=%lu mapped=%ld pages=%ld on_node=%ld run_on=%d\n",
+           node, kb, mapped, touched, good, run_on >= 0 ? run_on : node);
     fflush(stdout);
     if (good != touched) return 4;
     hold(holding);

@@ -126,6 +126,25 @@ TEST(ProcessMatchers, NamedGroupsStripped) {
   EXPECT_EQ(names["y"], 2u);
 }
 
+TEST(ProcessMatchers, NumaLocalityConfigErrors) {
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_locality:\n      - group: db\n"
+                          "        devices: [nic0]\n"),
+              HasSubstr("test.yml:5:"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_locality:\n      - group: db\n"
+                          "        threads: '('\n"),
+              HasSubstr("bad threads pattern"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_locality:\n      - devices: []\n"),
+              HasSubstr("needs a group"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_locality:\n      - group: a\n"
+                          "      - group: a\n"),
+              HasSubstr("listed twice"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_locality:\n      - group: a\n"
+                          "        nodes: 1\n"),
+              HasSubstr("unknown key"));
+  EXPECT_THAT(ConfigError("collectors:\n  processes:\n    numa_max_resident: big\n"),
+              HasSubstr("numa_max_resident"));
+}
+
 TEST(ProcessMatchers, ConfigErrorsNameFileAndLine) {
   EXPECT_THAT(ConfigError("collectors:\n  processes:\n    groups:\n      - name: x\n"
                           "        bogus: 1\n"),
