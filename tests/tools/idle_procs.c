@@ -1,6 +1,7 @@
 /* Starts N idle child processes (each waits in pause()), prints "ready", and kills exactly
  * those children (by PID) when stdin closes or on SIGTERM/SIGINT. With NAMES, child i names
- * itself (comm) "idle<i % NAMES>" with prctl(PR_SET_NAME).
+ * itself (comm) "idle<i % NAMES>" with prctl(PR_SET_NAME). "ready" comes only after every child
+ * has said (through a pipe) that it has its name, so a scrape after "ready" sees every name.
  * usage: idle_procs N [NAMES] */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -34,6 +35,11 @@ int main(int argc, char** argv) {
   children = calloc(n > 0 ? n : 1, sizeof *children);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
+  int named[2];
+  if (pipe(named) != 0) {
+    perror("pipe");
+    return 1;
+  }
   for (started = 0; started < n; started++) {
     pid_t pid = fork();
     if (pid < 0) {
@@ -48,11 +54,23 @@ int main(int argc, char** argv) {
         snprintf(comm, sizeof comm, "idle%d", (int)(started % names % 100000));
         prctl(PR_SET_NAME, comm);
       }
+      if (write(named[1], "x", 1) != 1) _exit(1);
       signal(SIGTERM, SIG_DFL);
       signal(SIGINT, SIG_DFL);
       for (;;) pause();
     }
     children[started] = pid;
+  }
+  for (long got = 0; got < n;) {
+    char ok[256];
+    size_t want = (size_t)(n - got) < sizeof ok ? (size_t)(n - got) : sizeof ok;
+    ssize_t r = read(named[0], ok, want);
+    if (r <= 0) {
+      perror("read");
+      KillAll();
+      return 1;
+    }
+    got += r;
   }
   printf("ready\n");
   fflush(stdout);
