@@ -11,13 +11,11 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import unittest
 
-from mixin_test import build as build_mixin
 from pagescope_test import parse_exposition, value
-from test_live_alerts import Prometheus, wait_for
+from test_live_alerts import prometheus_with_alerts, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -480,17 +478,7 @@ class GuestLab(unittest.TestCase):
 
     def test_h_numa_node_exhaustion_alert_fires_and_clears(self):
         """The host's Prometheus scrapes the guest with the mixin's rules (`for` set to 0s)."""
-        if not shutil.which("prometheus"):
-            self.fail("prometheus is not installed (scripts/install-deps.sh test)")
-        work = tempfile.mkdtemp(prefix="pagescope-lab-prom-")
-        prom = None
-        try:
-            rules_dir = os.path.join(work, "mixin")
-            build_mixin(rules_dir, {"forOverride": "0s"})
-            prom = Prometheus(work, os.path.join(rules_dir, "alerts", "pagescope-rules.yml"),
-                              self.guest.port)
-            wait_for("the guest scraped (up == 1)",
-                     lambda: prom.query('up{job="pagescope"} == 1'), timeout=60)
+        with prometheus_with_alerts(self.guest.port, "pagescope-lab-prom-") as prom:
             wait_for("a rule evaluation", lambda: prom.query(
                 "pagescope_numa_hugepages_free_pages"), timeout=30)
             name = "PagescopeNumaNodeHugepagesExhausted"
@@ -518,10 +506,6 @@ class GuestLab(unittest.TestCase):
                 finally:
                     self.stop_workload(pid)
                 wait_for("%s to clear" % name, lambda: prom.alerts(name) == [], timeout=60)
-        finally:
-            if prom is not None:
-                prom.stop()
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

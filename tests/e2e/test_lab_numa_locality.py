@@ -14,13 +14,11 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import unittest
 
-from mixin_test import build as build_mixin
 from pagescope_test import parse_exposition, value
-from test_live_alerts import Prometheus, wait_for
+from test_live_alerts import prometheus_with_alerts, wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -105,17 +103,7 @@ class LabNumaLocality(unittest.TestCase):
         return m, per_node, allowed
 
     def test_remote_then_local(self):
-        if not shutil.which("prometheus"):
-            self.fail("prometheus is not installed (scripts/install-deps.sh test)")
-        work = tempfile.mkdtemp(prefix="pagescope-lab-locality-")
-        prom = None
-        try:
-            rules_dir = os.path.join(work, "mixin")
-            build_mixin(rules_dir, {"forOverride": "0s"})
-            prom = Prometheus(work, os.path.join(rules_dir, "alerts", "pagescope-rules.yml"),
-                              self.guest.port)
-            wait_for("the guest scraped (up == 1)",
-                     lambda: prom.query('up{job="pagescope"} == 1'), timeout=60)
+        with prometheus_with_alerts(self.guest.port, "pagescope-lab-locality-") as prom:
 
             # Threads on node 0 (CPU 0), hugepages bound to node 1: remote.
             pid = self.start("--run-on 0 hugetlb 1 2048 %d %d" % (PAGES, PAGES))
@@ -170,10 +158,6 @@ class LabNumaLocality(unittest.TestCase):
                 self.assertEqual(prom.alerts(ALERT), [])
             finally:
                 self.stop(pid)
-        finally:
-            if prom is not None:
-                prom.stop()
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

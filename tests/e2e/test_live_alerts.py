@@ -168,6 +168,28 @@ def wait_for(what, check, timeout=30, interval=0.5):
 
 
 @contextlib.contextmanager
+def prometheus_with_alerts(target_port, prefix):
+    """Debian's Prometheus scraping pagescope on target_port with the mixin's rules, every `for`
+    set to 0s; yields it once the target is up, and removes it and its directory afterwards."""
+    if not shutil.which("prometheus"):
+        raise AssertionError("prometheus is not installed (scripts/install-deps.sh test)")
+    work = tempfile.mkdtemp(prefix=prefix)
+    prom = None
+    try:
+        rules_dir = os.path.join(work, "mixin")
+        build(rules_dir, {"forOverride": "0s"})
+        prom = Prometheus(work, os.path.join(rules_dir, "alerts", "pagescope-rules.yml"),
+                          target_port)
+        wait_for("the target scraped (up == 1)",
+                 lambda: prom.query('up{job="pagescope"} == 1'), timeout=60)
+        yield prom
+    finally:
+        if prom is not None:
+            prom.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def hugetlbfs_mount(workdir):
     """A 2 MiB hugetlbfs mount limited to the guest's RAM (size= gives size and free bytes)."""
     d = os.path.join(workdir, "hugetlbfs")
