@@ -12,6 +12,8 @@
 #include "kernel/sys_fs_cgroup.h"
 #include "kernel/sysfs.h"
 #include "proctable/numa_locality.h"
+#include "proctable/proc_key.h"
+#include "proctable/smaps_guard.h"
 
 namespace pagescope {
 
@@ -374,17 +376,6 @@ std::optional<std::chrono::seconds> ParseDurationText(std::string_view text) {
 
 namespace {
 
-struct ProcKey {
-  int pid;
-  std::uint64_t starttime;
-  bool operator==(const ProcKey&) const = default;
-};
-struct ProcKeyHash {
-  std::size_t operator()(const ProcKey& k) const {
-    return std::hash<std::uint64_t>()((static_cast<std::uint64_t>(k.pid) << 40) ^ k.starttime);
-  }
-};
-
 struct GroupSums {
   std::uint64_t procs = 0;
   std::uint64_t minflt = 0;  // carried + live
@@ -521,7 +512,7 @@ class ProcessesCollector : public Collector {
     bool any_ksm_profit = false;
     bool ksm_probed = false;
     SmapsGuard::Scrape smaps_scrape;
-    std::vector<std::pair<int, std::uint64_t>> alive;
+    std::vector<ProcKey> alive;
     if (smaps_) alive.reserve(table.processes.size());
 
     // Pass 1: the group each process matches, and what the groups hold now.
@@ -529,8 +520,7 @@ class ProcessesCollector : public Collector {
     lives.reserve(table.processes.size());
     std::map<std::string, std::uint64_t> present;  // group -> resident bytes
     for (const auto& p : table.processes) {
-      ProcKey key{p.pid, p.stat.starttime};
-      auto [it, is_new] = live_.try_emplace(key);
+      auto [it, is_new] = live_.try_emplace(KeyOf(p));
       Live& live = it->second;
       lives.push_back(&live);
       const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
@@ -579,7 +569,7 @@ class ProcessesCollector : public Collector {
     for (std::size_t i = 0; i < table.processes.size(); ++i) {
       const auto& p = table.processes[i];
       Live& live = *lives[i];
-      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
+      if (smaps_) alive.push_back(KeyOf(p));
       std::uint32_t target = kNoGroup;
       if (live.group != kNoGroup) {
         target = live.group != overflow_ && places_.Placed(group_names_[live.group]) ? live.group

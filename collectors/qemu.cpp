@@ -10,8 +10,11 @@
 #include "kernel/parse.h"
 #include "kernel/proc_mountinfo.h"
 #include "kernel/proc_pid.h"
+#include "proctable/identity.h"
 #include "proctable/numa_locality.h"
+#include "proctable/proc_key.h"
 #include "proctable/qemu_cmdline.h"
+#include "proctable/smaps_guard.h"
 
 namespace pagescope {
 namespace {
@@ -71,18 +74,14 @@ class QemuCollector : public Collector {
     PidReader reader(ctx.fs().procfs());
     std::string buf;
     SmapsGuard::Scrape smaps_scrape;
-    std::set<std::string> names;
-    std::vector<std::pair<int, std::uint64_t>> alive;
+    VmNames names;
+    std::vector<ProcKey> alive;
     for (const auto& p : table.processes) {
-      if (!IsQemuComm(p.stat.comm)) continue;
-      if (reader.Read(p.pid, "cmdline", buf, true) != ReadStatus::kOk)
-        continue;                 // exited or denied
-      if (buf.empty()) continue;  // a zombie
-      auto path = reader.Path(p.pid, "cmdline");
-      QemuCmdline q = ParseFile(path, [&] { return ParseQemuCmdline(SplitCmdline(buf)); });
-      alive.emplace_back(p.pid, p.stat.starttime);
-      std::string vm = VmLabel(q, p.pid);
-      if (!names.insert(vm).second) vm += "@" + std::to_string(p.pid);  // two guests, one name
+      auto guest = ReadQemuGuest(reader, p.pid, p.stat.comm, buf);
+      if (!guest) continue;
+      const QemuCmdline& q = guest->cmdline;
+      alive.push_back(KeyOf(p));
+      const std::string vm = names.Unique(guest->vm, p.pid);
       Labels l{{"vm", vm}};
 
       // Mounts as QEMU sees them, to tell whether a mem-path is on hugetlbfs.
