@@ -270,60 +270,6 @@ std::vector<std::string> SplitCmdline(std::string_view text) {
   return args;
 }
 
-std::uint64_t SystemPageSize() {
-  static const std::uint64_t size = [] {
-    long v = ::sysconf(_SC_PAGESIZE);
-    return v > 0 ? static_cast<std::uint64_t>(v) : 4096u;
-  }();
-  return size;
-}
-
-std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit) {
-  text = parse::Trim(text);
-  std::size_t i = 0;
-  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  std::string number(text.substr(0, i));
-  std::string_view unit = text.substr(i);
-  std::uint64_t mult = default_unit;
-  if (!unit.empty()) {
-    std::string u(unit);
-    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (u == "b") {
-      mult = 1;
-    } else if (u == "k" || u == "kb" || u == "kib") {
-      mult = 1ull << 10;
-    } else if (u == "m" || u == "mb" || u == "mib") {
-      mult = 1ull << 20;
-    } else if (u == "g" || u == "gb" || u == "gib") {
-      mult = 1ull << 30;
-    } else if (u == "t" || u == "tb" || u == "tib") {
-      mult = 1ull << 40;
-    } else {
-      return std::nullopt;
-    }
-  }
-  // A size that does not fit in 64 bits is no size (not a wrapped or undefined value).
-  if (number.find('.') == std::string::npos) {
-    std::uint64_t v = 0;
-    for (char c : number) {
-      if (__builtin_mul_overflow(v, 10u, &v) ||
-          __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v)) {
-        return std::nullopt;
-      }
-    }
-    if (__builtin_mul_overflow(v, mult, &v)) return std::nullopt;
-    return v;
-  }
-  char* endp = nullptr;
-  double d = std::strtod(number.c_str(), &endp);
-  if (endp == nullptr || *endp != '\0') return std::nullopt;
-  d *= static_cast<double>(mult);
-  // 2^64 is the first double above the range; the comparison also rejects NaN.
-  if (!(d >= 0 && d < 18446744073709551616.0)) return std::nullopt;
-  return static_cast<std::uint64_t>(d);
-}
-
 PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {
   dir_fd_ = ::open(procfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
