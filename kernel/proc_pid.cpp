@@ -38,14 +38,20 @@ std::uint64_t KbValue(std::string_view v, std::size_t line) {
 
 }  // namespace
 
-ProcPidStat ParseProcPidStat(std::string_view text) {
-  ProcPidStat s;
+std::string_view StatComm(std::string_view text, std::size_t* close_out) {
   auto open = text.find('(');
   auto close = text.rfind(')');
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     throw ParseError(1, "no command name in parentheses");
   }
-  s.comm = std::string(text.substr(open + 1, close - open - 1));
+  *close_out = close;
+  return text.substr(open + 1, close - open - 1);
+}
+
+ProcPidStat ParseProcPidStat(std::string_view text) {
+  ProcPidStat s;
+  std::size_t close = 0;
+  s.comm = std::string(StatComm(text, &close));
   const char* p = text.data() + close + 1;
   const char* end = text.data() + text.size();
   // Fields from (3) on, separated by single spaces.

@@ -41,6 +41,9 @@ struct ProcPidStat {
   bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
 };
 ProcPidStat ParseProcPidStat(std::string_view text);
+// The comm of a stat line (process or task): between the first '(' and the LAST ')'; `close`
+// gets the position of that ')'. Throws ParseError(1, …) without them.
+std::string_view StatComm(std::string_view text, std::size_t* close);
 
 // /proc/<pid>/status: values in bytes; a line the kernel lacks leaves its field empty (kernel
 // threads have no Vm* lines at all).
