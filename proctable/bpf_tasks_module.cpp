@@ -31,20 +31,46 @@ std::string* log_sink = nullptr;
 
 int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG || log_sink == nullptr) return 0;
-  char line[512];
-  int n = vsnprintf(line, sizeof line, format, args);
-  if (n > 0) *log_sink += line;
+  va_list again;
+  va_copy(again, args);
+  const int n = vsnprintf(nullptr, 0, format, args);
+  if (n > 0) {
+    std::string text(static_cast<std::size_t>(n) + 1, '\0');
+    vsnprintf(text.data(), text.size(), format, again);
+    text.resize(static_cast<std::size_t>(n));
+    *log_sink += text;  // whole messages: the verifier's log comes as one
+  }
+  va_end(again);
   return n;
 }
 
-// The last non-empty line libbpf printed.
-std::string LastLine(const std::string& log) {
+// What to quote of libbpf's messages: the verifier's reason when it rejected the program (the
+// lines before "processed N insns" at the end of its log), else its first and last messages.
+std::string LogSummary(const std::string& log) {
   std::istringstream in(log);
-  std::string line, last;
+  std::string line;
+  std::vector<std::string> lines;
   while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
+    if (!line.empty()) lines.push_back(line);
   }
-  return last;
+  for (std::size_t i = lines.size(); i-- > 0;) {
+    if (lines[i].find("-- END PROG LOAD LOG --") == std::string::npos) continue;
+    std::string reason;
+    std::size_t j = i, taken = 0;
+    while (j-- > 0 && taken < 2) {
+      if (lines[j].find("BEGIN PROG LOAD LOG") != std::string::npos) break;
+      if (lines[j].rfind("processed ", 0) == 0 || lines[j].rfind("verification time", 0) == 0 ||
+          lines[j].rfind("stack depth", 0) == 0) {
+        continue;
+      }
+      reason = lines[j] + (reason.empty() ? "" : "; " + reason);
+      ++taken;
+    }
+    if (!reason.empty()) return "verifier: " + reason;
+  }
+  // Else the first message (usually the cause) and the last.
+  if (lines.empty()) return "";
+  return lines.size() == 1 ? lines[0] : lines.front() + " ... " + lines.back();
 }
 
 // Kernel release "major.minor" as major*1000+minor; 0 when unreadable.
@@ -234,7 +260,7 @@ BpfTaskWalker* Open(std::string& error) {
   task_iter* skel = task_iter__open();
   if (skel == nullptr) {
     error = std::string("BPF task source: opening the BPF object failed: ") +
-            std::strerror(errno) + (log.empty() ? "" : " (" + LastLine(log) + ")");
+            std::strerror(errno) + (log.empty() ? "" : " (" + LogSummary(log) + ")");
     return nullptr;
   }
   const int cpus = libbpf_num_possible_cpus();
@@ -248,7 +274,7 @@ BpfTaskWalker* Open(std::string& error) {
               std::string(std::strerror(e));
     } else {
       error = "BPF task source: loading the program failed: " + std::string(std::strerror(e)) +
-              (log.empty() ? "" : " (" + LastLine(log) + ")");
+              (log.empty() ? "" : " (" + LogSummary(log) + ")");
     }
     return nullptr;
   }

@@ -136,11 +136,13 @@ static __always_inline void find_cpu_offsets(void) {
  * CPU's slot: status since 6.16), as signed numbers; user space clamps at zero as the kernel. */
 static __always_inline void read_counters(struct mm_struct *mm, struct task_record *r) {
   if (bpf_core_type_exists(struct mm_rss_stat)) {
+    /* Through bpf_probe_read_kernel: 6.1's verifier cannot walk the array of atomic_long_t
+     * ("Type 'atomic_long_t' is not a struct"). */
     struct mm_struct___old *old = (void *)mm;
-    r->counters[MM_FILEPAGES] = old->rss_stat.count[MM_FILEPAGES].counter;
-    r->counters[MM_ANONPAGES] = old->rss_stat.count[MM_ANONPAGES].counter;
-    r->counters[MM_SWAPENTS] = old->rss_stat.count[MM_SWAPENTS].counter;
-    r->counters[MM_SHMEMPAGES] = old->rss_stat.count[MM_SHMEMPAGES].counter;
+    r->counters[MM_FILEPAGES] = BPF_CORE_READ(old, rss_stat.count[MM_FILEPAGES].counter);
+    r->counters[MM_ANONPAGES] = BPF_CORE_READ(old, rss_stat.count[MM_ANONPAGES].counter);
+    r->counters[MM_SWAPENTS] = BPF_CORE_READ(old, rss_stat.count[MM_SWAPENTS].counter);
+    r->counters[MM_SHMEMPAGES] = BPF_CORE_READ(old, rss_stat.count[MM_SHMEMPAGES].counter);
     for (int i = 0; i < 4; i++) r->shared[i] = r->counters[i];
     r->flags |= TASK_RECORD_EXACT;
     return;

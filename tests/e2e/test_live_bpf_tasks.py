@@ -40,24 +40,12 @@ stop.set()
 
 def dump():
     """{pid: figures} and the header's fields, from one run of the BPF source."""
-    out = subprocess.run([BPF_TASKS, "dump"], check=True, capture_output=True, text=True).stdout
-    lines = out.splitlines()
-    header = dict(kv.split("=") for kv in lines[0].split())
-    rows = {}
-    for line in lines[1:]:
-        head, comm = line.split(" comm=", 1)
-        row = {k: int(v) for k, v in (kv.split("=") for kv in head.split())}
-        row["comm"] = comm
-        rows[row["pid"]] = row
-    return header, rows
+    return parse_dump(subprocess.run([BPF_TASKS, "dump"], check=True, capture_output=True,
+                                     text=True).stdout)
 
 
-def proc_figures(pid):
+def parse_proc(stat, status):
     """What /proc/<pid>/stat and status say, in the tool's units (pages, clock ticks)."""
-    with open("/proc/%d/stat" % pid) as f:
-        stat = f.read()
-    with open("/proc/%d/status" % pid) as f:
-        status = f.read()
     comm = stat[stat.index("(") + 1:stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is stat field 3
     kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB$", status, re.M)}
@@ -74,6 +62,47 @@ def proc_figures(pid):
         "VmLck": kb.get("VmLck"),
         "VmPin": kb.get("VmPin"),
     }
+
+
+def proc_figures(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    with open("/proc/%d/status" % pid) as f:
+        status = f.read()
+    return parse_proc(stat, status)
+
+
+def parse_dump(out):
+    """{pid: figures} and the header's fields, from `bpf_tasks dump`."""
+    lines = out.splitlines()
+    header = dict(kv.split("=") for kv in lines[0].split())
+    rows = {}
+    for line in lines[1:]:
+        head, comm = line.split(" comm=", 1)
+        row = {k: int(v) for k, v in (kv.split("=") for kv in head.split())}
+        row["comm"] = comm
+        rows[row["pid"]] = row
+    return header, rows
+
+
+def assert_matches_proc(test, row, proc, where, page_kb=PAGE_KB, exact_sums=True):
+    """Every field of one process, exactly (the process idle)."""
+    test.assertEqual(row["comm"], proc["comm"], where)
+    test.assertEqual(row["start_time"], proc["start_time"], where)
+    test.assertEqual(row["minflt"], proc["minflt"], where)
+    test.assertEqual(row["majflt"], proc["majflt"], where)
+    test.assertEqual(row["rss_pages"], proc["rss_pages"], where)
+    # status sums the per-CPU counters since 6.16 (get_mm_counter_sum); <= 6.1 has atomic
+    # counters (both the same); 6.2-6.15 print the shared counts, like stat.
+    test.assertIn(proc["VmRSS"], (row["rss_sum_pages"] * page_kb, row["rss_pages"] * page_kb),
+                  where)
+    if exact_sums:
+        test.assertEqual(proc["VmSwap"], row["swap_pages"] * page_kb, where)
+    test.assertEqual(proc["HugetlbPages"], row["hugetlb_pages"] * page_kb, where)
+    test.assertEqual(proc["VmLck"], row["locked_pages"] * page_kb, where)
+    test.assertEqual(proc["VmPin"], row["pinned_pages"] * page_kb, where)
+    test.assertEqual(row["kernel_thread"], 0, where)
+    test.assertEqual(row["has_mm"], 1, where)
 
 
 def start(cmd, ready, send=None):
@@ -106,27 +135,6 @@ def hidden_from_root(pid):
                      "built without the BPF task source (PAGESCOPE_BPF: clang, bpftool, libbpf)")
 class BpfTasksTest(unittest.TestCase):
 
-    def assert_matches_proc(self, row, pid, header):
-        proc = proc_figures(pid)
-        where = "pid %d (%s)" % (pid, proc["comm"])
-        self.assertEqual(row["comm"], proc["comm"], where)
-        self.assertEqual(row["start_time"], proc["start_time"], where)
-        self.assertEqual(row["minflt"], proc["minflt"], where)
-        self.assertEqual(row["majflt"], proc["majflt"], where)
-        self.assertEqual(row["rss_pages"], proc["rss_pages"], where)
-        # status sums the per-CPU counters since 6.16 (get_mm_counter_sum); <= 6.1 has atomic
-        # counters (both the same); 6.2-6.15 print the shared counts, like stat.
-        self.assertIn(proc["VmRSS"], (row["rss_sum_pages"] * PAGE_KB, row["rss_pages"] * PAGE_KB),
-                      where)
-        if header["exact_sums"] == "1":
-            self.assertEqual(proc["VmSwap"], row["swap_pages"] * PAGE_KB, where)
-        self.assertEqual(proc["HugetlbPages"], row["hugetlb_pages"] * PAGE_KB, where)
-        self.assertEqual(proc["VmLck"], row["locked_pages"] * PAGE_KB, where)
-        self.assertEqual(proc["VmPin"], row["pinned_pages"] * PAGE_KB, where)
-        self.assertEqual(row["kernel_thread"], 0, where)
-        self.assertEqual(row["has_mm"], 1, where)
-        return proc
-
     @require_root
     def test_children_match_proc(self):
         touched = 3000
@@ -147,10 +155,10 @@ class BpfTasksTest(unittest.TestCase):
                 header, rows = dump()
                 self.assertEqual(header["exact_sums"], "1",
                                  "the per-CPU counters are summed on this kernel")
-                procs = {}
                 for name, child in children.items():
                     self.assertIn(child.pid, rows, name)
-                    procs[name] = self.assert_matches_proc(rows[child.pid], child.pid, header)
+                    assert_matches_proc(self, rows[child.pid], proc_figures(child.pid),
+                                        "%s (pid %d)" % (name, child.pid))
                 touch, mlock = rows[children["touch"].pid], rows[children["mlock"].pid]
                 self.assertGreaterEqual(touch["minflt"], touched)
                 self.assertGreaterEqual(touch["rss_sum_pages"], touched)
