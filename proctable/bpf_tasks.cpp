@@ -30,8 +30,9 @@ bool BpfTaskSource::Open(std::string& error, const std::string& module_path) {
   if (walker_) return true;
 #ifndef PAGESCOPE_HAVE_BPF
   (void)module_path;
-  error = "BPF task source: pagescope was built without BPF support (-DPAGESCOPE_BPF=OFF, or "
-          "clang, bpftool or libbpf missing at build time)";
+  error =
+      "BPF task source: pagescope was built without BPF support (-DPAGESCOPE_BPF=OFF, or "
+      "clang, bpftool or libbpf missing at build time)";
   return false;
 #else
   // Next to the binary in the build tree, ../lib/pagescope when installed; explicit paths (not

@@ -19,13 +19,13 @@ namespace pagescope {
 
 // One process (thread group). Pages are of the system page size.
 struct TaskFigures {
-  int pid = 0;                  // the thread-group id
-  std::uint64_t start_time = 0;  // clock ticks after boot, as stat field 22: {pid, start_time}
-                                 // keys a process (ProcKey)
-  std::uint64_t minflt = 0;      // stat field 10: live threads + the dead threads' sums
-  std::uint64_t majflt = 0;      // stat field 12
-  std::uint64_t rss_pages = 0;   // stat field 24 (file + anon + shmem, each the shared count of
-                                 // the per-CPU counter on 6.2+, as get_mm_rss())
+  int pid = 0;                      // the thread-group id
+  std::uint64_t start_time = 0;     // clock ticks after boot, as stat field 22: {pid, start_time}
+                                    // keys a process (ProcKey)
+  std::uint64_t minflt = 0;         // stat field 10: live threads + the dead threads' sums
+  std::uint64_t majflt = 0;         // stat field 12
+  std::uint64_t rss_pages = 0;      // stat field 24 (file + anon + shmem, each the shared count of
+                                    // the per-CPU counter on 6.2+, as get_mm_rss())
   std::uint64_t rss_sum_pages = 0;  // the same summed over every CPU's slot: status VmRSS on
                                     // 6.16+ (exact); equals rss_pages on <= 6.1
   std::uint64_t swap_pages = 0;     // status VmSwap (summed over CPUs, as 6.16+)
@@ -33,8 +33,8 @@ struct TaskFigures {
   std::uint64_t locked_pages = 0;   // status VmLck
   std::uint64_t pinned_pages = 0;   // status VmPin
   bool kernel_thread = false;       // PF_KTHREAD; memory fields are 0
-  bool has_mm = false;  // false for kernel threads and zombies (status has no Vm lines)
-  char comm[16] = {};   // stat field 2, NUL-terminated
+  bool has_mm = false;              // false for kernel threads and zombies (status has no Vm lines)
+  char comm[16] = {};               // stat field 2, NUL-terminated
 };
 
 // The loaded module's walker (an implementation detail of BpfTaskSource).

@@ -203,10 +203,10 @@ class Walker final : public BpfTaskWalker {
     if (f.has_mm) {
       exact_ = (r.flags & TASK_RECORD_EXACT) != 0;
       enum { kFile = 0, kAnon = 1, kSwap = 2, kShmem = 3 };
-      f.rss_pages = Positive(r.shared[kFile]) + Positive(r.shared[kAnon]) +
-                    Positive(r.shared[kShmem]);
-      f.rss_sum_pages = Positive(r.counters[kFile]) + Positive(r.counters[kAnon]) +
-                        Positive(r.counters[kShmem]);
+      f.rss_pages =
+          Positive(r.shared[kFile]) + Positive(r.shared[kAnon]) + Positive(r.shared[kShmem]);
+      f.rss_sum_pages =
+          Positive(r.counters[kFile]) + Positive(r.counters[kAnon]) + Positive(r.counters[kShmem]);
       f.swap_pages = Positive(r.counters[kSwap]);
       f.hugetlb_pages = Positive(r.hugetlb_usage);
       f.locked_pages = r.locked_vm;
@@ -241,8 +241,9 @@ BpfTaskWalker* Open(std::string& error) {
     return nullptr;
   }
   if (PidNamespaceDepth() != 1) {
-    error = "BPF task source runs only in the initial pid namespace (the iterator gives the "
-            "host's pids; run with the host's pid namespace)";
+    error =
+        "BPF task source runs only in the initial pid namespace (the iterator gives the "
+        "host's pids; run with the host's pid namespace)";
     return nullptr;
   }
   std::string log;
@@ -259,8 +260,8 @@ BpfTaskWalker* Open(std::string& error) {
 
   task_iter* skel = task_iter__open();
   if (skel == nullptr) {
-    error = std::string("BPF task source: opening the BPF object failed: ") +
-            std::strerror(errno) + (log.empty() ? "" : " (" + LogSummary(log) + ")");
+    error = std::string("BPF task source: opening the BPF object failed: ") + std::strerror(errno) +
+            (log.empty() ? "" : " (" + LogSummary(log) + ")");
     return nullptr;
   }
   const int cpus = libbpf_num_possible_cpus();

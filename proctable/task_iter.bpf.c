@@ -7,10 +7,13 @@
  * CO-RE without a vmlinux.h: the few kernel structures used are declared below with only the
  * fields read, marked preserve_access_index, so libbpf relocates every access against the
  * running kernel's BTF and the object works across kernel versions. */
-#include <linux/bpf.h>
+/* The kernel's types first: libbpf's headers use them. */
+// clang-format off
 #include <linux/types.h>
+#include <linux/bpf.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
+// clang-format on
 
 #include "proctable/task_iter_record.h"
 
@@ -38,7 +41,7 @@ struct mm_rss_stat {
  * batch in its own slot. */
 struct percpu_counter {
   __s64 count;
-  __s32 *counters; /* __percpu */
+  __s32* counters; /* __percpu */
 } __attribute__((preserve_access_index));
 
 struct mm_struct {
@@ -63,17 +66,17 @@ struct task_struct {
   unsigned long min_flt, maj_flt;
   __u64 start_boottime;
   char comm[16];
-  struct mm_struct *mm;
-  struct signal_struct *signal;
+  struct mm_struct* mm;
+  struct signal_struct* signal;
 } __attribute__((preserve_access_index));
 
 struct seq_file;
 struct bpf_iter_meta {
-  struct seq_file *seq;
+  struct seq_file* seq;
 } __attribute__((preserve_access_index));
 struct bpf_iter__task {
-  struct bpf_iter_meta *meta;
-  struct task_struct *task;
+  struct bpf_iter_meta* meta;
+  struct task_struct* task;
 } __attribute__((preserve_access_index));
 
 /* Set by the loader before loading (frozen: the verifier sees the value, bounding the loops). */
@@ -96,7 +99,7 @@ struct {
 struct bpf_array {
   union {
     char value[0];
-    void *pptrs[0];
+    void* pptrs[0];
   };
 } __attribute__((preserve_access_index));
 
@@ -110,17 +113,17 @@ static __always_inline void find_cpu_offsets(void) {
   }
   /* Addresses as numbers: through memory, as the verifier keeps pointers and numbers apart
    * (and forbids arithmetic on a map pointer). */
-  void *map = &pcpu_probe;
+  void* map = &pcpu_probe;
   __u64 map_addr = 0, base = 0;
   bpf_probe_read_kernel(&map_addr, sizeof(map_addr), &map);
   __u64 pptrs = map_addr + bpf_core_field_offset(struct bpf_array, pptrs);
-  if (bpf_probe_read_kernel(&base, sizeof(base), (void *)pptrs) != 0 || base == 0) {
+  if (bpf_probe_read_kernel(&base, sizeof(base), (void*)pptrs) != 0 || base == 0) {
     cpu_offsets_state = -1;
     return;
   }
   __u32 zero = 0;
   for (__u32 cpu = 0; cpu < nr_cpus && cpu < MAX_CPUS; cpu++) {
-    void *elem = bpf_map_lookup_percpu_elem(&pcpu_probe, &zero, cpu);
+    void* elem = bpf_map_lookup_percpu_elem(&pcpu_probe, &zero, cpu);
     if (!elem) {
       cpu_offsets_state = -1;
       return;
@@ -134,11 +137,11 @@ static __always_inline void find_cpu_offsets(void) {
 
 /* get_mm_counter() (the shared count) and get_mm_counter_sum() (the shared count plus every
  * CPU's slot: status since 6.16), as signed numbers; user space clamps at zero as the kernel. */
-static __always_inline void read_counters(struct mm_struct *mm, struct task_record *r) {
+static __always_inline void read_counters(struct mm_struct* mm, struct task_record* r) {
   if (bpf_core_type_exists(struct mm_rss_stat)) {
     /* Through bpf_probe_read_kernel: 6.1's verifier cannot walk the array of atomic_long_t
      * ("Type 'atomic_long_t' is not a struct"). */
-    struct mm_struct___old *old = (void *)mm;
+    struct mm_struct___old* old = (void*)mm;
     r->counters[MM_FILEPAGES] = BPF_CORE_READ(old, rss_stat.count[MM_FILEPAGES].counter);
     r->counters[MM_ANONPAGES] = BPF_CORE_READ(old, rss_stat.count[MM_ANONPAGES].counter);
     r->counters[MM_SWAPENTS] = BPF_CORE_READ(old, rss_stat.count[MM_SWAPENTS].counter);
@@ -147,13 +150,13 @@ static __always_inline void read_counters(struct mm_struct *mm, struct task_reco
     r->flags |= TASK_RECORD_EXACT;
     return;
   }
-  struct mm_struct___new *m = (void *)mm;
+  struct mm_struct___new* m = (void*)mm;
   __u64 pcpu[4];
   /* Constant indices only: CO-RE relocates each access with the kernel's element size (a loop
    * index would multiply by the local struct's). */
-#define READ_COUNTER(i)                            \
-  r->counters[i] = m->rss_stat[i].count;           \
-  r->shared[i] = r->counters[i];                   \
+#define READ_COUNTER(i)                  \
+  r->counters[i] = m->rss_stat[i].count; \
+  r->shared[i] = r->counters[i];         \
   pcpu[i] = (__u64)m->rss_stat[i].counters;
   READ_COUNTER(0)
   READ_COUNTER(1)
@@ -166,7 +169,7 @@ static __always_inline void read_counters(struct mm_struct *mm, struct task_reco
     __u64 off = cpu_offset[cpu];
     for (int i = 0; i < 4; i++) {
       __s32 v = 0;
-      bpf_probe_read_kernel(&v, sizeof(v), (void *)(pcpu[i] + off));
+      bpf_probe_read_kernel(&v, sizeof(v), (void*)(pcpu[i] + off));
       r->counters[i] += v;
     }
   }
@@ -174,9 +177,9 @@ static __always_inline void read_counters(struct mm_struct *mm, struct task_reco
 }
 
 SEC("iter/task")
-int walk(struct bpf_iter__task *ctx) {
-  struct seq_file *seq = ctx->meta->seq;
-  struct task_struct *t = ctx->task;
+int walk(struct bpf_iter__task* ctx) {
+  struct seq_file* seq = ctx->meta->seq;
+  struct task_struct* t = ctx->task;
   if (!t) return 0;
   struct task_record r = {};
   r.tgid = t->tgid;
@@ -189,14 +192,14 @@ int walk(struct bpf_iter__task *ctx) {
   }
   r.flags = TASK_RECORD_LEADER;
   if (t->flags & PF_KTHREAD) r.flags |= TASK_RECORD_KTHREAD;
-  struct signal_struct *sig = t->signal;
+  struct signal_struct* sig = t->signal;
   if (sig) {
     r.min_flt += sig->min_flt;
     r.maj_flt += sig->maj_flt;
   }
   r.start_boottime = t->start_boottime;
   bpf_probe_read_kernel(r.comm, sizeof(r.comm), t->comm);
-  struct mm_struct *mm = t->mm;
+  struct mm_struct* mm = t->mm;
   if (mm && !(r.flags & TASK_RECORD_KTHREAD)) {
     r.flags |= TASK_RECORD_MM;
     r.locked_vm = mm->locked_vm;

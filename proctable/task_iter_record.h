@@ -3,10 +3,10 @@
 #pragma once
 #include <linux/types.h>
 
-#define TASK_RECORD_LEADER 1u /* a thread-group leader: the full record */
+#define TASK_RECORD_LEADER 1u  /* a thread-group leader: the full record */
 #define TASK_RECORD_KTHREAD 2u /* PF_KTHREAD */
-#define TASK_RECORD_MM 4u /* the task has an mm: the memory fields are read */
-#define TASK_RECORD_EXACT 8u /* counters[] hold the per-CPU sums (or <= 6.1's atomics) */
+#define TASK_RECORD_MM 4u      /* the task has an mm: the memory fields are read */
+#define TASK_RECORD_EXACT 8u   /* counters[] hold the per-CPU sums (or <= 6.1's atomics) */
 
 struct task_record {
   __u32 tgid;

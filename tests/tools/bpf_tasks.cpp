@@ -3,6 +3,8 @@
 //   bpf_tasks dump        one line per process: pid=… start_time=… minflt=… … comm=…
 //   bpf_tasks bench N     N reads; CPU per read in the format of tests/tools/proc_floor
 // Root (or CAP_BPF + CAP_PERFMON). Exit 1 with the source's error on stderr when it cannot open.
+#include "proctable/bpf_tasks.h"
+
 #include <sys/resource.h>
 #include <time.h>
 
@@ -11,8 +13,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include "proctable/bpf_tasks.h"
 
 namespace {
 
@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
   }
   clock_gettime(CLOCK_MONOTONIC, &w1);
   getrusage(RUSAGE_SELF, &r1);
-  const double cpu = Seconds(r1.ru_utime) - Seconds(r0.ru_utime) + Seconds(r1.ru_stime) -
-                     Seconds(r0.ru_stime);
+  const double cpu =
+      Seconds(r1.ru_utime) - Seconds(r0.ru_utime) + Seconds(r1.ru_stime) - Seconds(r0.ru_stime);
   const double wall = static_cast<double>(w1.tv_sec - w0.tv_sec) +
                       static_cast<double>(w1.tv_nsec - w0.tv_nsec) / 1e9;
   std::printf("cpu_seconds_per_iteration=%.6f wall_seconds_per_iteration=%.6f processes=%zu\n",
