@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -108,6 +109,21 @@ std::int64_t BoottimeOffsetNs() {
     if (name == "boottime" || name == "7") return sec * 1000000000LL + nsec;
   }
   return 0;
+}
+
+// Whether this process's effective capabilities allow loading the program: CAP_BPF (39) and
+// CAP_PERFMON (38), or CAP_SYS_ADMIN (21) standing in for both. A refusal with them is the
+// verifier's, not a lack of privileges.
+bool HasBpfCapabilities() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    const std::uint64_t caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+    auto has = [caps](int cap) { return (caps >> cap) & 1u; };
+    return has(21) || (has(38) && has(39));
+  }
+  return false;
 }
 
 std::uint64_t Positive(std::int64_t v) { return v > 0 ? static_cast<std::uint64_t>(v) : 0; }
@@ -270,7 +286,7 @@ BpfTaskWalker* Open(std::string& error) {
   if (err != 0) {
     const int e = -err;
     task_iter__destroy(skel);
-    if (e == EPERM || e == EACCES) {
+    if ((e == EPERM || e == EACCES) && !HasBpfCapabilities()) {
       error = "BPF task source needs CAP_BPF and CAP_PERFMON (or root): loading the program: " +
               std::string(std::strerror(e));
     } else {
@@ -283,7 +299,7 @@ BpfTaskWalker* Open(std::string& error) {
   if (link == nullptr) {
     const int e = errno;
     task_iter__destroy(skel);
-    error = (e == EPERM || e == EACCES)
+    error = (e == EPERM || e == EACCES) && !HasBpfCapabilities()
                 ? "BPF task source needs CAP_BPF and CAP_PERFMON (or root): attaching iter/task"
                 : "BPF task source: attaching iter/task failed: " + std::string(std::strerror(e));
     return nullptr;

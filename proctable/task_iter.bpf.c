@@ -138,7 +138,10 @@ static __always_inline void find_cpu_offsets(void) {
 /* get_mm_counter() (the shared count) and get_mm_counter_sum() (the shared count plus every
  * CPU's slot: status since 6.16), as signed numbers; user space clamps at zero as the kernel. */
 static __always_inline void read_counters(struct mm_struct* mm, struct task_record* r) {
-  if (bpf_core_type_exists(struct mm_rss_stat)) {
+  /* A field check rooted at mm_struct, not bpf_core_type_exists(struct mm_rss_stat): a type
+   * the running kernel lacks makes libbpf (1.1) search the modules' BTF, which needs
+   * CAP_SYS_ADMIN, failing the load with only CAP_BPF + CAP_PERFMON. */
+  if (bpf_core_field_exists(struct mm_struct___old, rss_stat)) {
     /* Through bpf_probe_read_kernel: 6.1's verifier cannot walk the array of atomic_long_t
      * ("Type 'atomic_long_t' is not a struct"). */
     struct mm_struct___old* old = (void*)mm;

@@ -213,6 +213,16 @@ class BpfTasksTest(unittest.TestCase):
               % (checked, len(hidden), header["exact_sums"]))
 
     @require_root
+    def test_cap_bpf_and_cap_perfmon_suffice(self):
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all,+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon",
+                            BPF_TASKS, "dump"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        header, rows = parse_dump(r.stdout)
+        self.assertIn(os.getpid(), rows)
+        self.assertEqual(rows[os.getpid()]["start_time"], proc_figures(os.getpid())["start_time"])
+
+    @require_root
     def test_unprivileged_error_names_the_capabilities(self):
         r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                             "--inh-caps=-all", BPF_TASKS, "dump"], capture_output=True, text=True)
