@@ -47,6 +47,7 @@ class BpfTaskWalker {
   virtual bool exact_sums() const = 0;
 };
 
+// Not thread-safe: one Read at a time (the processes collector reads once per scrape).
 class BpfTaskSource {
  public:
   BpfTaskSource();
