@@ -30,7 +30,9 @@ namespace {
 std::mutex log_mu;
 std::string* log_sink = nullptr;
 
-int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+// printf-like (libbpf_print_fn_t): the format is libbpf's.
+__attribute__((format(printf, 2, 0))) int LibbpfPrint(enum libbpf_print_level level,
+                                                      const char* format, va_list args) {
   if (level == LIBBPF_DEBUG || log_sink == nullptr) return 0;
   va_list again;
   va_copy(again, args);
