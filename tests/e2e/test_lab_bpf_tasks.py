@@ -10,7 +10,6 @@ time. When QEMU is installed, a guest that cannot boot makes the test fail, not 
 
 import os
 import re
-import shutil
 import sys
 import unittest
 
@@ -47,9 +46,7 @@ class BpfTasksOnGuest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("qemu-system-x86_64"):
-            raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
-                                    "(scripts/install-deps.sh all installs it)")
+        lab.skip_unless_qemu()
         if not os.path.exists(BPF_TASKS):
             raise unittest.SkipTest("ALL SKIPPED: built without the BPF task source "
                                     "(PAGESCOPE_BPF: clang, bpftool, libbpf-dev)")

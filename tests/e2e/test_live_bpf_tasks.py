@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from pagescope_test import SysfsRestorer, kernel_lock, require_root, tool
+from pagescope_test import SysfsRestorer, kernel_lock, require_root, stop_process, tool
 
 BPF_TASKS = tool("bpf_tasks")
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
@@ -173,8 +173,8 @@ class BpfTasksTest(unittest.TestCase):
                     self.assertEqual(rows[children[name].pid]["hugetlb_pages"], 0, name)
             finally:
                 for child in children.values():
-                    child.stdin.close()
-                    child.wait(timeout=30)
+                    child.stdin.close()  # each exits when its stdin closes
+                    stop_process(child, timeout=30)
                     child.stdout.close()
         if not have_pool:
             print("\nno 2 MiB hugepage pool (%s): HugetlbPages checked as 0 only" % POOL)
