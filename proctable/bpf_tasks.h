@@ -42,8 +42,8 @@ class BpfTaskWalker {
  public:
   virtual ~BpfTaskWalker() = default;
   virtual bool Read(std::vector<TaskFigures>& out, std::string& error) = 0;
-  // rss_sum_pages and swap_pages are exact sums over CPUs (false where the kernel lacks the
-  // per-CPU offsets BTF gives on x86: then the shared counts).
+  // The last Read's rss_sum_pages and swap_pages are exact sums over CPUs (false when the
+  // per-CPU offsets could not be found, e.g. more than 4096 CPUs: then the shared counts).
   virtual bool exact_sums() const = 0;
 };
 
