@@ -59,6 +59,16 @@ bool TlbEnabled(const pagescope::Config& config) {
   return it != config.collectors.end() && it->second.enabled;
 }
 
+// The processes collector with source=bpf keeps CAP_BPF and CAP_PERFMON (the BPF task iterator
+// is loaded when the collector is made, after privileges are dropped).
+bool ProcessesBpf(const pagescope::Config& config) {
+  auto it = config.collectors.find("processes");
+  if (it == config.collectors.end() || !it->second.enabled) return false;
+  auto o = it->second.options.find("source");
+  return o != it->second.options.end() && o->second.node.IsScalar() &&
+         o->second.node.as<std::string>() == "bpf";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,7 +100,8 @@ int main(int argc, char** argv) {
   log::Init(config.log_level, config.log_format);
   // Before any thread starts: capabilities are per thread, and threads inherit them.
   try {
-    DropPrivileges(config.drop_privileges_to, config.listen_addresses, TlbEnabled(config));
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses,
+                   TlbEnabled(config) || ProcessesBpf(config), ProcessesBpf(config));
   } catch (const std::exception& e) {
     log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
     return 1;
@@ -98,7 +109,8 @@ int main(int argc, char** argv) {
   if (!config.drop_privileges_to.empty()) {
     log::Info("dropped privileges", {{"user", config.drop_privileges_to},
                                      {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
-                                                  (TlbEnabled(config) ? ",CAP_PERFMON" : "")}});
+                                                  (TlbEnabled(config) || ProcessesBpf(config) ? ",CAP_PERFMON" : "") +
+                                                  (ProcessesBpf(config) ? ",CAP_BPF" : "")}});
   }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.

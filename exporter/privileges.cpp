@@ -34,7 +34,7 @@ bool NeedsLowPort(const std::vector<std::string>& addresses) {
 }  // namespace
 
 void DropPrivileges(const std::string& user, const std::vector<std::string>& listen_addresses,
-                    bool keep_perfmon) {
+                    bool keep_perfmon, bool keep_bpf) {
   if (user.empty()) return;
   if (geteuid() != 0) throw std::runtime_error("--web.drop-privileges-to needs to start as root");
   errno = 0;
@@ -50,6 +50,7 @@ void DropPrivileges(const std::string& user, const std::vector<std::string>& lis
   std::uint64_t keep = (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH);
   if (NeedsLowPort(listen_addresses)) keep |= 1ULL << CAP_NET_BIND_SERVICE;
   if (keep_perfmon) keep |= 1ULL << 38;  // CAP_PERFMON (Linux 5.8; older headers lack the name)
+  if (keep_bpf) keep |= 1ULL << 39;      // CAP_BPF (Linux 5.8)
   for (int cap = 0; cap < 64; ++cap) {
     if ((keep & (1ULL << cap)) != 0) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) Fail("PR_CAPBSET_DROP");

@@ -7,7 +7,9 @@
 //                       named by --web.config.file on reload)
 //   CAP_NET_BIND_SERVICE only when a listen port is below 1024
 //   CAP_PERFMON         only when `keep_perfmon` (the tlb collector is enabled): perf_event_open
-//                       on other users' processes, counting kernel mode too
+//                       on other users' processes, counting kernel mode too; and with
+//                       `keep_bpf` (collectors.processes.source=bpf): the BPF task iterator
+//   CAP_BPF             only when `keep_bpf`: loading the BPF task iterator
 // Everything else, including the bounding set beyond those, is dropped, and no_new_privs set.
 
 #include <string>
@@ -17,6 +19,6 @@ namespace pagescope {
 
 // Throws std::runtime_error with the cause. Does nothing when `user` is empty.
 void DropPrivileges(const std::string& user, const std::vector<std::string>& listen_addresses,
-                    bool keep_perfmon = false);
+                    bool keep_perfmon = false, bool keep_bpf = false);
 
 }  // namespace pagescope
