@@ -857,10 +857,9 @@ static std::shared_ptr<const ProcessSource> MakeProcessSource(
       o.Fail("status_interval_seconds", "must be between 0 and 86400");
     }
     auto cache = std::make_shared<StatusCache>(std::chrono::seconds(interval), now);
-    return std::make_shared<ProcessSource>(
-        ProcessSource{"procfs", [cache](const Context& ctx, ProcessTable& t) {
-                        WalkProcfs(ctx, t, cache.get());
-                      }});
+    return std::make_shared<ProcessSource>(ProcessSource{
+        "procfs",
+        [cache](const Context& ctx, ProcessTable& t) { WalkProcfs(ctx, t, cache.get()); }});
   }
   if (source != "bpf") o.Fail("source", "expected procfs or bpf, got \"" + source + "\"");
   // Opened once, here: a failure stops start-up (no silent fall-back to /proc).
@@ -895,10 +894,11 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   }
   GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
                          *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
+  auto source = MakeProcessSource(o, now);  // before `now` moves into the collector
   auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
                                                 static_cast<std::size_t>(max_groups), *idle,
                                                 std::move(now), std::move(locality));
-  c->source_ = MakeProcessSource(o, now);
+  c->source_ = std::move(source);
   long long numa_max = o.Int("hugetlb_numa_max_processes");
   if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
   if (o.Bool("hugetlb_numa")) c->hugetlb_numa_max_ = numa_max;

@@ -107,10 +107,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!config.drop_privileges_to.empty()) {
-    log::Info("dropped privileges", {{"user", config.drop_privileges_to},
-                                     {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
-                                                  (TlbEnabled(config) || ProcessesBpf(config) ? ",CAP_PERFMON" : "") +
-                                                  (ProcessesBpf(config) ? ",CAP_BPF" : "")}});
+    log::Info("dropped privileges",
+              {{"user", config.drop_privileges_to},
+               {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
+                            (TlbEnabled(config) || ProcessesBpf(config) ? ",CAP_PERFMON" : "") +
+                            (ProcessesBpf(config) ? ",CAP_BPF" : "")}});
   }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.

@@ -77,7 +77,7 @@ class StatusCache {
   friend void WalkProcfs(const Context& ctx, ProcessTable& table, StatusCache* cache);
   Clock::duration interval_;
   std::function<Clock::time_point()> now_;
-  std::mutex mu_;                // one walk at a time uses the cache
+  std::mutex mu_;               // one walk at a time uses the cache
   std::vector<Entry> entries_;  // the last walk's, sorted by pid
   std::uint64_t reused_ = 0;
   std::uint64_t read_ = 0;

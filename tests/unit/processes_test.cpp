@@ -670,7 +670,7 @@ TEST(ProcessSourceOption, BadValuesNameTheOption) {
   auto error = [](const std::string& yaml) {
     try {
       GroupedCollector c(yaml);
-    } catch (const ConfigError& e) {
+    } catch (const pagescope::ConfigError& e) {
       return std::string(e.what());
     }
     return std::string();
