@@ -18,10 +18,10 @@
 #include "exporter/log.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
-#include "exporter/server.h"
-#include "exporter/web_config.h"
-#include "exporter/web_security.h"
 #include "pagescope/version.h"
+#include "web/server.h"
+#include "web/web_config.h"
+#include "web/web_security.h"
 
 namespace {
 

@@ -2,9 +2,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "exporter/server.h"
-#include "exporter/web_config.h"
 #include "tests/fuzz/fuzz.h"
+#include "web/server.h"
+#include "web/web_config.h"
 
 // Request parts the server parses itself: Authorization and Accept-Encoding header values and
 // the query string (collect[]/exclude[]); libevent parses the request line and headers.

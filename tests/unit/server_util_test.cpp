@@ -2,7 +2,7 @@
 #include <zlib.h>
 
 #include "exporter/log.h"
-#include "exporter/server.h"
+#include "web/server.h"
 
 namespace pagescope {
 namespace {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "exporter/scraper.h"
-#include "exporter/web_config.h"
-#include "exporter/web_security.h"
+#include "web/web_config.h"
+#include "web/web_security.h"
 
 namespace pagescope {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/web_config.h"
+#include "web/web_config.h"
 
 struct bufferevent;
 struct event_base;

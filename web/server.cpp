@@ -1,4 +1,4 @@
-#include "exporter/server.h"
+#include "web/server.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>

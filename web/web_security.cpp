@@ -1,4 +1,4 @@
-#include "exporter/web_security.h"
+#include "web/web_security.h"
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
