@@ -1,6 +1,5 @@
 #include "web/server.h"
 
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -8,17 +7,10 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <prometheus/text_serializer.h>
-#include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <cerrno>
+#include <cassert>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -31,152 +23,18 @@
 
 #include "exporter/log.h"
 #include "exporter/scrape_executor.h"
-#include "pagescope/version.h"
+#include "web/http.h"
+#include "web/landing.h"
+#include "web/listen.h"
 
 namespace pagescope {
-
-ListenAddress SplitListenAddress(std::string_view address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string_view::npos) {
-    throw std::invalid_argument("expected [host]:port, got \"" + std::string(address) + "\"");
-  }
-  std::string_view host = address.substr(0, colon);
-  std::string_view port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string_view::npos) {
-    throw std::invalid_argument("an IPv6 address needs brackets: [" + std::string(host) +
-                                "]:port, got \"" + std::string(address) + "\"");
-  }
-  bool digits = !port.empty() && port.size() <= 5 &&
-                std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || std::stoul(std::string(port)) > 65535) {
-    throw std::invalid_argument("expected [host]:port with a port from 0 to 65535, got \"" +
-                                std::string(address) + "\"");
-  }
-  return {std::string(host), std::string(port)};
-}
-
 namespace {
-
-// %XX escapes; '+' is a space only in query strings (`plus`), a plus sign in paths.
-std::string UrlDecode(std::string_view s, bool plus = true) {
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+' && plus) {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::vector<std::string> QueryValues(std::string_view query, std::string_view name) {
-  std::vector<std::string> out;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    if (eq == std::string_view::npos) continue;
-    if (UrlDecode(pair.substr(0, eq)) != name) continue;
-    std::string value = UrlDecode(pair.substr(eq + 1));
-    if (!value.empty()) out.push_back(std::move(value));
-  }
-  return out;
-}
-
-bool AcceptsGzip(std::string_view header) {
-  std::size_t start = 0;
-  while (start <= header.size()) {
-    std::size_t comma = header.find(',', start);
-    std::string_view token = header.substr(
-        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-    std::string_view coding = token.substr(0, token.find(';'));
-    while (!coding.empty() && std::isspace(static_cast<unsigned char>(coding.front()))) {
-      coding.remove_prefix(1);
-    }
-    while (!coding.empty() && std::isspace(static_cast<unsigned char>(coding.back()))) {
-      coding.remove_suffix(1);
-    }
-    std::string lower(coding);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower == "gzip" || lower == "x-gzip") {
-      // Refused only by an explicit q=0 (q=0, q=0.0, q=0.000).
-      auto q = token.find("q=");
-      if (q == std::string_view::npos) return true;
-      std::string_view qv = token.substr(q + 2);
-      bool zero = !qv.empty() && qv[0] == '0';
-      for (std::size_t i = 1; zero && i < qv.size() && qv[i] != ' '; ++i) {
-        if (qv[i] != '.' && qv[i] != '0') zero = false;
-      }
-      return !zero;
-    }
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
-  }
-  return false;
-}
-
-std::string Gzip(std::string_view data) {
-  z_stream zs{};
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    throw std::runtime_error("deflateInit2 failed");
-  }
-  std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())));
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("deflate failed");
-  out.resize(zs.total_out);
-  return out;
-}
-
-namespace {
-
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// The verdict of a password check (bcrypt, on the password thread).
+enum class Login { kAccepted, kRejected };
+using LoginExecutor = Executor<Login>;
 
 // A response body the event loop sends without copying: either its own text or a scrape result
 // shared with other requests that coalesced onto the same scrape.
@@ -184,28 +42,72 @@ struct Body {
   std::string own;
   std::shared_ptr<const ScrapeExecutor::Result> shared;
   std::string_view view() const {
-    return shared ? std::string_view(shared->body) : std::string_view(own);
+    return shared ? std::string_view(*shared->value) : std::string_view(own);
   }
 };
 
-// One request on its way through the server. Created on the loop thread; travels through the
-// executors; comes back to the loop thread to be answered.
-struct Pending {
-  evhttp_request* req = nullptr;  // owned by libevent until evhttp_send_reply
-  bool head = false;
-  bool gzip = false;
-  bool counted = false;   // holds one of the --web.max-requests slots
-  bool checking = false;  // holds one of the password-check slots
-  std::shared_ptr<const WebConfig> web;
-  // The answer, filled in off the loop thread.
+// What the loop sends back.
+struct Answer {
   int status = 0;
   std::string content_type;
   Headers extra;
   std::unique_ptr<Body> body;
-  // Set when the password check passed and the scrape is to be started on the loop.
-  bool start_scrape = false;
+};
+
+Answer Text(int status, std::string text) {
+  Answer a;
+  a.status = status;
+  a.content_type = "text/plain; charset=utf-8";
+  a.body = std::make_unique<Body>();
+  a.body->own = std::move(text);
+  return a;
+}
+
+Answer Unauthorized() {
+  Answer a = Text(401, "Unauthorized\n");
+  a.extra.push_back({"WWW-Authenticate", "Basic realm=\"pagescope\", charset=\"UTF-8\""});
+  return a;
+}
+
+// Where a request is. Only Server::Impl::Enter changes it, on the loop thread:
+//   kRouting -> kSent                 answered on the loop (page, health, 401, 404, 405, 503)
+//   kRouting -> kCheckingPassword     credentials not in the cache: bcrypt on the password thread
+//   kCheckingPassword -> kRouting     back on the loop with the verdict
+//   kRouting -> kScraping -> kSent    scraped on the scrape thread, answered on the loop
+enum class Stage {
+  kRouting,           // on the loop, holding no slot
+  kCheckingPassword,  // holds one of the password-check slots
+  kScraping,          // holds one of the --web.max-requests slots
+  kSent,
+};
+
+constexpr bool Allowed(Stage from, Stage to) {
+  switch (from) {
+    case Stage::kRouting:
+      return to != Stage::kRouting;
+    case Stage::kCheckingPassword:
+      return to == Stage::kRouting;
+    case Stage::kScraping:
+      return to == Stage::kSent;
+    case Stage::kSent:
+      return false;
+  }
+  return false;
+}
+
+// One request on its way through the server. Created on the loop thread; travels through the
+// executors, which store their typed result in it; comes back to the loop thread to be answered.
+struct Pending {
+  evhttp_request* req = nullptr;  // owned by libevent until evhttp_send_reply
   Server::Impl* owner = nullptr;
+  Stage stage = Stage::kRouting;
+  bool head = false;  // HEAD: headers only
+  bool gzip = false;  // the scrape is gzipped (the client accepts it)
+  std::shared_ptr<const WebConfig> web;
   std::shared_ptr<WebSecurity> security;  // comes with `web`; checks passwords
+  // Filled in off the loop thread, by the executor of the stage.
+  std::shared_ptr<const LoginExecutor::Result> login;    // kCheckingPassword
+  std::shared_ptr<const ScrapeExecutor::Result> scrape;  // kScraping
 };
 
 void LibeventLog(int severity, const char* msg) {
@@ -238,77 +140,6 @@ void InitLibevent() {
   });
 }
 
-std::string Errno(int err) { return std::strerror(err); }
-
-// Binds and listens on one address; "" host: every address (IPv6 and IPv4, or IPv4 alone where
-// there is no IPv6). Returns the listening descriptor; throws with the cause.
-int ListenOn(const std::string& address) {
-  ListenAddress a;
-  try {
-    a = SplitListenAddress(address);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(e.what());
-  }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  std::vector<std::pair<int, std::vector<unsigned char>>> candidates;  // family, sockaddr
-  addrinfo* found = nullptr;
-  if (a.host.empty()) {
-    sockaddr_in6 any6{};
-    any6.sin6_family = AF_INET6;
-    any6.sin6_addr = in6addr_any;
-    any6.sin6_port = htons(static_cast<uint16_t>(std::stoul(a.port)));
-    sockaddr_in any4{};
-    any4.sin_family = AF_INET;
-    any4.sin_addr.s_addr = htonl(INADDR_ANY);
-    any4.sin_port = any6.sin6_port;
-    auto bytes = [](const auto& sa) {
-      const auto* p = reinterpret_cast<const unsigned char*>(&sa);
-      return std::vector<unsigned char>(p, p + sizeof(sa));
-    };
-    candidates.push_back({AF_INET6, bytes(any6)});
-    candidates.push_back({AF_INET, bytes(any4)});
-  } else {
-    int rc = getaddrinfo(a.host.c_str(), a.port.c_str(), &hints, &found);
-    if (rc != 0) throw std::runtime_error("cannot listen on " + address + ": " + gai_strerror(rc));
-    for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-      const auto* p = reinterpret_cast<const unsigned char*>(ai->ai_addr);
-      candidates.push_back({ai->ai_family, std::vector<unsigned char>(p, p + ai->ai_addrlen)});
-    }
-    freeaddrinfo(found);
-    // A name is served on one of its addresses, IPv4 first, as node_exporter (Go) does:
-    // "localhost" is 127.0.0.1, where clients connect, even where getaddrinfo lists ::1 first.
-    std::stable_sort(candidates.begin(), candidates.end(), [](const auto& x, const auto& y) {
-      return x.first == AF_INET && y.first != AF_INET;
-    });
-  }
-  std::string last_error = "no address";
-  for (const auto& [family, sa] : candidates) {
-    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_error = Errno(errno);
-      continue;
-    }
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (family == AF_INET6 && a.host.empty()) {
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    }
-    if (bind(fd, reinterpret_cast<const sockaddr*>(sa.data()), static_cast<socklen_t>(sa.size())) ==
-            0 &&
-        listen(fd, 1024) == 0) {
-      return fd;
-    }
-    const int err = errno;
-    last_error = Errno(err);
-    close(fd);
-    // An address in use is the answer; other families are tried only when one is missing.
-    if (err == EADDRINUSE || err == EACCES) break;
-  }
-  throw std::runtime_error("cannot listen on " + address + ": " + last_error);
-}
-
 }  // namespace
 
 struct Server::Impl {
@@ -325,13 +156,13 @@ struct Server::Impl {
   std::vector<evhttp_bound_socket*> bound;
   event* resume_accept = nullptr;
   log::RateLimiter accept_warnings{std::chrono::minutes(1)};
-  int in_flight = 0;  // scrapes queued or running; loop thread only
-  int checking = 0;   // password checks queued or running; loop thread only
+  int in_flight = 0;  // requests in Stage::kScraping; loop thread only
+  int checking = 0;   // requests in Stage::kCheckingPassword; loop thread only
   ScrapeExecutor scrapes;
-  ScrapeExecutor logins;
+  LoginExecutor logins;
   std::thread loop;
 
-  // Answers posted to the loop and not yet run; freed (without touching their requests) if the
+  // Requests posted to the loop and not yet run; freed (without touching their requests) if the
   // loop has stopped.
   std::mutex posted_mu;
   std::unordered_set<Pending*> posted;
@@ -368,6 +199,16 @@ struct Server::Impl {
 
   // --- loop thread -------------------------------------------------------------------------
 
+  // The one place a request changes stage (see Stage); it keeps the slot counts.
+  void Enter(Pending& p, Stage next) {
+    assert(Allowed(p.stage, next));
+    if (p.stage == Stage::kCheckingPassword) --checking;
+    if (p.stage == Stage::kScraping) --in_flight;
+    if (next == Stage::kCheckingPassword) ++checking;
+    if (next == Stage::kScraping) ++in_flight;
+    p.stage = next;
+  }
+
   static void OnRequest(evhttp_request* req, void* arg) { static_cast<Impl*>(arg)->Handle(req); }
 
   void Handle(evhttp_request* req) {
@@ -377,8 +218,9 @@ struct Server::Impl {
     std::tie(p->web, p->security) = Web();
     const auto method = evhttp_request_get_command(req);
     if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-      p->extra.push_back({"Allow", "GET, HEAD"});
-      return Send(Text(std::move(p), 405, "Method Not Allowed\n"));
+      Answer a = Text(405, "Method Not Allowed\n");
+      a.extra.push_back({"Allow", "GET, HEAD"});
+      return Send(std::move(p), std::move(a));
     }
     p->head = method == EVHTTP_REQ_HEAD;
     if (evhttp_connection* conn = evhttp_request_get_connection(req)) {
@@ -394,41 +236,17 @@ struct Server::Impl {
     std::string path =
         UrlDecode(raw_path != nullptr && *raw_path != '\0' ? raw_path : "/", /*plus=*/false);
     if (path == options.telemetry_path) return Metrics(std::move(p));
-    if (path == "/") return Send(Landing(std::move(p)));
-    if (path == "/-/healthy" || path == "/-/ready") return Send(Text(std::move(p), 200, "OK\n"));
-    Send(Text(std::move(p), 404, "404 page not found\n"));
+    if (path == "/") return Send(std::move(p), Landing());
+    if (path == "/-/healthy" || path == "/-/ready") return Send(std::move(p), Text(200, "OK\n"));
+    Send(std::move(p), Text(404, "404 page not found\n"));
   }
 
-  static std::unique_ptr<Pending> Text(std::unique_ptr<Pending> p, int status, std::string text) {
-    p->status = status;
-    p->content_type = "text/plain; charset=utf-8";
-    p->body = std::make_unique<Body>();
-    p->body->own = std::move(text);
-    return p;
-  }
-
-  std::unique_ptr<Pending> Landing(std::unique_ptr<Pending> p) {
+  Answer Landing() const {
     auto scraper = source();
-    std::ostringstream html;
-    html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pagescope</title></head>"
-            "<body>\n<h1>pagescope</h1>\n<p>Prometheus exporter for Linux memory paging: "
-            "HugeTLB pools, THP, KSM, NUMA, faults and swap. Version "
-         << HtmlEscape(kVersion) << " (" << HtmlEscape(kRevision) << ").</p>\n<p><a href=\""
-         << HtmlEscape(options.telemetry_path) << "\">Metrics</a> &middot; "
-         << "<a href=\"/-/healthy\">Health</a></p>\n<h2>Enabled collectors</h2>\n<ul>\n";
-    for (const auto& n : scraper->enabled()) html << "<li>" << HtmlEscape(n) << "</li>\n";
-    html << "</ul>\n<h2>Disabled collectors</h2>\n<ul>\n";
-    for (const auto& n : scraper->disabled()) html << "<li>" << HtmlEscape(n) << "</li>\n";
-    html << "</ul>\n</body></html>\n";
-    p = Text(std::move(p), 200, std::move(html).str());
-    p->content_type = "text/html; charset=utf-8";
-    return p;
-  }
-
-  static std::unique_ptr<Pending> Unauthorized(std::unique_ptr<Pending> p) {
-    p = Text(std::move(p), 401, "Unauthorized\n");
-    p->extra.push_back({"WWW-Authenticate", "Basic realm=\"pagescope\", charset=\"UTF-8\""});
-    return p;
+    Answer a =
+        Text(200, LandingPage(options.telemetry_path, scraper->enabled(), scraper->disabled()));
+    a.content_type = "text/html; charset=utf-8";
+    return a;
   }
 
   void Metrics(std::unique_ptr<Pending> p) {
@@ -438,7 +256,7 @@ struct Server::Impl {
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Authorization");
     std::string user, password;
     if (header == nullptr || !checker.ParseAuthorization(header, &user, &password)) {
-      return Send(Unauthorized(std::move(p)));
+      return Send(std::move(p), Unauthorized());
     }
     if (checker.IsCached(*p->web, user, password)) return StartScrape(std::move(p));
     // bcrypt takes tens of milliseconds: not on the loop. Identical credentials queued
@@ -446,104 +264,105 @@ struct Server::Impl {
     // passwords on many connections gets 503s instead of a queue that delays everyone's first
     // check for minutes.
     if (checking >= options.max_requests) {
-      return Send(Text(std::move(p), 503, "Too many password checks in progress\n"));
+      return Send(std::move(p), Text(503, "Too many password checks in progress\n"));
     }
-    ++checking;
-    p->checking = true;
+    Enter(*p, Stage::kCheckingPassword);
     std::string key = user + '\0' + password;
-    auto web_config = p->web;
-    auto shared_checker = p->security;
     Pending* raw = p.release();
     logins.Submit(
         key,
-        [web_config, shared_checker, user, password] {
-          return std::string(shared_checker->Check(*web_config, user, password) ? "ok" : "");
+        [web_config = raw->web, checker = raw->security, user, password] {
+          return checker->Check(*web_config, user, password) ? Login::kAccepted : Login::kRejected;
         },
-        [this, raw](std::shared_ptr<const ScrapeExecutor::Result> r) {
-          std::unique_ptr<Pending> answer(raw);
-          if (r->shutting_down) {
-            answer = Text(std::move(answer), 503, "Shutting down\n");
-          } else if (r->body == "ok") {
-            answer->start_scrape = true;
-          } else {
-            answer = Unauthorized(std::move(answer));
-          }
-          Post(std::move(answer));
+        [this, raw](std::shared_ptr<const LoginExecutor::Result> r) {
+          raw->login = std::move(r);
+          Post(std::unique_ptr<Pending>(raw));
         });
   }
 
+  void PasswordChecked(std::unique_ptr<Pending> p) {
+    auto verdict = std::move(p->login);
+    Enter(*p, Stage::kRouting);
+    if (verdict->shutting_down) return Send(std::move(p), Text(503, "Shutting down\n"));
+    if (verdict->value != Login::kAccepted) return Send(std::move(p), Unauthorized());
+    StartScrape(std::move(p));
+  }
+
   void StartScrape(std::unique_ptr<Pending> p) {
-    p->start_scrape = false;
     if (in_flight >= options.max_requests) {
-      return Send(Text(std::move(p), 503, "Too many parallel scrapes (--web.max-requests)\n"));
+      return Send(std::move(p), Text(503, "Too many parallel scrapes (--web.max-requests)\n"));
     }
-    ++in_flight;
-    p->counted = true;
-    std::vector<std::string> collect, exclude;
+    auto scraper = source();
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(p->req);
     const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
-    if (query != nullptr) {
-      collect = QueryValues(query, "collect[]");
-      exclude = QueryValues(query, "exclude[]");
+    auto parsed = ParseSelection(query != nullptr ? query : "", scraper->enabled());
+    if (const auto* bad = std::get_if<BadRequest>(&parsed)) {
+      return Send(std::move(p), Text(400, bad->message + "\n"));
     }
+    Selection selection = std::get<Selection>(std::move(parsed));
     const char* ae =
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Accept-Encoding");
     p->gzip = ae != nullptr && AcceptsGzip(ae);
+    Enter(*p, Stage::kScraping);
     // gzip is part of the job (and of its key), so requests that share a scrape also share
-    // its compression, done once on the scrape thread.
-    std::string key = p->gzip ? "gzip\n" : "identity\n";
-    for (const auto& c : collect) (key += 'c') += c + '\0';
-    for (const auto& x : exclude) (key += 'x') += x + '\0';
+    // its compression, done once on the scrape thread. So is the scraper the selection was
+    // checked against (a reload brings another).
+    std::ostringstream key;
+    key << (p->gzip ? "gzip\n" : "identity\n") << scraper.get() << '\n';
+    for (const auto& c : selection.collect) key << 'c' << c << '\0';
+    for (const auto& x : selection.exclude) key << 'x' << x << '\0';
     Pending* raw = p.release();
     scrapes.Submit(
-        key,
-        [scraper = source(), collect, exclude, gzip = raw->gzip]() {
+        std::move(key).str(),
+        [scraper, selection, gzip = raw->gzip]() {
           std::ostringstream text;
-          prometheus::TextSerializer().Serialize(text, scraper->Scrape(collect, exclude));
+          prometheus::TextSerializer().Serialize(
+              text, scraper->Scrape(selection.collect, selection.exclude));
           return gzip ? Gzip(std::move(text).str()) : std::move(text).str();
         },
         [this, raw](std::shared_ptr<const ScrapeExecutor::Result> r) {
-          std::unique_ptr<Pending> answer(raw);
-          if (!r->error.empty()) {
-            int status = r->bad_request ? 400 : r->shutting_down ? 503 : 500;
-            return Post(Text(std::move(answer), status, r->error + "\n"));
-          }
-          answer->status = 200;
-          answer->content_type = "text/plain; version=0.0.4; charset=utf-8";
-          answer->body = std::make_unique<Body>();
-          answer->body->shared = std::move(r);
-          if (answer->gzip) answer->extra.push_back({"Content-Encoding", "gzip"});
-          answer->extra.push_back({"Vary", "Accept-Encoding"});
-          Post(std::move(answer));
+          raw->scrape = std::move(r);
+          Post(std::unique_ptr<Pending>(raw));
         });
+  }
+
+  void Scraped(std::unique_ptr<Pending> p) {
+    auto r = std::move(p->scrape);
+    if (!r->value) return Send(std::move(p), Text(r->shutting_down ? 503 : 500, r->error + "\n"));
+    Answer a;
+    a.status = 200;
+    a.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    a.body = std::make_unique<Body>();
+    a.body->shared = std::move(r);
+    if (p->gzip) a.extra.push_back({"Content-Encoding", "gzip"});
+    a.extra.push_back({"Vary", "Accept-Encoding"});
+    Send(std::move(p), std::move(a));
   }
 
   static void FreeBody(const void*, size_t, void* extra) { delete static_cast<Body*>(extra); }
 
-  // Sends the answer `p` carries; on the loop thread.
-  void Send(std::unique_ptr<Pending> p) {
-    if (p->counted) --in_flight;
+  void Send(std::unique_ptr<Pending> p, Answer a) {
+    Enter(*p, Stage::kSent);
     evkeyvalq* out = evhttp_request_get_output_headers(p->req);
     for (const auto& [name, value] : p->web->headers) {
       evhttp_add_header(out, name.c_str(), value.c_str());
     }
-    std::string_view body = p->body ? p->body->view() : std::string_view();
-    evhttp_add_header(out, "Content-Type", p->content_type.c_str());
+    std::string_view body = a.body ? a.body->view() : std::string_view();
+    evhttp_add_header(out, "Content-Type", a.content_type.c_str());
     evhttp_add_header(out, "Content-Length", std::to_string(body.size()).c_str());
-    for (const auto& [name, value] : p->extra) evhttp_add_header(out, name.c_str(), value.c_str());
+    for (const auto& [name, value] : a.extra) evhttp_add_header(out, name.c_str(), value.c_str());
     evbuffer* buf = evbuffer_new();
     if (buf != nullptr && !p->head && !body.empty()) {
-      Body* owned = p->body.release();
+      Body* owned = a.body.release();
       if (evbuffer_add_reference(buf, body.data(), body.size(), FreeBody, owned) != 0) {
         delete owned;
       }
     }
-    evhttp_send_reply(p->req, p->status, nullptr, buf);
+    evhttp_send_reply(p->req, a.status, nullptr, buf);
     if (buf != nullptr) evbuffer_free(buf);
   }
 
-  // --- any thread --------------------------------------------------------------------------
-
+  // Back on the loop from an executor: the stage says which.
   static void RunPosted(evutil_socket_t, short, void* arg) {
     auto* raw = static_cast<Pending*>(arg);
     Impl* self = raw->owner;
@@ -552,15 +371,13 @@ struct Server::Impl {
       self->posted.erase(raw);
     }
     std::unique_ptr<Pending> p(raw);
-    if (p->checking) {
-      p->checking = false;
-      --self->checking;
-    }
-    if (p->start_scrape) return self->StartScrape(std::move(p));
-    self->Send(std::move(p));
+    if (p->stage == Stage::kCheckingPassword) return self->PasswordChecked(std::move(p));
+    self->Scraped(std::move(p));  // Stage::kScraping: the only other stage off the loop
   }
 
-  // Hands `p` to the loop thread (to Send, or to StartScrape after a password check).
+  // --- any thread --------------------------------------------------------------------------
+
+  // Hands `p` back to the loop thread (RunPosted).
   void Post(std::unique_ptr<Pending> p) {
     std::lock_guard<std::mutex> lock(posted_mu);
     if (loop_done) return;  // the request goes with evhttp_free
@@ -573,7 +390,6 @@ struct Server::Impl {
       delete raw;
     }
   }
-
   // --- connections ---------------------------------------------------------------------------
 
   static bufferevent* NewConnection(event_base* base, void* arg) {
@@ -690,16 +506,8 @@ Server::~Server() = default;
 std::vector<int> Server::ports() const {
   std::vector<int> out;
   for (auto* b : impl_->bound) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    if (getsockname(evhttp_bound_socket_get_fd(b), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-      continue;
-    }
-    if (ss.ss_family == AF_INET) {
-      out.push_back(ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-      out.push_back(ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port));
-    }
+    int port = BoundPort(evhttp_bound_socket_get_fd(b));
+    if (port >= 0) out.push_back(port);
   }
   return out;
 }
