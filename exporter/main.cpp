@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "exporter/config.h"
-#include "exporter/log.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
+#include "framework/log.h"
 #include "pagescope/version.h"
 #include "web/server.h"
 #include "web/web_config.h"

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope {
 

@@ -21,8 +21,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "exporter/log.h"
 #include "exporter/scrape_executor.h"
+#include "framework/log.h"
 #include "web/http.h"
 #include "web/landing.h"
 #include "web/listen.h"

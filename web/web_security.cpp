@@ -9,7 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 #include "web/basic_auth.h"
 #include "web/tls.h"
 

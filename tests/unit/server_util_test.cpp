@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include "exporter/log.h"
-#include "exporter/metric_sink.h"
+#include "framework/log.h"
+#include "framework/metric_sink.h"
 #include "web/http.h"
 #include "web/landing.h"
 #include "web/listen.h"

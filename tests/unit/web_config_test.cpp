@@ -8,7 +8,7 @@
 #include <sstream>
 #include <string>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 #include "tests/unit/test_util.h"
 #include "web/basic_auth.h"
 #include "web/tls.h"
