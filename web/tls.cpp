@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include <iterator>
 #include <map>
 #include <stdexcept>
 
@@ -107,23 +108,21 @@ int ClientHello(SSL* ssl, int* alert, void* arg) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
   }
-  switch (config->client_auth) {
-    case ClientAuth::kNoClientCert:
-      SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
-      break;
-    case ClientAuth::kRequestClientCert:
-      SSL_set_verify(ssl, SSL_VERIFY_PEER, AcceptAnyCertificate);
-      break;
-    case ClientAuth::kRequireAnyClientCert:
-      SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, AcceptAnyCertificate);
-      break;
-    case ClientAuth::kVerifyClientCertIfGiven:
-      SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
-      break;
-    case ClientAuth::kRequireAndVerifyClientCert:
-      SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
-      break;
-  }
+  // How each client_auth_type verifies, indexed by ClientAuth.
+  static constexpr struct {
+    int mode;
+    SSL_verify_cb callback;
+  } kVerify[] = {
+      {SSL_VERIFY_NONE, nullptr},               // kNoClientCert
+      {SSL_VERIFY_PEER, AcceptAnyCertificate},  // kRequestClientCert
+      {SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, AcceptAnyCertificate},  // kRequireAny...
+      {SSL_VERIFY_PEER, nullptr},                                    // kVerifyClientCertIfGiven
+      {SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr},  // kRequireAndVerify...
+  };
+  static_assert(std::size(kVerify) ==
+                static_cast<std::size_t>(ClientAuth::kRequireAndVerifyClientCert) + 1);
+  const auto& verify = kVerify[static_cast<int>(config->client_auth)];
+  SSL_set_verify(ssl, verify.mode, verify.callback);
   if (m.ca_store != nullptr) {
     SSL_set1_verify_cert_store(ssl, m.ca_store);
     SSL_set_client_CA_list(ssl, SSL_dup_CA_list(m.ca_names));

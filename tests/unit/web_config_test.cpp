@@ -82,11 +82,9 @@ TEST(WebConfig, ParseBasicAuthorization) {
 }
 
 TEST(WebConfig, DecodeBase64) {
-  EXPECT_EQ(DecodeBase64(""), "");
-  EXPECT_EQ(DecodeBase64("YQ=="), "a");
-  EXPECT_EQ(DecodeBase64("YWI="), "ab");
-  EXPECT_EQ(DecodeBase64("YWJj"), "abc");
-  EXPECT_EQ(DecodeBase64("+/+/"), "\xfb\xff\xbf");
+  const std::pair<const char*, const char*> good[] = {
+      {"", ""}, {"YQ==", "a"}, {"YWI=", "ab"}, {"YWJj", "abc"}, {"+/+/", "\xfb\xff\xbf"}};
+  for (const auto& [text, decoded] : good) EXPECT_EQ(DecodeBase64(text), decoded) << text;
   for (const char* bad : {"YQ", "YQ=", "Y===", "YQ==YQ==", "Y=Q=", "!!!!", "YW J"}) {
     EXPECT_FALSE(DecodeBase64(bad).has_value()) << bad;
   }
