@@ -81,7 +81,8 @@ enum class Stage {
   kSent,
 };
 
-constexpr bool Allowed(Stage from, Stage to) {
+// The transitions above (checked by Enter in debug builds).
+[[maybe_unused]] constexpr bool Allowed(Stage from, Stage to) {
   switch (from) {
     case Stage::kRouting:
       return to != Stage::kRouting;
