@@ -66,13 +66,19 @@ class Context {
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
+// "path:line: message" for a ParseError in the file at `path` (for callers that report the
+// error and go on; hot loops build the path only here, when there is an error).
+inline std::string ParseErrorText(const std::filesystem::path& path, const ParseError& e) {
+  return path.string() + ":" + std::to_string(e.line()) + ": " + e.what();
+}
+
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
 template <typename F>
 auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()) {
   try {
     return parse();
   } catch (const ParseError& e) {
-    throw CollectError(path.string() + ":" + std::to_string(e.line()) + ": " + e.what());
+    throw CollectError(ParseErrorText(path, e));
   }
 }
 

@@ -11,8 +11,8 @@
 //                kernelpagesize_kB (Documentation/admin-guide/mm/numa_memory_policy.rst)
 //   ksm_stat     ksm_merging_pages and friends (kernel >= 6.1,
 //   Documentation/admin-guide/mm/ksm.rst) cmdline      NUL-separated arguments
-// Parsers are pure; PidReader does one open/read/close per file into a reused buffer, and
-// ScanProcesses walks the thread-group leaders once per scrape for both collectors.
+// Parsers are pure; PidReader does one open/read/close per file into a reused buffer
+// (proctable/walk.h walks the thread-group leaders with it).
 
 #include <chrono>
 #include <cstdint>
@@ -135,22 +135,6 @@ struct ProcessEntry {
   ProcPidStatus status;
   bool has_status = false;  // status read (not for kernel threads, not when it vanished)
 };
-
-// What one walk of /proc found, shared by the collectors of a scrape (Context::Memo).
-struct ProcessTable {
-  std::vector<ProcessEntry> processes;  // sorted by pid, kernel threads excluded
-  std::uint64_t vanished = 0;           // processes that exited while being read
-  std::uint64_t denied = 0;             // files we were not allowed to read
-  std::uint64_t kernel_threads = 0;
-  std::vector<std::string> errors;  // malformed files, "path:line: message"
-};
-
-// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context). From
-// kScanPerThread processes on, contiguous pid ranges are read by up to kMaxScanThreads threads
-// (at most one per CPU): the same table, a fraction of the latency.
-inline constexpr std::size_t kScanPerThread = 1000;
-inline constexpr std::size_t kMaxScanThreads = 4;
-const ProcessTable& ScanProcesses(const Context& ctx);
 
 // Parses a size with an optional unit: plain bytes, K/M/G/T (QEMU style, powers of 1024),
 // KiB/MiB/GiB/TiB, kB (sysfs). `default_unit` multiplies a bare number (QEMU's -m uses MiB).
