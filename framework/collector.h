@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "framework/errors.h"
@@ -169,6 +170,17 @@ struct CollectorSpec {
   std::vector<Capability> capabilities;
   std::function<std::uint64_t(const CollectorOptions&)> open_files;
 };
+
+// The spec of a collector that takes no options and is on by default.
+template <class C>
+CollectorSpec CollectorSpecWithoutOptions(std::string name, std::string help, std::string sources) {
+  CollectorSpec spec;
+  spec.name = std::move(name);
+  spec.help = std::move(help);
+  spec.sources = std::move(sources);
+  spec.make = [](const CollectorOptions&) { return std::make_unique<C>(); };
+  return spec;
+}
 
 // The spec called `name` in `all` (the exporter passes collectors/registry.h's AllCollectors()),
 // or nullptr.
