@@ -8,13 +8,14 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <unordered_map>
 
 #include "framework/log.h"
 #include "kernel/parse.h"
 #include "kernel/proc_pid.h"
 #include "proctable/identity.h"
 #include "proctable/proc_key.h"
+#include "proctable/proc_states.h"
+#include "proctable/walk.h"
 
 namespace pagescope {
 
@@ -33,38 +34,32 @@ struct Thread {
   std::vector<PerfCount> last;
 };
 
-// A process as the collector knows it across scrapes (by ProcKey).
+// A process as the collector knows it across scrapes (ProcStates: by ProcKey).
 struct Proc {
-  std::uint64_t comm_hash = 0;
   std::string group;    // empty: no matcher takes it
   std::string vm_base;  // QEMU guests: the vm label before de-duplication
   bool qemu = false;
-  std::uint32_t generation = 0;
   bool opened = false;             // counters opened (inherit mode: the first time)
   std::map<int, Thread> threads;   // tid -> counters
   std::set<std::string> reported;  // skip reasons already counted for this process
   bool denied = false;             // perf_event_open refused: not retried
   std::vector<TlbTarget> targets;  // counted into this scrape; empty: not counted
 };
-using Procs = std::unordered_map<ProcKey, Proc, ProcKeyHash>;
+using Procs = ProcStates<Proc>;
 
 // --- whom to count --------------------------------------------------------------------------
 class TargetSelection {
  public:
   explicit TargetSelection(const TlbSettings& s) : s_(s) {}
 
-  // Who every process is (its group, whether a QEMU guest): read again only when its comm
-  // changes (an exec). Marks the processes seen in this scrape with `generation`.
-  void Classify(const Context& ctx, const ProcessTable& table, std::uint32_t generation,
-                Procs& procs, MetricSink& out) {
+  // Who every process is (its group, whether a QEMU guest): found when it is first seen and
+  // again after an exec. Every process of `table` is seen in `procs` (ProcStates::See).
+  void Classify(const Context& ctx, const ProcessTable& table, Procs& procs, MetricSink& out) {
     PidReader reader(ctx.fs().procfs());
     for (const auto& p : table.processes) {
-      auto [it, is_new] = procs.try_emplace(KeyOf(p));
-      Proc& proc = it->second;
-      proc.generation = generation;
-      const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
-      if (!is_new && proc.comm_hash == comm_hash) continue;
-      proc.comm_hash = comm_hash;
+      auto seen = procs.See(p);
+      if (!seen.fresh()) continue;
+      Proc& proc = seen.state;
       proc.group = s_.matchers.MatchProcess(reader, p.pid, p.stat.comm, buf_);
       proc.qemu = false;
       proc.vm_base.clear();
@@ -316,14 +311,14 @@ void EmitStatus(const PerfProbe& probe, MetricSink& out) {
   }
 }
 
-void EmitCounters(const Procs& procs, const CounterSet& counters, MetricSink& out) {
+void EmitCounters(Procs& procs, const CounterSet& counters, MetricSink& out) {
   std::set<TlbTarget> live;
   std::size_t counted = 0;
-  for (const auto& [key, p] : procs) {
-    if (p.threads.empty()) continue;
+  procs.ForEach([&](const ProcKey&, const Proc& p) {
+    if (p.threads.empty()) return;
     ++counted;
     live.insert(p.targets.begin(), p.targets.end());
-  }
+  });
   for (const auto& target : live) {
     const auto* totals = counters.Totals(target);
     if (totals == nullptr) continue;
@@ -365,7 +360,7 @@ class TlbCollector : public Collector {
         counters_(std::move(backend), static_cast<std::size_t>(s_.max_counters)) {}
 
   ~TlbCollector() override {
-    for (auto& [key, p] : procs_) counters_.Close(p, false);
+    procs_.ForEach([this](const ProcKey&, Proc& p) { counters_.Close(p, false); });
   }
 
   void Collect(const Context& ctx, MetricSink& out) override {
@@ -376,16 +371,18 @@ class TlbCollector : public Collector {
     counters_.SetOptions(probe.options);
     if (counters_.events() != probe.usable) {
       // The set of countable events changed (or this is the first scrape): reopen everything.
-      for (auto& [key, p] : procs_) counters_.Close(p, true);
+      procs_.ForEach([this](const ProcKey&, Proc& p) { counters_.Close(p, true); });
       counters_.SetEvents(probe.usable);
     }
     if (counters_.events().empty()) return;
 
     const ProcessTable& table = ScanProcesses(ctx);
     for (const auto& e : table.errors) out.Fail(e);
-    ++generation_;
-    selection_.Classify(ctx, table, generation_, procs_, out);
-    Retire();  // first, so the counters of exited processes make room
+    procs_.Begin();
+    selection_.Classify(ctx, table, procs_, out);
+    // Processes gone since the last scrape: their last counts are read and their counters
+    // closed, first, so that they make room.
+    procs_.End([this](const ProcKey&, Proc& p) { counters_.Close(p, true); });
     auto targets = selection_.Select(table, procs_);
     for (std::size_t i = 0; i < table.processes.size(); ++i) {
       Proc& proc = procs_.at(KeyOf(table.processes[i]));
@@ -394,9 +391,7 @@ class TlbCollector : public Collector {
       proc.targets = std::move(targets[i]);
     }
     Open(ctx, table);
-    for (auto& [key, p] : procs_) {
-      if (p.generation == generation_) counters_.Read(p);
-    }
+    procs_.ForEach([this](const ProcKey&, Proc& p) { counters_.Read(p); });
     EmitCounters(procs_, counters_, out);
   }
 
@@ -411,18 +406,6 @@ class TlbCollector : public Collector {
     std::stable_sort(todo.begin(), todo.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [rank, p] : todo) counters_.Open(ctx, p->pid, procs_.at(KeyOf(*p)));
-  }
-
-  // Processes gone since the last scrape: read their last counts, close.
-  void Retire() {
-    for (auto it = procs_.begin(); it != procs_.end();) {
-      if (it->second.generation == generation_) {
-        ++it;
-        continue;
-      }
-      counters_.Close(it->second, true);
-      it = procs_.erase(it);
-    }
   }
 
   // One log line when the set of events that cannot be counted changes.
@@ -452,7 +435,6 @@ class TlbCollector : public Collector {
   CounterSet counters_;
   Procs procs_;
   std::string logged_ = "\x01";  // nothing logged yet
-  std::uint32_t generation_ = 0;
 };
 
 }  // namespace
