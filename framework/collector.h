@@ -59,6 +59,9 @@ class Context {
   }
 
  private:
+  // The error taxonomy: true for kOk; false for a missing file (no series) or a denied one
+  // (warned about); throws CollectError naming the path for any other error.
+  bool Usable(ReadStatus status, const std::string& error, const std::filesystem::path& path) const;
   std::optional<std::vector<std::string>> DirNames(DirResult r,
                                                    const std::filesystem::path& path) const;
   const FsRoot& fs_;
