@@ -852,7 +852,7 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
-  auto numa_max_resident = ParseSize(o.String("numa_max_resident"));
+  auto numa_max_resident = parse::Size(o.String("numa_max_resident"), parse::SizeSyntax::kUnits);
   if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
   long long numa_max_threads = o.Int("numa_max_threads");
   if (numa_max_threads < 1 || numa_max_threads > 1000000) {

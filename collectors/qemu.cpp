@@ -358,7 +358,7 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
       if (key == "name") {
         f.name = v;
       } else if (key == "memory") {
-        auto size = ParseSize(v, 1u << 20);
+        auto size = parse::Size(v, parse::SizeSyntax::kUnits, 1u << 20);
         if (!size || *size == 0) {
           o.FailAt("flavors", kv.second,
                    "bad size \"" + v + "\" (e.g. 4GiB; a bare number is MiB as in Nova)");
@@ -373,7 +373,7 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
         } else if (v == "any") {
           f.kind = Flavor::kAny;
         } else {
-          auto size = ParseSize(v, 1u << 10);
+          auto size = parse::Size(v, parse::SizeSyntax::kUnits, 1u << 10);
           if (!size || *size == 0 || (*size & (*size - 1)) != 0) {
             o.FailAt("flavors", kv.second,
                      "bad page_size \"" + v +

@@ -38,14 +38,20 @@ std::uint64_t KbValue(std::string_view v, std::size_t line) {
 
 }  // namespace
 
-ProcPidStat ParseProcPidStat(std::string_view text) {
-  ProcPidStat s;
+std::string_view StatComm(std::string_view text, std::size_t* close_out) {
   auto open = text.find('(');
   auto close = text.rfind(')');
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     throw ParseError(1, "no command name in parentheses");
   }
-  s.comm = std::string(text.substr(open + 1, close - open - 1));
+  *close_out = close;
+  return text.substr(open + 1, close - open - 1);
+}
+
+ProcPidStat ParseProcPidStat(std::string_view text) {
+  ProcPidStat s;
+  std::size_t close = 0;
+  s.comm = std::string(StatComm(text, &close));
   const char* p = text.data() + close + 1;
   const char* end = text.data() + text.size();
   // Fields from (3) on, separated by single spaces.
@@ -268,60 +274,6 @@ std::vector<std::string> SplitCmdline(std::string_view text) {
     text.remove_prefix(nul + 1);
   }
   return args;
-}
-
-std::uint64_t SystemPageSize() {
-  static const std::uint64_t size = [] {
-    long v = ::sysconf(_SC_PAGESIZE);
-    return v > 0 ? static_cast<std::uint64_t>(v) : 4096u;
-  }();
-  return size;
-}
-
-std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit) {
-  text = parse::Trim(text);
-  std::size_t i = 0;
-  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  std::string number(text.substr(0, i));
-  std::string_view unit = text.substr(i);
-  std::uint64_t mult = default_unit;
-  if (!unit.empty()) {
-    std::string u(unit);
-    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (u == "b") {
-      mult = 1;
-    } else if (u == "k" || u == "kb" || u == "kib") {
-      mult = 1ull << 10;
-    } else if (u == "m" || u == "mb" || u == "mib") {
-      mult = 1ull << 20;
-    } else if (u == "g" || u == "gb" || u == "gib") {
-      mult = 1ull << 30;
-    } else if (u == "t" || u == "tb" || u == "tib") {
-      mult = 1ull << 40;
-    } else {
-      return std::nullopt;
-    }
-  }
-  // A size that does not fit in 64 bits is no size (not a wrapped or undefined value).
-  if (number.find('.') == std::string::npos) {
-    std::uint64_t v = 0;
-    for (char c : number) {
-      if (__builtin_mul_overflow(v, 10u, &v) ||
-          __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v)) {
-        return std::nullopt;
-      }
-    }
-    if (__builtin_mul_overflow(v, mult, &v)) return std::nullopt;
-    return v;
-  }
-  char* endp = nullptr;
-  double d = std::strtod(number.c_str(), &endp);
-  if (endp == nullptr || *endp != '\0') return std::nullopt;
-  d *= static_cast<double>(mult);
-  // 2^64 is the first double above the range; the comparison also rejects NaN.
-  if (!(d >= 0 && d < 18446744073709551616.0)) return std::nullopt;
-  return static_cast<std::uint64_t>(d);
 }
 
 PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {

@@ -41,6 +41,9 @@ struct ProcPidStat {
   bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
 };
 ProcPidStat ParseProcPidStat(std::string_view text);
+// The comm of a stat line (process or task): between the first '(' and the LAST ')'; `close`
+// gets the position of that ')'. Throws ParseError(1, …) without them.
+std::string_view StatComm(std::string_view text, std::size_t* close);
 
 // /proc/<pid>/status: values in bytes; a line the kernel lacks leaves its field empty (kernel
 // threads have no Vm* lines at all).
@@ -98,9 +101,6 @@ std::string ProcPidCgroupPath(std::string_view text);
 // /proc/<pid>/cmdline: the arguments (a trailing NUL does not make an empty last one).
 std::vector<std::string> SplitCmdline(std::string_view text);
 
-// The system page size (sysconf), for stat's rss.
-std::uint64_t SystemPageSize();
-
 // Reads /proc/<pid>/<file> with openat() relative to an open procfs directory, into a buffer
 // the caller reuses. One open, read, close for files that fit the buffer.
 class PidReader {
@@ -135,9 +135,5 @@ struct ProcessEntry {
   ProcPidStatus status;
   bool has_status = false;  // status read (not for kernel threads, not when it vanished)
 };
-
-// Parses a size with an optional unit: plain bytes, K/M/G/T (QEMU style, powers of 1024),
-// KiB/MiB/GiB/TiB, kB (sysfs). `default_unit` multiplies a bare number (QEMU's -m uses MiB).
-std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit = 1);
 
 }  // namespace pagescope

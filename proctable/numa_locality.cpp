@@ -19,12 +19,8 @@ bool IsVcpuThreadComm(std::string_view comm) {
 
 TaskStat ParseTaskStat(std::string_view text) {
   TaskStat t;
-  auto open = text.find('(');
-  auto close = text.rfind(')');
-  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
-    throw ParseError(1, "no command name in parentheses");
-  }
-  t.comm = std::string(text.substr(open + 1, close - open - 1));
+  std::size_t close = 0;
+  t.comm = std::string(StatComm(text, &close));
   auto fields = parse::Fields(parse::Trim(text.substr(close + 1)));
   // fields[0] is (3) state, so (39) processor is fields[36].
   if (fields.size() > 36) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kernel/parse.h"
+
 namespace pagescope {
 
 std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidReader& reader,
@@ -92,7 +94,7 @@ std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
 
 SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o) {
   SmapsGuard::Limits limits;
-  auto max = ParseSize(o.String("smaps_max_resident"));
+  auto max = parse::Size(o.String("smaps_max_resident"), parse::SizeSyntax::kUnits);
   if (!max) o.Fail("smaps_max_resident", "expected a size such as 8GiB or 512MiB");
   limits.max_resident_bytes = *max;
   if (o.Int("smaps_min_interval_seconds") < 0) {
