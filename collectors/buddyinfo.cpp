@@ -1,7 +1,5 @@
 #include "collectors/buddyinfo.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -117,7 +115,7 @@ class BuddyinfoCollector : public Collector {
     if (!text) return;
     auto zones = ParseFile(path, [&] { return ParseBuddyinfo(*text); });
     const auto sizes = HugepageSizes(ctx);
-    const auto base_page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+    const auto base_page_size = SystemPageSize();
     // By default only the orders a hugepage can come from (from the smallest hugepage size's
     // order up): the lower orders describe fragmentation in detail, per node, zone and order.
     std::size_t min_order = 0;

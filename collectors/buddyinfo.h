@@ -7,12 +7,12 @@
 // From these, how many more hugepages of each size (/sys/kernel/mm/hugepages/hugepages-<N>kB)
 // the free contiguous blocks of a node could give right now: a hugepage of order p needs a free
 // block of order >= p, and a block of order k splits into 2^(k - p) of them. The base page size
-// is sysconf(_SC_PAGESIZE): the exporter runs on the kernel it reads (fixture trees assume the
-// host's page size too). This is an upper bound: the allocator keeps watermark reserves, other
-// allocations race for the same blocks, and the lowmem reserve keeps the DMA zones for their
-// own users. It is not a lower bound either: compaction can build more blocks from movable
-// pages. Sizes above the buddy allocator's largest order (1 GiB on x86-64: order 18 > 10) give
-// 0: such pages come from boot-time allocation or contig_alloc, not from free blocks.
+// is SystemPageSize() (sysconf, kernel/parse.h): the exporter runs on the kernel it reads
+// (fixture trees assume the host's page size too). This is an upper bound: the allocator keeps
+// watermark reserves, other allocations race for the same blocks, and the lowmem reserve keeps the
+// DMA zones for their own users. It is not a lower bound either: compaction can build more blocks
+// from movable pages. Sizes above the buddy allocator's largest order (1 GiB on x86-64: order 18 >
+// 10) give 0: such pages come from boot-time allocation or contig_alloc, not from free blocks.
 
 #include <cstdint>
 #include <optional>

@@ -132,7 +132,7 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
     std::string_view value(word.data() + eq + 1, word.size() - eq - 1);
     if (key == "hugepagesz") {
       parsed_valid = false;
-      auto size = parse::MemSize(value);
+      auto size = parse::Size(value, parse::SizeSyntax::kMemparse);
       if (!size || !ValidHugepageSize(*size)) {
         out.problems.push_back("unsupported " + word);
         continue;
@@ -155,7 +155,7 @@ CmdlineHugepages ParseCmdlineHugepages(std::string_view cmdline) {
         out.problems.push_back(word + ": default_hugepagesz previously specified");
         continue;
       }
-      auto size = parse::MemSize(value);
+      auto size = parse::Size(value, parse::SizeSyntax::kMemparse);
       if (!size || !ValidHugepageSize(*size)) {
         out.problems.push_back("unsupported " + word);
         continue;

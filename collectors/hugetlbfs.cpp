@@ -31,7 +31,7 @@ HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options) {
     } else {
       continue;
     }
-    auto v = parse::MemSize(value);
+    auto v = parse::Size(value, parse::SizeSyntax::kMemparse);
     if (!v || (key == "pagesize" && *v == 0)) {
       throw ParseError(
           1, "hugetlbfs option " + std::string(key) + "=" + std::string(value) + " is not a size");

@@ -12,6 +12,10 @@
 #include "kernel/sys_fs_cgroup.h"
 #include "kernel/sysfs.h"
 #include "proctable/numa_locality.h"
+#include "proctable/proc_key.h"
+#include "proctable/proc_states.h"
+#include "proctable/smaps_guard.h"
+#include "proctable/walk.h"
 
 namespace pagescope {
 
@@ -139,10 +143,8 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
             m.name.push_back({Segment::kComm, ""});
           } else if (var == ".ExeBase") {
             m.name.push_back({Segment::kExeBase, ""});
-            out.needs_exe_ = true;
           } else if (var == ".ExeFull") {
             m.name.push_back({Segment::kExeFull, ""});
-            out.needs_exe_ = true;
           } else if (var.starts_with(".Matches.") && var.size() > 9) {
             m.name.push_back({Segment::kMatch, var.substr(9)});
           } else if (var == ".Cgroup" || var == ".Pod" || var == ".Unit") {
@@ -162,9 +164,7 @@ ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
         m.comm = strings(kv.second);
       } else if (key == "exe") {
         m.exe = strings(kv.second);
-        out.needs_exe_ = true;
       } else if (key == "cmdline") {
-        out.needs_cmdline_ = true;
         const auto list = strings(kv.second);
         for (const auto& re : list) {
           Matcher::Pattern p;
@@ -374,17 +374,6 @@ std::optional<std::chrono::seconds> ParseDurationText(std::string_view text) {
 
 namespace {
 
-struct ProcKey {
-  int pid;
-  std::uint64_t starttime;
-  bool operator==(const ProcKey&) const = default;
-};
-struct ProcKeyHash {
-  std::size_t operator()(const ProcKey& k) const {
-    return std::hash<std::uint64_t>()((static_cast<std::uint64_t>(k.pid) << 40) ^ k.starttime);
-  }
-};
-
 struct GroupSums {
   std::uint64_t procs = 0;
   std::uint64_t minflt = 0;  // carried + live
@@ -427,8 +416,7 @@ std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const Proce
   try {
     return ParseProcPidNumaMaps(buf);
   } catch (const ParseError& e) {
-    out.Fail(reader.Path(p.pid, "numa_maps").string() + ":" + std::to_string(e.line()) + ": " +
-             e.what());
+    out.Fail(ParseErrorText(reader.Path(p.pid, "numa_maps"), e));
     return std::nullopt;
   }
 }
@@ -478,6 +466,19 @@ void EmitLockedPinnedAndKsmProfit(const Labels& l, const GroupSums& g, bool lock
   }
 }
 
+// Minor and major faults (stat minflt, majflt) of a process, or what it counted of them.
+struct Faults {
+  std::uint64_t minor = 0;
+  std::uint64_t major = 0;
+  static Faults Of(const ProcessEntry& p) { return {p.stat.minflt, p.stat.majflt}; }
+  Faults operator-(const Faults& o) const { return {minor - o.minor, major - o.major}; }
+  Faults& operator+=(const Faults& o) {
+    minor += o.minor;
+    major += o.major;
+    return *this;
+  }
+};
+
 class ProcessesCollector : public Collector {
  public:
   ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
@@ -500,174 +501,214 @@ class ProcessesCollector : public Collector {
     for (const auto& e : table.errors) out.Fail(e);
     vanished_ += table.vanished;
     denied_ += table.denied;
+    Scrape s(ctx, table, hugetlb_numa_max_);
+    ReadKsmState(ctx, s, out);
+    const std::vector<Live*> lives = MatchGroups(s);
+    RetireExited();
+    const auto now = now_();
+    UpdatePlaces(s.present, now);
+    for (std::size_t i = 0; i < table.processes.size(); ++i) {
+      CountProcess(ctx, s, table.processes[i], *lives[i], out);
+    }
+    ExpireOverflow(s.any_overflow, now);
+    AddCarried(s.groups);
+    if (smaps_) guard_.Retain(s.alive);
+    EmitGroups(s, out);
+    EmitTotals(ctx, s, out);
+    CompactNames();
+  }
 
-    PidReader reader(ctx.fs().procfs());
+ private:
+  // Small on purpose: one per process, kept between scrapes (ProcStates adds its key, comm hash
+  // and generation).
+  struct Live {
+    std::uint32_t group = kNoGroup;       // index into group_names_: the group it matches
+    std::uint32_t counted_in = kNoGroup;  // that group, or the overflow group
+    Faults last;                          // at the last scrape that saw it
+    Faults base;                          // counted before joining the group
+  };
+  static constexpr std::uint32_t kNoGroup = 0xffffffffu;
+
+  // What one scrape gathers on its way through the steps of Collect.
+  struct Scrape {
+    Scrape(const Context& ctx, const ProcessTable& t, long long hugetlb_numa_max)
+        : table(t), reader(ctx.fs().procfs()), numa_budget{hugetlb_numa_max} {}
+    const ProcessTable& table;
+    PidReader reader;
     const std::uint64_t page_size = SystemPageSize();
-
-    // KSM: per-process merging pages can only be non-zero when KSM merged something.
-    auto ksm_dir = ctx.fs().Sys("kernel/mm/ksm");
-    std::optional<std::uint64_t> shared = ReadU64File(ctx, ksm_dir / "pages_shared", out);
-    std::optional<std::uint64_t> sharing = ReadU64File(ctx, ksm_dir / "pages_sharing", out);
-    bool ksm_known = shared.has_value() && sharing.has_value();
-    bool ksm_read_each = ksm_known && (*shared + *sharing) > 0;
-
-    // live_ is updated in place (no second map): entries not seen in this scrape are gone.
-    ++generation_;
+    bool ksm_known = false;      // the KSM counters exist
+    bool ksm_read_each = false;  // KSM merged something: ksm_stat of every process
+    bool ksm_probed = false;     // else one ksm_stat read tells whether the file has the fields
+    std::map<std::string, std::uint64_t> present;  // group -> resident bytes, for the places
     std::map<std::string, GroupSums> groups;
     bool any_hugetlb = false;
     bool any_locked = false;
-    HugetlbNumaBudget numa_budget{hugetlb_numa_max_};
     bool any_ksm_file = false;
     bool any_ksm_profit = false;
-    bool ksm_probed = false;
-    SmapsGuard::Scrape smaps_scrape;
-    std::vector<std::pair<int, std::uint64_t>> alive;
-    if (smaps_) alive.reserve(table.processes.size());
+    bool any_overflow = false;
+    HugetlbNumaBudget numa_budget;
+    SmapsGuard::Scrape smaps;
+    std::vector<ProcKey> alive;  // for the smaps cache
+  };
 
-    // Pass 1: the group each process matches, and what the groups hold now.
+  // KSM: per-process merging pages can only be non-zero when KSM merged something.
+  void ReadKsmState(const Context& ctx, Scrape& s, MetricSink& out) const {
+    auto ksm_dir = ctx.fs().Sys("kernel/mm/ksm");
+    std::optional<std::uint64_t> shared = ReadU64File(ctx, ksm_dir / "pages_shared", out);
+    std::optional<std::uint64_t> sharing = ReadU64File(ctx, ksm_dir / "pages_sharing", out);
+    s.ksm_known = shared.has_value() && sharing.has_value();
+    s.ksm_read_each = s.ksm_known && (*shared + *sharing) > 0;
+  }
+
+  // Pass 1: the group each process matches (found when the process is new or ran exec), and
+  // the resident bytes of the groups that have processes now.
+  std::vector<Live*> MatchGroups(Scrape& s) {
     std::vector<Live*> lives;
-    lives.reserve(table.processes.size());
-    std::map<std::string, std::uint64_t> present;  // group -> resident bytes
-    for (const auto& p : table.processes) {
-      ProcKey key{p.pid, p.stat.starttime};
-      auto [it, is_new] = live_.try_emplace(key);
-      Live& live = it->second;
+    lives.reserve(s.table.processes.size());
+    if (smaps_) s.alive.reserve(s.table.processes.size());
+    live_.Begin();
+    for (const auto& p : s.table.processes) {
+      auto seen = live_.See(p);
+      Live& live = seen.state;
       lives.push_back(&live);
-      const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
-      if (is_new || live.comm_hash != comm_hash) {
-        std::string group = matchers_.MatchProcess(reader, p.pid, p.stat.comm, buf_);
-        if (!is_new) {
+      if (seen.fresh()) {
+        std::string group = matchers_.MatchProcess(s.reader, p.pid, p.stat.comm, buf_);
+        if (seen.exec) {
           // Same process, new comm (exec): faults so far stay with the old group.
-          if (live.counted_in != kNoGroup) {
-            auto& c = carried_[live.counted_in];
-            c.first += live.minflt - live.base_minflt;
-            c.second += live.majflt - live.base_majflt;
-          }
+          Carry(live);
           live.counted_in = kNoGroup;
-          live.base_minflt = p.stat.minflt;
-          live.base_majflt = p.stat.majflt;
+          live.base = Faults::Of(p);
         }
         live.group = GroupIndex(group);
-        live.comm_hash = comm_hash;
       }
-      live.generation = generation_;
       if (live.group != kNoGroup && live.group != overflow_) {
-        present[group_names_[live.group]] += p.stat.rss_pages * page_size;
+        s.present[group_names_[live.group]] += p.stat.rss_pages * s.page_size;
       }
     }
-    // Processes gone since the last scrape: their counts stay with their group
-    // (before groups are dropped: a group is dropped only after its last process has gone).
-    std::erase_if(live_, [&](const auto& kv) {
-      const Live& l = kv.second;
-      if (l.generation == generation_) return false;
-      if (l.counted_in != kNoGroup) {
-        auto& c = carried_[l.counted_in];
-        c.first += l.minflt - l.base_minflt;
-        c.second += l.majflt - l.base_majflt;
-      }
-      return true;
-    });
-    const auto now = now_();
+    return lives;
+  }
+
+  // What a process counted in its group until its last scrape stays with the group.
+  void Carry(const Live& l) {
+    if (l.counted_in != kNoGroup) carried_[l.counted_in] += l.last - l.base;
+  }
+
+  // Processes gone since the last scrape: their counts stay with their group (before groups are
+  // dropped: a group is dropped only after its last process has gone).
+  void RetireExited() {
+    live_.End([this](const ProcKey&, const Live& l) { Carry(l); });
+  }
+
+  void UpdatePlaces(const std::map<std::string, std::uint64_t>& present,
+                    GroupPlaces::Clock::time_point now) {
     places_.Update(present, now);
     for (const auto& name : places_.dropped()) {
       if (auto it = group_index_.find(name); it != group_index_.end()) carried_.erase(it->second);
       ++dropped_total_;
     }
+  }
 
-    // Pass 2: count each process in its group, or in the overflow group.
-    bool any_overflow = false;
-    for (std::size_t i = 0; i < table.processes.size(); ++i) {
-      const auto& p = table.processes[i];
-      Live& live = *lives[i];
-      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
-      std::uint32_t target = kNoGroup;
-      if (live.group != kNoGroup) {
-        target = live.group != overflow_ && places_.Placed(group_names_[live.group]) ? live.group
-                                                                                     : overflow_;
-      }
-      if (target != live.counted_in) {
-        // A process whose group got a place leaves the overflow: what it counted there stays
-        // there; its new group counts from now.
-        if (live.counted_in != kNoGroup) {
-          auto& c = carried_[live.counted_in];
-          c.first += p.stat.minflt - live.base_minflt;
-          c.second += p.stat.majflt - live.base_majflt;
-          live.base_minflt = p.stat.minflt;
-          live.base_majflt = p.stat.majflt;
-        }
-        if (target == overflow_) ++folded_total_;
-        live.counted_in = target;
-      }
-      live.minflt = p.stat.minflt;
-      live.majflt = p.stat.majflt;
-      if (live.counted_in != kNoGroup) {
-        if (live.counted_in == overflow_) any_overflow = true;
-        GroupSums& g = groups[group_names_[live.counted_in]];
-        {
-          // numa_maps at most once per process, for hugetlb_numa and numa_locality.
-          const std::string& name = group_names_[live.counted_in];
-          const bool locality = locality_.enabled() && locality_.Wants(name);
-          const bool hugetlb_nodes = hugetlb_numa_max_ > 0 && HugetlbNumaWants(p, numa_budget);
-          std::optional<ProcPidNumaMaps> numa;
-          if (hugetlb_nodes || (locality && locality_.NumaMapsAllowed(p, page_size))) {
-            numa = ReadNumaMaps(reader, p, buf_, out);
-          }
-          if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
-          if (locality) locality_.Add(ctx, reader, p, name, numa ? &*numa : nullptr, buf_);
-        }
-        ++g.procs;
-        g.minflt += live.minflt - live.base_minflt;
-        g.majflt += live.majflt - live.base_majflt;
-        g.resident += p.stat.rss_pages * page_size;
-        g.swap += p.status.vm_swap.value_or(0);
-        any_locked |= AddLockedAndPinned(g, p.status);
-        if (p.status.hugetlb_pages) {
-          any_hugetlb = true;
-          g.hugetlb += *p.status.hugetlb_pages;
-        }
-        if (smaps_) {
-          auto r = guard_.Get(ctx, reader, smaps_scrape, p, page_size, buf_);
-          if (r) g.anon_huge += r->anon_huge_pages.value_or(0);
-        }
-        if (ksm_known && (ksm_read_each || !ksm_probed)) {
-          ksm_probed = true;
-          ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
-          if (st == ReadStatus::kOk) {
-            try {
-              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0;
-              // ksm_process_profit came later still.
-              auto ksm = ParseProcPidKsmStat(buf_);
-              if (ksm.merging_pages) {
-                any_ksm_file = true;
-                g.ksm_merging += *ksm.merging_pages;
-              }
-              if (ksm.process_profit) {
-                any_ksm_profit = true;
-                g.ksm_profit += *ksm.process_profit;
-              }
-            } catch (const ParseError& e) {
-              out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
-                       ": " + e.what());
-            }
-          }
-        }
-      }
+  // The group a process counts in now: its own when that holds a place, else the overflow.
+  // A process whose group got a place leaves the overflow: what it counted there stays there;
+  // its new group counts from now.
+  void MoveToTarget(const ProcessEntry& p, Live& live) {
+    std::uint32_t target = kNoGroup;
+    if (live.group != kNoGroup) {
+      target = live.group != overflow_ && places_.Placed(group_names_[live.group]) ? live.group
+                                                                                   : overflow_;
     }
-    // The overflow group goes like any other when nothing was folded for the idle time.
+    if (target == live.counted_in) return;
+    if (live.counted_in != kNoGroup) {
+      carried_[live.counted_in] += Faults::Of(p) - live.base;
+      live.base = Faults::Of(p);
+    }
+    if (target == overflow_) ++folded_total_;
+    live.counted_in = target;
+  }
+
+  // Pass 2: count the process in its group, or in the overflow group.
+  void CountProcess(const Context& ctx, Scrape& s, const ProcessEntry& p, Live& live,
+                    MetricSink& out) {
+    if (smaps_) s.alive.push_back(KeyOf(p));
+    MoveToTarget(p, live);
+    live.last = Faults::Of(p);
+    if (live.counted_in == kNoGroup) return;
+    if (live.counted_in == overflow_) s.any_overflow = true;
+    const std::string& name = group_names_[live.counted_in];
+    GroupSums& g = s.groups[name];
+    AddNumaMaps(ctx, s, p, name, g, out);
+    ++g.procs;
+    const Faults counted = live.last - live.base;
+    g.minflt += counted.minor;
+    g.majflt += counted.major;
+    g.resident += p.stat.rss_pages * s.page_size;
+    g.swap += p.status.vm_swap.value_or(0);
+    s.any_locked |= AddLockedAndPinned(g, p.status);
+    if (p.status.hugetlb_pages) {
+      s.any_hugetlb = true;
+      g.hugetlb += *p.status.hugetlb_pages;
+    }
+    if (smaps_) {
+      auto r = guard_.Get(ctx, s.reader, s.smaps, p, s.page_size, buf_);
+      if (r) g.anon_huge += r->anon_huge_pages.value_or(0);
+    }
+    AddKsmStat(s, p, g, out);
+  }
+
+  // numa_maps at most once per process, for hugetlb_numa and numa_locality.
+  void AddNumaMaps(const Context& ctx, Scrape& s, const ProcessEntry& p, const std::string& name,
+                   GroupSums& g, MetricSink& out) {
+    const bool locality = locality_.enabled() && locality_.Wants(name);
+    const bool hugetlb_nodes = hugetlb_numa_max_ > 0 && HugetlbNumaWants(p, s.numa_budget);
+    std::optional<ProcPidNumaMaps> numa;
+    if (hugetlb_nodes || (locality && locality_.NumaMapsAllowed(p, s.page_size))) {
+      numa = ReadNumaMaps(s.reader, p, buf_, out);
+    }
+    if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
+    if (locality) locality_.Add(ctx, s.reader, p, name, numa ? &*numa : nullptr, buf_);
+  }
+
+  void AddKsmStat(Scrape& s, const ProcessEntry& p, GroupSums& g, MetricSink& out) {
+    if (!s.ksm_known || (!s.ksm_read_each && s.ksm_probed)) return;
+    s.ksm_probed = true;
+    if (s.reader.Read(p.pid, "ksm_stat", buf_, true) != ReadStatus::kOk) return;
+    try {
+      // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0;
+      // ksm_process_profit came later still.
+      auto ksm = ParseProcPidKsmStat(buf_);
+      if (ksm.merging_pages) {
+        s.any_ksm_file = true;
+        g.ksm_merging += *ksm.merging_pages;
+      }
+      if (ksm.process_profit) {
+        s.any_ksm_profit = true;
+        g.ksm_profit += *ksm.process_profit;
+      }
+    } catch (const ParseError& e) {
+      out.Fail(ParseErrorText(s.reader.Path(p.pid, "ksm_stat"), e));
+    }
+  }
+
+  // The overflow group goes like any other when nothing was folded for the idle time.
+  void ExpireOverflow(bool any_overflow, GroupPlaces::Clock::time_point now) {
     if (any_overflow) {
       overflow_seen_ = now;
     } else if (idle_ > GroupPlaces::Clock::duration::zero() && carried_.count(overflow_) &&
                now - overflow_seen_ >= idle_) {
       carried_.erase(overflow_);
     }
+  }
+
+  void AddCarried(std::map<std::string, GroupSums>& groups) const {
     for (const auto& [index, c] : carried_) {
       GroupSums& g = groups[group_names_[index]];
-      g.minflt += c.first;
-      g.majflt += c.second;
+      g.minflt += c.minor;
+      g.majflt += c.major;
     }
-    if (smaps_) guard_.Retain(alive);
+  }
 
-    for (const auto& [name, g] : groups) {
+  void EmitGroups(const Scrape& s, MetricSink& out) const {
+    for (const auto& [name, g] : s.groups) {
       Labels l{{"group", name}};
       out.Gauge("pagescope_process_num_procs", "Processes in the group.", l,
                 static_cast<double>(g.procs));
@@ -685,7 +726,7 @@ class ProcessesCollector : public Collector {
                 l, static_cast<double>(g.resident));
       out.Gauge("pagescope_process_swap_bytes", "Swapped-out memory of the group (status VmSwap).",
                 l, static_cast<double>(g.swap));
-      if (any_hugetlb) {
+      if (s.any_hugetlb) {
         out.Gauge("pagescope_process_hugetlb_bytes",
                   "HugeTLB memory mapped by the group (status HugetlbPages).", l,
                   static_cast<double>(g.hugetlb));
@@ -696,23 +737,26 @@ class ProcessesCollector : public Collector {
                   "processes skipped by the smaps guards count with their last value or 0).",
                   l, static_cast<double>(g.anon_huge));
       }
-      if (ksm_known && any_ksm_file) {
+      if (s.ksm_known && s.any_ksm_file) {
         out.Gauge("pagescope_process_ksm_merging_pages",
                   "Pages of the group merged by KSM (ksm_stat ksm_merging_pages).", l,
                   static_cast<double>(g.ksm_merging));
       }
-      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_profit, out);
+      EmitLockedPinnedAndKsmProfit(l, g, s.any_locked, s.ksm_known && s.any_ksm_profit, out);
       EmitHugetlbNodes(name, g, out);
     }
+  }
+
+  void EmitTotals(const Context& ctx, const Scrape& s, MetricSink& out) {
     if (hugetlb_numa_max_ > 0) {
-      hugetlb_numa_skipped_ += numa_budget.skipped;
+      hugetlb_numa_skipped_ += s.numa_budget.skipped;
       out.Counter("pagescope_process_hugetlb_numa_skipped_total",
                   "Processes holding hugetlb memory whose numa_maps was not read because the "
                   "scrape had read hugetlb_numa_max_processes of them already.",
                   {}, static_cast<double>(hugetlb_numa_skipped_));
     }
     // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
-    if (table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
+    if (s.table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
     out.Counter("pagescope_process_vanished_total",
                 "Processes that exited while being read (not an error).", {},
                 static_cast<double>(vanished_));
@@ -735,20 +779,8 @@ class ProcessesCollector : public Collector {
                 {}, static_cast<double>(dropped_total_));
     if (smaps_) guard_.Emit(out, "pagescope_process");
     locality_.Emit(ctx, out);
-    CompactNames();
   }
 
- private:
-  // Small on purpose: one per process, kept between scrapes.
-  struct Live {
-    std::uint32_t group = kNoGroup;       // index into group_names_: the group it matches
-    std::uint32_t counted_in = kNoGroup;  // that group, or the overflow group
-    std::uint32_t generation = 0;         // the scrape that last saw the process
-    std::uint64_t comm_hash = 0;          // a new comm (exec) means matching again
-    std::uint64_t minflt = 0, majflt = 0;
-    std::uint64_t base_minflt = 0, base_majflt = 0;  // counted before joining the group
-  };
-  static constexpr std::uint32_t kNoGroup = 0xffffffffu;
   std::uint32_t GroupIndex(const std::string& name) {
     if (name.empty()) return kNoGroup;
     auto [it, inserted] =
@@ -772,11 +804,11 @@ class ProcessesCollector : public Collector {
       return remap[i];
     };
     overflow_ = keep(overflow_);
-    for (auto& [k, l] : live_) {
+    live_.ForEach([&](const ProcKey&, Live& l) {
       l.group = keep(l.group);
       l.counted_in = keep(l.counted_in);
-    }
-    std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried;
+    });
+    std::map<std::uint32_t, Faults> carried;
     for (const auto& [i, c] : carried_) carried[keep(i)] = c;
     carried_ = std::move(carried);
     group_names_ = std::move(names);
@@ -790,8 +822,8 @@ class ProcessesCollector : public Collector {
   bool smaps_;
   SmapsGuard guard_;
   std::mutex mu_;
-  std::unordered_map<ProcKey, Live, ProcKeyHash> live_;
-  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
+  ProcStates<Live> live_;
+  std::map<std::uint32_t, Faults> carried_;  // group -> what processes counted and left
   std::uint64_t vanished_ = 0;
   std::uint64_t denied_ = 0;
   long long hugetlb_numa_skipped_ = 0;
@@ -800,7 +832,6 @@ class ProcessesCollector : public Collector {
   long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
 
  private:
-  std::uint32_t generation_ = 0;
   std::string buf_;
   GroupPlaces places_;
   GroupPlaces::Clock::duration idle_;
@@ -821,7 +852,7 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
-  auto numa_max_resident = ParseSize(o.String("numa_max_resident"));
+  auto numa_max_resident = parse::Size(o.String("numa_max_resident"), parse::SizeSyntax::kUnits);
   if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
   long long numa_max_threads = o.Int("numa_max_threads");
   if (numa_max_threads < 1 || numa_max_threads > 1000000) {

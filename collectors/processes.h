@@ -37,6 +37,7 @@
 
 #include "framework/collector.h"
 #include "kernel/proc_pid.h"
+#include "proctable/walk.h"
 
 namespace pagescope {
 
@@ -65,8 +66,6 @@ class ProcessMatchers {
   // asks for them (`buf` is scratch space for the read).
   std::string MatchProcess(const PidReader& reader, int pid, std::string_view comm,
                            std::string& buf) const;
-  bool needs_exe() const { return needs_exe_; }
-  bool needs_cmdline() const { return needs_cmdline_; }
 
  private:
   struct Segment {
@@ -84,8 +83,6 @@ class ProcessMatchers {
     std::vector<Pattern> cmdline;
   };
   std::vector<Matcher> matchers_;
-  bool needs_exe_ = false;
-  bool needs_cmdline_ = false;
 };
 
 // The overflow group. 17 bytes: longer than any comm (TASK_COMM_LEN is 16 with the NUL), so the

@@ -1,6 +1,7 @@
 #include "collectors/qemu.h"
 
 #include <algorithm>
+#include <mutex>
 #include <set>
 
 #include "collectors/hugepages.h"
@@ -10,8 +11,13 @@
 #include "kernel/parse.h"
 #include "kernel/proc_mountinfo.h"
 #include "kernel/proc_pid.h"
+#include "proctable/identity.h"
 #include "proctable/numa_locality.h"
+#include "proctable/proc_key.h"
+#include "proctable/proc_states.h"
 #include "proctable/qemu_cmdline.h"
+#include "proctable/smaps_guard.h"
+#include "proctable/walk.h"
 
 namespace pagescope {
 namespace {
@@ -71,18 +77,16 @@ class QemuCollector : public Collector {
     PidReader reader(ctx.fs().procfs());
     std::string buf;
     SmapsGuard::Scrape smaps_scrape;
-    std::set<std::string> names;
-    std::vector<std::pair<int, std::uint64_t>> alive;
+    VmNames names;
+    std::vector<ProcKey> alive;
+    std::lock_guard lock(mu_);
+    guests_.Begin();
     for (const auto& p : table.processes) {
-      if (!IsQemuComm(p.stat.comm)) continue;
-      if (reader.Read(p.pid, "cmdline", buf, true) != ReadStatus::kOk)
-        continue;                 // exited or denied
-      if (buf.empty()) continue;  // a zombie
-      auto path = reader.Path(p.pid, "cmdline");
-      QemuCmdline q = ParseFile(path, [&] { return ParseQemuCmdline(SplitCmdline(buf)); });
-      alive.emplace_back(p.pid, p.stat.starttime);
-      std::string vm = VmLabel(q, p.pid);
-      if (!names.insert(vm).second) vm += "@" + std::to_string(p.pid);  // two guests, one name
+      const QemuGuest* guest = Guest(reader, p, buf);
+      if (guest == nullptr) continue;
+      const QemuCmdline& q = guest->cmdline;
+      alive.push_back(KeyOf(p));
+      const std::string vm = names.Unique(guest->vm, p.pid);
       Labels l{{"vm", vm}};
 
       // Mounts as QEMU sees them, to tell whether a mem-path is on hugetlbfs.
@@ -173,7 +177,7 @@ class QemuCollector : public Collector {
                     static_cast<double>(pages * key.second));
         }
       }
-      if (numa_locality_) EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
+      if (numa_locality_) EmitGuestLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
       std::optional<ProcPidKsmStat> ksm;
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
@@ -193,6 +197,7 @@ class QemuCollector : public Collector {
         }
       }
     }
+    guests_.End();
     if (smaps_) {
       std::sort(alive.begin(), alive.end());
       guard_.Retain(alive);
@@ -202,12 +207,23 @@ class QemuCollector : public Collector {
   }
 
  private:
+  // The guest a QEMU process runs, found when the process is first seen (or after an exec) and
+  // kept by key; null for other processes, zombies, and while the command line cannot be read.
+  const QemuGuest* Guest(const PidReader& reader, const ProcessEntry& p, std::string& buf) {
+    if (!IsQemuComm(p.stat.comm)) return nullptr;
+    auto seen = guests_.See(p);
+    if (seen.fresh()) seen.state.reset();
+    if (p.stat.state == 'Z') return nullptr;  // its cmdline is empty: no guest any more
+    if (!seen.state) seen.state = ReadQemuGuest(reader, p.pid, p.stat.comm, buf);
+    return seen.state ? &*seen.state : nullptr;
+  }
+
   // Where the guest's vCPU threads may run and last ran, where its memory is, where its
   // passthrough devices are (docs/numa-locality.md). Two series with numa_locality, the rest with
   // numa_detail.
-  void EmitLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
-                    const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
-                    MetricSink& out, std::string& buf) const {
+  void EmitGuestLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
+                         const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
+                         MetricSink& out, std::string& buf) const {
     const NodeCpus& topology = ReadNodeCpus(ctx);
     LocalityInput in;
     ReadThreads(ctx, reader, pid, kMaxVcpuThreads, IsVcpuThreadComm, in.threads, buf);
@@ -226,19 +242,7 @@ class QemuCollector : public Collector {
       in.devices.emplace_back(addr, node);
     }
     const Locality loc = ComputeLocality(topology, in);
-    Labels l{{"vm", vm}};
-    if (loc.local_ratio) {
-      out.Gauge("pagescope_vm_memory_local_ratio",
-                "Share of the guest's resident memory (numa_maps, hugetlb and the rest) on the "
-                "NUMA nodes its vCPU threads may run on (their CPU affinity).",
-                l, *loc.local_ratio);
-    }
-    if (!q.vfio_devices.empty() && loc.memory_total > 0) {
-      out.Gauge("pagescope_vm_devices_remote",
-                "Passthrough PCI devices (vfio-pci) of the guest on a NUMA node that holds "
-                "less than 5% of its memory (devices without a node are not counted).",
-                l, static_cast<double>(loc.devices_remote));
-    }
+    EmitLocality(kVmLocalitySeries, vm, topology, in, loc, numa_detail_, out);
     if (!numa_detail_) return;
     std::set<std::string> host_nodes, policies;
     for (const auto& b : q.backends) {
@@ -254,46 +258,6 @@ class QemuCollector : public Collector {
               {"memory_nodes", NodeSetLabel(loc.memory_nodes)},
               {"host_nodes", Join(host_nodes)},
               {"policy", Join(policies)}});
-    for (const auto& [node, bytes] : in.memory) {
-      out.Gauge("pagescope_vm_memory_node_bytes",
-                "Resident memory of the QEMU process on this NUMA node (numa_maps: hugetlb and "
-                "the rest, guest RAM and QEMU's own).",
-                {{"vm", vm}, {"node", std::to_string(node)}}, static_cast<double>(bytes));
-    }
-    for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
-      auto count = [&](const std::map<int, std::uint64_t>& m) {
-        auto it = m.find(node);
-        return static_cast<double>(it == m.end() ? 0 : it->second);
-      };
-      if (in.threads.allowed_cpus.empty()) break;
-      Labels ln{{"vm", vm}, {"node", std::to_string(node)}};
-      out.Gauge("pagescope_vm_vcpus_allowed",
-                "vCPU threads of the guest allowed to run on a CPU of this NUMA node "
-                "(Cpus_allowed_list).",
-                ln, count(loc.threads_allowed));
-      out.Gauge("pagescope_vm_vcpus_last_node",
-                "vCPU threads of the guest that last ran on a CPU of this NUMA node (task stat "
-                "processor).",
-                ln, count(loc.threads_last));
-    }
-    if (loc.memory_total > 0 && !in.threads.allowed_cpus.empty()) {
-      out.Gauge("pagescope_vm_vcpus_remote",
-                "vCPU threads of the guest allowed on a NUMA node that holds less than 5% of "
-                "its memory.",
-                l, static_cast<double>(loc.threads_remote));
-    }
-    if (loc.unrequested_bytes) {
-      out.Gauge("pagescope_vm_memory_unrequested_bytes",
-                "Memory of the guest's mappings that carry a NUMA policy (QEMU's mbind for "
-                "host-nodes) on a node the policy does not name (numa_maps).",
-                l, static_cast<double>(*loc.unrequested_bytes));
-    }
-    for (const auto& [addr, node] : in.devices) {
-      if (!node) continue;
-      out.Info("pagescope_vm_device_info",
-               "A passthrough PCI device (vfio-pci) of the guest and its NUMA node (-1: none).",
-               {{"vm", vm}, {"device", addr}, {"node", std::to_string(*node)}});
-    }
   }
 
   static constexpr std::size_t kMaxVcpuThreads = 1024;
@@ -368,6 +332,8 @@ class QemuCollector : public Collector {
   std::vector<Flavor> flavors_;
   bool smaps_;
   SmapsGuard guard_;
+  std::mutex mu_;  // guests_, over one scrape
+  ProcStates<std::optional<QemuGuest>> guests_;
   bool numa_locality_;
   bool numa_detail_;
 };
@@ -392,7 +358,7 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
       if (key == "name") {
         f.name = v;
       } else if (key == "memory") {
-        auto size = ParseSize(v, 1u << 20);
+        auto size = parse::Size(v, parse::SizeSyntax::kUnits, 1u << 20);
         if (!size || *size == 0) {
           o.FailAt("flavors", kv.second,
                    "bad size \"" + v + "\" (e.g. 4GiB; a bare number is MiB as in Nova)");
@@ -407,7 +373,7 @@ std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
         } else if (v == "any") {
           f.kind = Flavor::kAny;
         } else {
-          auto size = ParseSize(v, 1u << 10);
+          auto size = parse::Size(v, parse::SizeSyntax::kUnits, 1u << 10);
           if (!size || *size == 0 || (*size & (*size - 1)) != 0) {
             o.FailAt("flavors", kv.second,
                      "bad page_size \"" + v +

@@ -1,7 +1,5 @@
 #include "collectors/zoneinfo.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "kernel/parse.h"
@@ -106,7 +104,7 @@ class ZoneinfoCollector : public Collector {
     auto text = ctx.Read(path);
     if (!text) return;
     auto zones = ParseFile(path, [&] { return ParseZoneinfo(*text); });
-    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    const double page = static_cast<double>(SystemPageSize());
     for (std::size_t i = 0; i < zones.size(); ++i) {
       const auto& z = zones[i];
       // Unpopulated zones (no pages) only make noise; a truncated zone without the line is

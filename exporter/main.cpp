@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "collectors/registry.h"
 #include "exporter/config.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
@@ -53,12 +54,6 @@ void LogCollectors(const pagescope::Scraper& s) {
                        {{"enabled", Join(s.enabled())}, {"disabled", Join(s.disabled())}});
 }
 
-// The tlb collector (perf_event_open) keeps CAP_PERFMON when privileges are dropped.
-bool TlbEnabled(const pagescope::Config& config) {
-  auto it = config.collectors.find("tlb");
-  return it != config.collectors.end() && it->second.enabled;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,17 +84,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::Init(config.log_level, config.log_format);
-  // Before any thread starts: capabilities are per thread, and threads inherit them.
+  // What the enabled collectors need of the process (capabilities, file descriptors), granted
+  // here before any thread starts: capabilities are per thread, and threads inherit them.
+  const ProcessNeeds needs = CollectorNeeds(config, AllCollectors());
+  RaiseOpenFileLimit(needs.open_files);
   try {
-    DropPrivileges(config.drop_privileges_to, config.listen_addresses, TlbEnabled(config));
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses, needs.capabilities);
   } catch (const std::exception& e) {
     log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
     return 1;
   }
   if (!config.drop_privileges_to.empty()) {
     log::Info("dropped privileges", {{"user", config.drop_privileges_to},
-                                     {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
-                                                  (TlbEnabled(config) ? ",CAP_PERFMON" : "")}});
+                                     {"kept", KeptCapabilities(needs.capabilities)}});
   }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
@@ -165,6 +162,9 @@ int main(int argc, char** argv) {
       try {
         Config next = LoadConfig(cmdline);
         auto next_scraper = std::make_shared<const Scraper>(next, holder.Get().get());
+        // Descriptors can grow with a reload (the soft limit, up to the hard one); capabilities
+        // dropped at start-up cannot come back.
+        RaiseOpenFileLimit(CollectorNeeds(next, AllCollectors()).open_files);
         // The web configuration is checked whole (TLS files loaded) before anything changes.
         std::shared_ptr<const WebConfig> next_web;
         std::shared_ptr<WebSecurity> security;

@@ -154,6 +154,14 @@ std::string CollectorOptions::Fingerprint() const {
   return out;
 }
 
+std::string_view CapabilityName(Capability cap) {
+  switch (cap) {
+    case Capability::kPerfmon:
+      return "CAP_PERFMON";
+  }
+  return "CAP_UNKNOWN";
+}
+
 const CollectorSpec* FindCollector(const std::vector<CollectorSpec>& all, std::string_view name) {
   for (const auto& spec : all) {
     if (spec.name == name) return &spec;

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -69,13 +70,19 @@ class Context {
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
+// "path:line: message" for a ParseError in the file at `path` (for callers that report the
+// error and go on; hot loops build the path only here, when there is an error).
+inline std::string ParseErrorText(const std::filesystem::path& path, const ParseError& e) {
+  return path.string() + ":" + std::to_string(e.line()) + ": " + e.what();
+}
+
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
 template <typename F>
 auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()) {
   try {
     return parse();
   } catch (const ParseError& e) {
-    throw CollectError(path.string() + ":" + std::to_string(e.line()) + ": " + e.what());
+    throw CollectError(ParseErrorText(path, e));
   }
 }
 
@@ -142,6 +149,15 @@ class CollectorOptions {
   std::map<std::string, OptionValue> values_;
 };
 
+// A Linux capability a collector needs beyond reading files (the exporter keeps CAP_SYS_PTRACE
+// and CAP_DAC_READ_SEARCH in any case). The value is the kernel's capability number
+// (linux/capability.h).
+enum class Capability : int {
+  kPerfmon = 38,  // perf_event_open on other users' processes and despite perf_event_paranoid
+};
+// "CAP_PERFMON".
+std::string_view CapabilityName(Capability cap);
+
 struct CollectorSpec {
   std::string
       name;  // [a-z0-9_]+; flag --collector.<name>, YAML collectors.<name>, collect[]=<name>
@@ -150,6 +166,12 @@ struct CollectorSpec {
   std::string sources;  // the kernel files it reads, for the README table
   std::vector<OptionSpec> options;
   std::function<std::unique_ptr<Collector>(const CollectorOptions&)> make;
+  // What the process must grant the collector when it is enabled, applied once at start-up by
+  // the executable (exporter/privileges.h): capabilities kept when --web.drop-privileges-to
+  // drops the others, and how many file descriptors it may hold open at once, from its options
+  // (the RLIMIT_NOFILE soft limit is raised to make room). Unset: nothing beyond the defaults.
+  std::vector<Capability> capabilities;
+  std::function<std::uint64_t(const CollectorOptions&)> open_files;
 };
 
 // The spec of a collector that takes no options and is on by default.

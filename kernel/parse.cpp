@@ -1,6 +1,9 @@
 #include "kernel/parse.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -186,49 +189,69 @@ std::string PageSizeLabel(std::uint64_t bytes) {
   return std::to_string(bytes) + kUnits[unit];
 }
 
-std::optional<std::uint64_t> MemSize(std::string_view token) {
-  int base = 10;
-  if (token.size() > 2 && token[0] == '0' && (token[1] == 'x' || token[1] == 'X')) {
+namespace {
+
+// The power of two a unit suffix multiplies by; nullopt when `syntax` has no such unit.
+std::optional<int> UnitShift(std::string_view unit, SizeSyntax syntax) {
+  std::string u(unit);
+  std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (syntax == SizeSyntax::kUnits && u == "b") return 0;
+  static constexpr std::string_view kLetters = "kmgtpe";  // 2^10 ... 2^60
+  const std::size_t letter = kLetters.find(u[0]);
+  if (letter == std::string_view::npos) return std::nullopt;
+  const std::string_view tail = std::string_view(u).substr(1);
+  if (syntax == SizeSyntax::kMemparse) {
+    if (!tail.empty()) return std::nullopt;
+  } else if (letter > 3 || !(tail.empty() || tail == "b" || tail == "ib")) {
+    return std::nullopt;  // up to T; K, KB and KiB alike
+  }
+  return static_cast<int>(10 * (letter + 1));
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> Size(std::string_view text, SizeSyntax syntax,
+                                  std::uint64_t default_unit) {
+  const bool memparse = syntax == SizeSyntax::kMemparse;
+  if (!memparse) text = Trim(text);
+  unsigned base = 10;
+  if (memparse && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     base = 16;
-    token.remove_prefix(2);
+    text.remove_prefix(2);
   }
-  std::uint64_t v = 0;
-  auto [ptr, ec] = std::from_chars(token.data(), token.data() + token.size(), v, base);
-  if (ec != std::errc() || ptr == token.data()) return std::nullopt;
-  std::string_view rest(ptr, static_cast<std::size_t>(token.data() + token.size() - ptr));
-  if (rest.empty()) return v;
-  if (rest.size() != 1) return std::nullopt;
-  int shift = 0;
-  switch (rest[0]) {
-    case 'k':
-    case 'K':
-      shift = 10;
-      break;
-    case 'm':
-    case 'M':
-      shift = 20;
-      break;
-    case 'g':
-    case 'G':
-      shift = 30;
-      break;
-    case 't':
-    case 'T':
-      shift = 40;
-      break;
-    case 'p':
-    case 'P':
-      shift = 50;
-      break;
-    case 'e':
-    case 'E':
-      shift = 60;
-      break;
-    default:
-      return std::nullopt;
+  auto digit = [base](char c) {
+    return base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0 : c >= '0' && c <= '9';
+  };
+  std::size_t i = 0;
+  while (i < text.size() && (digit(text[i]) || (!memparse && text[i] == '.'))) ++i;
+  if (i == 0) return std::nullopt;
+  const std::string number(text.substr(0, i));
+  const std::string_view unit = text.substr(i);
+  std::uint64_t mult = memparse ? 1 : default_unit;
+  if (!unit.empty()) {
+    auto shift = UnitShift(unit, syntax);
+    if (!shift) return std::nullopt;
+    mult = std::uint64_t{1} << *shift;
   }
-  if (v > (UINT64_MAX >> shift)) return std::nullopt;
-  return v << shift;
+  // A size that does not fit in 64 bits is no size (not a wrapped or undefined value).
+  if (number.find('.') == std::string::npos) {
+    std::uint64_t v = 0;
+    for (char c : number) {
+      const auto d = static_cast<std::uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+      if (__builtin_mul_overflow(v, base, &v) || __builtin_add_overflow(v, d, &v)) {
+        return std::nullopt;
+      }
+    }
+    if (__builtin_mul_overflow(v, mult, &v)) return std::nullopt;
+    return v;
+  }
+  char* endp = nullptr;
+  double d = std::strtod(number.c_str(), &endp);
+  if (endp == nullptr || *endp != '\0') return std::nullopt;
+  d *= static_cast<double>(mult);
+  // 2^64 is the first double above the range; the comparison also rejects NaN.
+  if (!(d >= 0 && d < 18446744073709551616.0)) return std::nullopt;
+  return static_cast<std::uint64_t>(d);
 }
 
 std::optional<int> NodeDirId(std::string_view dir_name) {
@@ -294,3 +317,15 @@ std::string UnescapeOctal(std::string_view text) {
 }
 
 }  // namespace pagescope::parse
+
+namespace pagescope {
+
+std::uint64_t SystemPageSize() {
+  static const std::uint64_t size = [] {
+    long v = ::sysconf(_SC_PAGESIZE);
+    return v > 0 ? static_cast<std::uint64_t>(v) : 4096u;
+  }();
+  return size;
+}
+
+}  // namespace pagescope

@@ -1,5 +1,6 @@
 #pragma once
-// Small text helpers shared by the parsers. Pure: no files, no metrics.
+// Small text helpers shared by the parsers. Pure: no files, no metrics (SystemPageSize asks
+// sysconf once).
 
 #include <cstddef>
 #include <cstdint>
@@ -54,11 +55,18 @@ bool MetricNamePartOk(std::string_view part);
 std::optional<std::uint64_t> HugepageDirBytes(std::string_view dir_name);
 // IEC label for a page size: 65536 -> "64KiB", 2097152 -> "2MiB", 1073741824 -> "1GiB".
 std::string PageSizeLabel(std::uint64_t bytes);
-// A size as the kernel's memparse() reads it from the command line and mount options: a
-// decimal (or 0x hexadecimal) number with an optional K, M, G, T, P or E suffix (either case,
-// binary multiples): "2M" -> 2097152, "1G", "2048K", "4096". nullopt for anything else or on
-// overflow.
-std::optional<std::uint64_t> MemSize(std::string_view token);
+// Sizes: the one parser, for the two syntaxes pagescope reads.
+//   kMemparse: as the kernel's memparse() reads the command line and mount options: a decimal
+//     (or 0x hexadecimal) integer with an optional K, M, G, T, P or E suffix (either case,
+//     binary multiples): "2M" -> 2097152, "1G", "2048K", "0x200000". Not "2MB".
+//   kUnits: configuration values and QEMU's options: a decimal number, fractions allowed, with
+//     an optional unit B, K/KB/KiB, M/MB/MiB, G/GB/GiB or T/TB/TiB (any case, all powers of
+//     1024; kB as sysfs writes it), blanks around it ignored; a bare number counts
+//     `default_unit`s (QEMU's -m: MiB).
+// nullopt for anything else and for sizes beyond 64 bits.
+enum class SizeSyntax { kMemparse, kUnits };
+std::optional<std::uint64_t> Size(std::string_view text, SizeSyntax syntax,
+                                  std::uint64_t default_unit = 1);
 // "node2" -> 2; nullopt when not of that form.
 std::optional<int> NodeDirId(std::string_view dir_name);
 
@@ -73,3 +81,11 @@ std::vector<int> IdList(std::string_view text, std::size_t max_ids = 1 << 16);
 std::string UnescapeOctal(std::string_view text);
 
 }  // namespace pagescope::parse
+
+namespace pagescope {
+
+// The host's page size (sysconf, asked once; the exporter runs on the kernel it reads): stat's
+// rss, zoneinfo's pages, the buddy allocator's orders.
+std::uint64_t SystemPageSize();
+
+}  // namespace pagescope

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
 #include "kernel/parse.h"
 
@@ -39,14 +38,20 @@ std::uint64_t KbValue(std::string_view v, std::size_t line) {
 
 }  // namespace
 
-ProcPidStat ParseProcPidStat(std::string_view text) {
-  ProcPidStat s;
+std::string_view StatComm(std::string_view text, std::size_t* close_out) {
   auto open = text.find('(');
   auto close = text.rfind(')');
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
     throw ParseError(1, "no command name in parentheses");
   }
-  s.comm = std::string(text.substr(open + 1, close - open - 1));
+  *close_out = close;
+  return text.substr(open + 1, close - open - 1);
+}
+
+ProcPidStat ParseProcPidStat(std::string_view text) {
+  ProcPidStat s;
+  std::size_t close = 0;
+  s.comm = std::string(StatComm(text, &close));
   const char* p = text.data() + close + 1;
   const char* end = text.data() + text.size();
   // Fields from (3) on, separated by single spaces.
@@ -271,60 +276,6 @@ std::vector<std::string> SplitCmdline(std::string_view text) {
   return args;
 }
 
-std::uint64_t SystemPageSize() {
-  static const std::uint64_t size = [] {
-    long v = ::sysconf(_SC_PAGESIZE);
-    return v > 0 ? static_cast<std::uint64_t>(v) : 4096u;
-  }();
-  return size;
-}
-
-std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit) {
-  text = parse::Trim(text);
-  std::size_t i = 0;
-  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  std::string number(text.substr(0, i));
-  std::string_view unit = text.substr(i);
-  std::uint64_t mult = default_unit;
-  if (!unit.empty()) {
-    std::string u(unit);
-    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (u == "b") {
-      mult = 1;
-    } else if (u == "k" || u == "kb" || u == "kib") {
-      mult = 1ull << 10;
-    } else if (u == "m" || u == "mb" || u == "mib") {
-      mult = 1ull << 20;
-    } else if (u == "g" || u == "gb" || u == "gib") {
-      mult = 1ull << 30;
-    } else if (u == "t" || u == "tb" || u == "tib") {
-      mult = 1ull << 40;
-    } else {
-      return std::nullopt;
-    }
-  }
-  // A size that does not fit in 64 bits is no size (not a wrapped or undefined value).
-  if (number.find('.') == std::string::npos) {
-    std::uint64_t v = 0;
-    for (char c : number) {
-      if (__builtin_mul_overflow(v, 10u, &v) ||
-          __builtin_add_overflow(v, static_cast<std::uint64_t>(c - '0'), &v)) {
-        return std::nullopt;
-      }
-    }
-    if (__builtin_mul_overflow(v, mult, &v)) return std::nullopt;
-    return v;
-  }
-  char* endp = nullptr;
-  double d = std::strtod(number.c_str(), &endp);
-  if (endp == nullptr || *endp != '\0') return std::nullopt;
-  d *= static_cast<double>(mult);
-  // 2^64 is the first double above the range; the comparison also rejects NaN.
-  if (!(d >= 0 && d < 18446744073709551616.0)) return std::nullopt;
-  return static_cast<std::uint64_t>(d);
-}
-
 PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {
   dir_fd_ = ::open(procfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
@@ -406,209 +357,6 @@ std::vector<int> PidReader::Pids() const {
   ::closedir(dir);
   std::sort(pids.begin(), pids.end());
   return pids;
-}
-
-namespace {
-
-// Reads stat and status of pids[begin, end) into `t` (one reader and buffer per call).
-void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t begin, std::size_t end,
-               ProcessTable& t) {
-  PidReader reader(ctx.fs().procfs());
-  if (!reader.ok()) return;
-  std::string buf;
-  auto handle = [&](ReadStatus st, int pid, const char* file) {
-    switch (st) {
-      case ReadStatus::kOk:
-        return true;
-      case ReadStatus::kMissing:
-        ++t.vanished;
-        return false;
-      case ReadStatus::kDenied:
-        ++t.denied;
-        // One key for all processes: at most one line a minute, not one per pid.
-        ctx.WarnDenied(ctx.fs().Proc(std::string("<pid>/") + file),
-                       "permission denied (hidepid or another user's process)");
-        return false;
-      case ReadStatus::kError:
-        t.errors.push_back(reader.Path(pid, file).string() + ": read error");
-        return false;
-    }
-    return false;
-  };
-  t.processes.reserve(end - begin);
-  for (std::size_t i = begin; i < end; ++i) {
-    const int pid = pids[i];
-    ProcessEntry e;
-    e.pid = pid;
-    if (!handle(reader.Read(pid, "stat", buf, true), pid, "stat")) continue;
-    try {
-      e.stat = ParseProcPidStat(buf);
-    } catch (const ParseError& err) {
-      t.errors.push_back(reader.Path(pid, "stat").string() + ":" + std::to_string(err.line()) +
-                         ": " + err.what());
-      continue;
-    }
-    if (e.stat.kernel_thread()) {
-      ++t.kernel_threads;
-      continue;
-    }
-    if (!handle(reader.Read(pid, "status", buf, true), pid, "status")) continue;
-    try {
-      e.status = ParseProcPidStatus(buf);
-      e.has_status = true;
-    } catch (const ParseError& err) {
-      t.errors.push_back(reader.Path(pid, "status").string() + ":" + std::to_string(err.line()) +
-                         ": " + err.what());
-    }
-    t.processes.push_back(std::move(e));
-  }
-}
-
-}  // namespace
-
-const ProcessTable& ScanProcesses(const Context& ctx) {
-  return ctx.Memo<ProcessTable>("proc_pid_table", [&ctx] {
-    ProcessTable t;
-    PidReader reader(ctx.fs().procfs());
-    if (!reader.ok()) return t;
-    const std::vector<int> pids = reader.Pids();
-    // Reading the files is nearly all kernel time per process and independent between
-    // processes: from kScanPerThread processes on, the walk is split into contiguous pid
-    // ranges read by up to kMaxScanThreads threads (no more than the CPUs), which divides the
-    // scrape's latency, not its CPU. The parts are joined in pid order, so the table is the same.
-    const std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
-    const std::size_t threads =
-        std::min({kMaxScanThreads, cpus, std::max<std::size_t>(1, pids.size() / kScanPerThread)});
-    if (threads <= 1) {
-      ScanRange(ctx, pids, 0, pids.size(), t);
-      return t;
-    }
-    std::vector<ProcessTable> parts(threads);
-    std::vector<std::thread> workers;
-    const std::size_t per = (pids.size() + threads - 1) / threads;
-    for (std::size_t i = 1; i < threads; ++i) {
-      workers.emplace_back([&, i] {
-        ScanRange(ctx, pids, std::min(pids.size(), i * per), std::min(pids.size(), (i + 1) * per),
-                  parts[i]);
-      });
-    }
-    ScanRange(ctx, pids, 0, std::min(pids.size(), per), parts[0]);
-    for (auto& w : workers) w.join();
-    t.processes.reserve(pids.size());
-    for (auto& part : parts) {
-      for (auto& e : part.processes) t.processes.push_back(std::move(e));
-      t.vanished += part.vanished;
-      t.denied += part.denied;
-      t.kernel_threads += part.kernel_threads;
-      for (auto& err : part.errors) t.errors.push_back(std::move(err));
-    }
-    return t;
-  });
-}
-
-std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidReader& reader,
-                                                  Scrape& scrape, const ProcessEntry& p,
-                                                  std::uint64_t page_size, std::string& buf) {
-  auto key = std::make_pair(p.pid, p.stat.starttime);
-  auto now = std::chrono::steady_clock::now();
-  std::optional<ProcPidSmapsRollup> cached;
-  {
-    std::lock_guard lock(mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) {
-      if (now - it->second.at < limits_.min_interval) {
-        ++cached_;
-        return it->second.value;
-      }
-      cached = it->second.value;
-    }
-    if (limits_.max_resident_bytes != 0 &&
-        p.stat.rss_pages * page_size > limits_.max_resident_bytes) {
-      ++skipped_resident_;
-      return std::nullopt;
-    }
-    if (limits_.budget.count() > 0 && now - scrape.start > limits_.budget) {
-      ++skipped_budget_;
-      return cached;
-    }
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  ReadStatus st = reader.Read(p.pid, "smaps_rollup", buf, true);
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
-  std::lock_guard lock(mu_);
-  ++reads_;
-  read_seconds_ += took.count();
-  if (st == ReadStatus::kDenied) {
-    ctx.WarnDenied(ctx.fs().Proc("<pid>/smaps_rollup"), "permission denied");
-  }
-  if (st != ReadStatus::kOk) return std::nullopt;
-  ProcPidSmapsRollup v;
-  try {
-    v = ParseProcPidSmapsRollup(buf);
-  } catch (const ParseError& e) {
-    throw CollectError(reader.Path(p.pid, "smaps_rollup").string() + ":" +
-                       std::to_string(e.line()) + ": " + e.what());
-  }
-  cache_[key] = Cached{v, now};
-  return v;
-}
-
-void SmapsGuard::Retain(const std::vector<std::pair<int, std::uint64_t>>& alive) {
-  std::lock_guard lock(mu_);
-  std::erase_if(cache_, [&](const auto& kv) {
-    return !std::binary_search(alive.begin(), alive.end(), kv.first);
-  });
-}
-
-void SmapsGuard::Emit(MetricSink& out, std::string_view prefix) const {
-  std::lock_guard lock(mu_);
-  std::string p(prefix);
-  out.Counter(p + "_smaps_reads_total", "smaps_rollup files read (opt-in THP source).", {},
-              static_cast<double>(reads_));
-  out.Counter(p + "_smaps_read_seconds_total", "Time spent reading smaps_rollup files.", {},
-              read_seconds_);
-  out.Counter(p + "_smaps_cached_total",
-              "smaps_rollup values reused because the process was read less than the minimum "
-              "interval ago.",
-              {}, static_cast<double>(cached_));
-  const char* help =
-      "smaps_rollup reads skipped: resident_limit (process larger than the limit, never read), "
-      "time_budget (the scrape's budget was spent; the last value is reused when there is one).";
-  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "resident_limit"}},
-              static_cast<double>(skipped_resident_));
-  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "time_budget"}},
-              static_cast<double>(skipped_budget_));
-}
-
-std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
-                                         const std::string& default_max_resident,
-                                         const std::string& default_budget_ms) {
-  return {
-      {"smaps", OptionType::kBool, "false",
-       "Read smaps_rollup of " + whose +
-           " for AnonHugePages (stalls large processes: guarded by the limits below)."},
-      {"smaps_max_resident", OptionType::kString, default_max_resident,
-       "Never read smaps_rollup of " + whose + " with more resident memory than this."},
-      {"smaps_min_interval_seconds", OptionType::kInt, "60",
-       "Read smaps_rollup of each of the " + whose +
-           " at most once per interval; reuse the value meanwhile."},
-      {"smaps_budget_ms", OptionType::kInt, default_budget_ms,
-       "Stop reading smaps_rollup in a scrape once this much time has passed."},
-  };
-}
-
-SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o) {
-  SmapsGuard::Limits limits;
-  auto max = ParseSize(o.String("smaps_max_resident"));
-  if (!max) o.Fail("smaps_max_resident", "expected a size such as 8GiB or 512MiB");
-  limits.max_resident_bytes = *max;
-  if (o.Int("smaps_min_interval_seconds") < 0) {
-    o.Fail("smaps_min_interval_seconds", "must not be negative");
-  }
-  if (o.Int("smaps_budget_ms") < 0) o.Fail("smaps_budget_ms", "must not be negative");
-  limits.min_interval = std::chrono::seconds(o.Int("smaps_min_interval_seconds"));
-  limits.budget = std::chrono::milliseconds(o.Int("smaps_budget_ms"));
-  return limits;
 }
 
 }  // namespace pagescope

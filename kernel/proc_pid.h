@@ -5,13 +5,14 @@
 //   status       "Key:\tvalue kB" lines; VmSwap, HugetlbPages (kernel >= 4.4)
 //   smaps_rollup the sums of smaps over all mappings; AnonHugePages (kernel >= 4.14). Reading
 //                it walks the page tables of the whole process, which stalls very large ones
-//                (process-exporter issues #246, #360): callers guard it with SmapsGuard.
+//                (process-exporter issues #246, #360): callers guard it with SmapsGuard
+//                (proctable/smaps_guard.h).
 //   numa_maps    one line per mapping; hugetlb mappings carry "huge", N<node>=<pages> and
 //                kernelpagesize_kB (Documentation/admin-guide/mm/numa_memory_policy.rst)
 //   ksm_stat     ksm_merging_pages and friends (kernel >= 6.1,
 //   Documentation/admin-guide/mm/ksm.rst) cmdline      NUL-separated arguments
-// Parsers are pure; PidReader does one open/read/close per file into a reused buffer, and
-// ScanProcesses walks the thread-group leaders once per scrape for both collectors.
+// Parsers are pure; PidReader does one open/read/close per file into a reused buffer
+// (proctable/walk.h walks the thread-group leaders with it).
 
 #include <chrono>
 #include <cstdint>
@@ -40,6 +41,9 @@ struct ProcPidStat {
   bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
 };
 ProcPidStat ParseProcPidStat(std::string_view text);
+// The comm of a stat line (process or task): between the first '(' and the LAST ')'; `close`
+// gets the position of that ')'. Throws ParseError(1, …) without them.
+std::string_view StatComm(std::string_view text, std::size_t* close);
 
 // /proc/<pid>/status: values in bytes; a line the kernel lacks leaves its field empty (kernel
 // threads have no Vm* lines at all).
@@ -97,9 +101,6 @@ std::string ProcPidCgroupPath(std::string_view text);
 // /proc/<pid>/cmdline: the arguments (a trailing NUL does not make an empty last one).
 std::vector<std::string> SplitCmdline(std::string_view text);
 
-// The system page size (sysconf), for stat's rss.
-std::uint64_t SystemPageSize();
-
 // Reads /proc/<pid>/<file> with openat() relative to an open procfs directory, into a buffer
 // the caller reuses. One open, read, close for files that fit the buffer.
 class PidReader {
@@ -134,72 +135,5 @@ struct ProcessEntry {
   ProcPidStatus status;
   bool has_status = false;  // status read (not for kernel threads, not when it vanished)
 };
-
-// What one walk of /proc found, shared by the collectors of a scrape (Context::Memo).
-struct ProcessTable {
-  std::vector<ProcessEntry> processes;  // sorted by pid, kernel threads excluded
-  std::uint64_t vanished = 0;           // processes that exited while being read
-  std::uint64_t denied = 0;             // files we were not allowed to read
-  std::uint64_t kernel_threads = 0;
-  std::vector<std::string> errors;  // malformed files, "path:line: message"
-};
-
-// Walks <procfs>/<pid>/{stat,status} once per scrape (memoized in the Context). From
-// kScanPerThread processes on, contiguous pid ranges are read by up to kMaxScanThreads threads
-// (at most one per CPU): the same table, a fraction of the latency.
-inline constexpr std::size_t kScanPerThread = 1000;
-inline constexpr std::size_t kMaxScanThreads = 4;
-const ProcessTable& ScanProcesses(const Context& ctx);
-
-// Guards smaps_rollup reads: processes above a resident-size limit are never read, a process
-// is read at most once per interval (the cached value is reused meanwhile), and a scrape stops
-// reading once its time budget is spent. Thread-safe.
-class SmapsGuard {
- public:
-  struct Limits {
-    std::uint64_t max_resident_bytes = 0;  // 0: no limit
-    std::chrono::milliseconds min_interval{0};
-    std::chrono::milliseconds budget{0};  // per scrape; 0: no budget
-  };
-  explicit SmapsGuard(Limits limits) : limits_(limits) {}
-
-  // Per-scrape bookkeeping; create one per Collect call.
-  struct Scrape {
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  };
-  // The rollup for the process, from cache or read now; nullopt when skipped with nothing
-  // cached, or when the file is missing/denied.
-  std::optional<ProcPidSmapsRollup> Get(const Context& ctx, const PidReader& reader, Scrape& scrape,
-                                        const ProcessEntry& p, std::uint64_t page_size,
-                                        std::string& buf);
-  // Forget processes not in `alive` (pid, starttime).
-  void Retain(const std::vector<std::pair<int, std::uint64_t>>& alive);
-  void Emit(MetricSink& out, std::string_view prefix) const;
-
- private:
-  struct Cached {
-    ProcPidSmapsRollup value;
-    std::chrono::steady_clock::time_point at;
-  };
-  Limits limits_;
-  mutable std::mutex mu_;
-  std::map<std::pair<int, std::uint64_t>, Cached> cache_;
-  std::uint64_t reads_ = 0;
-  double read_seconds_ = 0;
-  std::uint64_t skipped_resident_ = 0;
-  std::uint64_t skipped_budget_ = 0;
-  std::uint64_t cached_ = 0;
-};
-
-// Parses a size with an optional unit: plain bytes, K/M/G/T (QEMU style, powers of 1024),
-// KiB/MiB/GiB/TiB, kB (sysfs). `default_unit` multiplies a bare number (QEMU's -m uses MiB).
-// The smaps_rollup options the processes and qemu collectors both declare ("smaps",
-// "smaps_max_resident", "smaps_min_interval_seconds", "smaps_budget_ms") and their validation.
-std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
-                                         const std::string& default_max_resident,
-                                         const std::string& default_budget_ms);
-SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& options);
-
-std::optional<std::uint64_t> ParseSize(std::string_view text, std::uint64_t default_unit = 1);
 
 }  // namespace pagescope

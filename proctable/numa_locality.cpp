@@ -19,12 +19,8 @@ bool IsVcpuThreadComm(std::string_view comm) {
 
 TaskStat ParseTaskStat(std::string_view text) {
   TaskStat t;
-  auto open = text.find('(');
-  auto close = text.rfind(')');
-  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
-    throw ParseError(1, "no command name in parentheses");
-  }
-  t.comm = std::string(text.substr(open + 1, close - open - 1));
+  std::size_t close = 0;
+  t.comm = std::string(StatComm(text, &close));
   auto fields = parse::Fields(parse::Trim(text.substr(close + 1)));
   // fields[0] is (3) state, so (39) processor is fields[36].
   if (fields.size() > 36) {
@@ -254,6 +250,98 @@ void GroupLocality::Add(const Context& ctx, const PidReader& reader, const Proce
   if (numa) in.AddNumaMaps(*numa);
 }
 
+const LocalitySeries kGroupLocalitySeries{
+    "group",
+    {"pagescope_process_memory_local_ratio",
+     "Share of the group's resident memory (numa_maps, hugetlb and the rest) on the NUMA nodes "
+     "its threads may run on (their CPU affinity)."},
+    {"pagescope_process_devices_remote",
+     "PCI devices configured for the group on a NUMA node that holds less than 5% of its memory "
+     "(devices without a node are not counted)."},
+    {"pagescope_process_memory_node_bytes",
+     "Resident memory of the group on this NUMA node (numa_maps: hugetlb and the rest)."},
+    {"pagescope_process_threads_allowed",
+     "Threads of the group allowed to run on a CPU of this NUMA node (Cpus_allowed_list)."},
+    {"pagescope_process_threads_last_node",
+     "Threads of the group that last ran on a CPU of this NUMA node (task stat processor)."},
+    {"pagescope_process_threads_remote",
+     "Threads of the group allowed on a NUMA node that holds less than 5% of its memory."},
+    {"pagescope_process_memory_unrequested_bytes",
+     "Memory of the group's mappings that carry a NUMA policy (numactl, mbind, set_mempolicy) on "
+     "a node the policy does not name (numa_maps)."},
+    {"pagescope_process_device_info",
+     "A PCI device configured for the group and its NUMA node (-1: none)."},
+};
+
+const LocalitySeries kVmLocalitySeries{
+    "vm",
+    {"pagescope_vm_memory_local_ratio",
+     "Share of the guest's resident memory (numa_maps, hugetlb and the rest) on the NUMA nodes "
+     "its vCPU threads may run on (their CPU affinity)."},
+    {"pagescope_vm_devices_remote",
+     "Passthrough PCI devices (vfio-pci) of the guest on a NUMA node that holds less than 5% of "
+     "its memory (devices without a node are not counted)."},
+    {"pagescope_vm_memory_node_bytes",
+     "Resident memory of the QEMU process on this NUMA node (numa_maps: hugetlb and the rest, "
+     "guest RAM and QEMU's own)."},
+    {"pagescope_vm_vcpus_allowed",
+     "vCPU threads of the guest allowed to run on a CPU of this NUMA node (Cpus_allowed_list)."},
+    {"pagescope_vm_vcpus_last_node",
+     "vCPU threads of the guest that last ran on a CPU of this NUMA node (task stat processor)."},
+    {"pagescope_vm_vcpus_remote",
+     "vCPU threads of the guest allowed on a NUMA node that holds less than 5% of its memory."},
+    {"pagescope_vm_memory_unrequested_bytes",
+     "Memory of the guest's mappings that carry a NUMA policy (QEMU's mbind for host-nodes) on a "
+     "node the policy does not name (numa_maps)."},
+    {"pagescope_vm_device_info",
+     "A passthrough PCI device (vfio-pci) of the guest and its NUMA node (-1: none)."},
+};
+
+void EmitLocality(const LocalitySeries& series, const std::string& subject,
+                  const NodeCpus& topology, const LocalityInput& in, const Locality& loc,
+                  bool detail, MetricSink& out) {
+  const Labels l{{series.label, subject}};
+  if (loc.local_ratio) {
+    out.Gauge(series.local_ratio.name, series.local_ratio.help, l, *loc.local_ratio);
+  }
+  if (!in.devices.empty() && loc.memory_total > 0) {
+    out.Gauge(series.devices_remote.name, series.devices_remote.help, l,
+              static_cast<double>(loc.devices_remote));
+  }
+  if (!detail) return;
+  for (const auto& [node, bytes] : in.memory) {
+    out.Gauge(series.memory_node_bytes.name, series.memory_node_bytes.help,
+              {{series.label, subject}, {"node", std::to_string(node)}},
+              static_cast<double>(bytes));
+  }
+  if (!in.threads.allowed_cpus.empty()) {
+    for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
+      auto count = [&](const std::map<int, std::uint64_t>& m) {
+        auto it = m.find(node);
+        return static_cast<double>(it == m.end() ? 0 : it->second);
+      };
+      const Labels ln{{series.label, subject}, {"node", std::to_string(node)}};
+      out.Gauge(series.threads_allowed.name, series.threads_allowed.help, ln,
+                count(loc.threads_allowed));
+      out.Gauge(series.threads_last_node.name, series.threads_last_node.help, ln,
+                count(loc.threads_last));
+    }
+    if (loc.memory_total > 0) {
+      out.Gauge(series.threads_remote.name, series.threads_remote.help, l,
+                static_cast<double>(loc.threads_remote));
+    }
+  }
+  if (loc.unrequested_bytes) {
+    out.Gauge(series.unrequested_bytes.name, series.unrequested_bytes.help, l,
+              static_cast<double>(*loc.unrequested_bytes));
+  }
+  for (const auto& [addr, node] : in.devices) {
+    if (!node) continue;
+    out.Info(series.device_info.name, series.device_info.help,
+             {{series.label, subject}, {"device", addr}, {"node", std::to_string(*node)}});
+  }
+}
+
 void GroupLocality::Emit(const Context& ctx, MetricSink& out) {
   if (groups_.empty()) return;
   const NodeCpus& topology = ReadNodeCpus(ctx);
@@ -267,61 +355,8 @@ void GroupLocality::Emit(const Context& ctx, MetricSink& out) {
       }
       in.devices.emplace_back(addr, node);
     }
-    const Locality loc = ComputeLocality(topology, in);
-    Labels l{{"group", group}};
-    if (loc.local_ratio) {
-      out.Gauge("pagescope_process_memory_local_ratio",
-                "Share of the group's resident memory (numa_maps, hugetlb and the rest) on the "
-                "NUMA nodes its threads may run on (their CPU affinity).",
-                l, *loc.local_ratio);
-    }
-    for (const auto& [node, bytes] : in.memory) {
-      out.Gauge("pagescope_process_memory_node_bytes",
-                "Resident memory of the group on this NUMA node (numa_maps: hugetlb and the "
-                "rest).",
-                {{"group", group}, {"node", std::to_string(node)}}, static_cast<double>(bytes));
-    }
-    if (!in.threads.allowed_cpus.empty()) {
-      for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
-        auto count = [&](const std::map<int, std::uint64_t>& m) {
-          auto it = m.find(node);
-          return static_cast<double>(it == m.end() ? 0 : it->second);
-        };
-        Labels ln{{"group", group}, {"node", std::to_string(node)}};
-        out.Gauge("pagescope_process_threads_allowed",
-                  "Threads of the group allowed to run on a CPU of this NUMA node "
-                  "(Cpus_allowed_list).",
-                  ln, count(loc.threads_allowed));
-        out.Gauge("pagescope_process_threads_last_node",
-                  "Threads of the group that last ran on a CPU of this NUMA node (task stat "
-                  "processor).",
-                  ln, count(loc.threads_last));
-      }
-      if (loc.memory_total > 0) {
-        out.Gauge("pagescope_process_threads_remote",
-                  "Threads of the group allowed on a NUMA node that holds less than 5% of its "
-                  "memory.",
-                  l, static_cast<double>(loc.threads_remote));
-      }
-    }
-    if (loc.unrequested_bytes) {
-      out.Gauge("pagescope_process_memory_unrequested_bytes",
-                "Memory of the group's mappings that carry a NUMA policy (numactl, mbind, "
-                "set_mempolicy) on a node the policy does not name (numa_maps).",
-                l, static_cast<double>(*loc.unrequested_bytes));
-    }
-    if (!in.devices.empty() && loc.memory_total > 0) {
-      out.Gauge("pagescope_process_devices_remote",
-                "PCI devices configured for the group on a NUMA node that holds less than 5% "
-                "of its memory (devices without a node are not counted).",
-                l, static_cast<double>(loc.devices_remote));
-    }
-    for (const auto& [addr, node] : in.devices) {
-      if (!node) continue;
-      out.Info("pagescope_process_device_info",
-               "A PCI device configured for the group and its NUMA node (-1: none).",
-               {{"group", group}, {"device", addr}, {"node", std::to_string(*node)}});
-    }
+    EmitLocality(kGroupLocalitySeries, group, topology, in, ComputeLocality(topology, in), true,
+                 out);
   }
   scrape_.clear();
   out.Counter("pagescope_process_numa_skipped_processes_total",

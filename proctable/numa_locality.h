@@ -96,6 +96,26 @@ Locality ComputeLocality(const NodeCpus& topology, const LocalityInput& in);
 // "0,1" for {0, 1}; "" for none.
 std::string NodeSetLabel(const std::set<int>& nodes);
 
+// The names and help texts of the locality series of one kind of subject: QEMU guests
+// (pagescope_vm_*, label vm) or process groups (pagescope_process_*, label group).
+struct LocalitySeries {
+  struct Series {
+    std::string name;
+    std::string help;
+  };
+  std::string label;
+  Series local_ratio, devices_remote, memory_node_bytes, threads_allowed, threads_last_node,
+      threads_remote, unrequested_bytes, device_info;
+};
+extern const LocalitySeries kGroupLocalitySeries;
+extern const LocalitySeries kVmLocalitySeries;
+
+// The locality series of one subject (`subject`: the vm or group label). `detail` false: only
+// the local ratio and the remote devices.
+void EmitLocality(const LocalitySeries& series, const std::string& subject,
+                  const NodeCpus& topology, const LocalityInput& in, const Locality& loc,
+                  bool detail, MetricSink& out);
+
 // Locality of process groups, for the `processes` collector's opt-in `numa_locality` option:
 //   numa_locality:
 //     - group: "dpdk"                        # a group name as the groups matchers make it

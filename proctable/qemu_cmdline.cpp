@@ -46,7 +46,7 @@ std::vector<std::pair<std::string, std::string>> SplitOpts(std::string_view text
 bool Bool(std::string_view v) { return v == "on" || v == "yes" || v == "true" || v == "1"; }
 
 std::uint64_t Size(std::string_view v, std::size_t arg, std::uint64_t default_unit = 1) {
-  auto s = ParseSize(v, default_unit);
+  auto s = parse::Size(v, parse::SizeSyntax::kUnits, default_unit);
   if (!s) throw ParseError(arg, "bad size \"" + std::string(v) + "\"");
   return *s;
 }

@@ -1,14 +1,14 @@
 // seeds:
 #include "kernel/parse.h"
-#include "kernel/proc_pid.h"
 #include "tests/fuzz/fuzz.h"
 
-// Memory sizes: QEMU and sysfs units (ParseSize, with bytes and MiB as the bare unit) and the
-// kernel command line form (parse::MemSize).
+// Memory sizes (parse::Size): QEMU and sysfs units, with bytes and MiB as the bare unit, and
+// the kernel command line form (memparse).
 static int MemSize(std::string_view text) {
-  (void)pagescope::ParseSize(text);
-  (void)pagescope::ParseSize(text, 1024 * 1024);
-  (void)pagescope::parse::MemSize(text);
+  using pagescope::parse::SizeSyntax;
+  (void)pagescope::parse::Size(text, SizeSyntax::kUnits);
+  (void)pagescope::parse::Size(text, SizeSyntax::kUnits, 1024 * 1024);
+  (void)pagescope::parse::Size(text, SizeSyntax::kMemparse);
   return 0;
 }
 PAGESCOPE_FUZZ_TEXT(MemSize(text))

@@ -14,22 +14,24 @@ namespace {
 
 constexpr std::uint64_t k2M = 2ull << 20, k1G = 1ull << 30;
 
-TEST(MemSize, KernelSuffixes) {
-  EXPECT_EQ(parse::MemSize("2M"), k2M);
-  EXPECT_EQ(parse::MemSize("2048K"), k2M);
-  EXPECT_EQ(parse::MemSize("2048k"), k2M);
-  EXPECT_EQ(parse::MemSize("1G"), k1G);
-  EXPECT_EQ(parse::MemSize("1g"), k1G);
-  EXPECT_EQ(parse::MemSize("4096"), 4096u);
-  EXPECT_EQ(parse::MemSize("0x200000"), k2M);
-  EXPECT_EQ(parse::MemSize("1T"), 1ull << 40);
-  EXPECT_FALSE(parse::MemSize(""));
-  EXPECT_FALSE(parse::MemSize("M"));
-  EXPECT_FALSE(parse::MemSize("2MB"));
-  EXPECT_FALSE(parse::MemSize("2X"));
-  EXPECT_FALSE(parse::MemSize("-2M"));
-  EXPECT_FALSE(parse::MemSize("99999999999999999999"));
-  EXPECT_FALSE(parse::MemSize("16384E"));  // overflows
+constexpr auto kMemparse = parse::SizeSyntax::kMemparse;
+
+TEST(Size, KernelSuffixes) {
+  EXPECT_EQ(parse::Size("2M", kMemparse), k2M);
+  EXPECT_EQ(parse::Size("2048K", kMemparse), k2M);
+  EXPECT_EQ(parse::Size("2048k", kMemparse), k2M);
+  EXPECT_EQ(parse::Size("1G", kMemparse), k1G);
+  EXPECT_EQ(parse::Size("1g", kMemparse), k1G);
+  EXPECT_EQ(parse::Size("4096", kMemparse), 4096u);
+  EXPECT_EQ(parse::Size("0x200000", kMemparse), k2M);
+  EXPECT_EQ(parse::Size("1T", kMemparse), 1ull << 40);
+  EXPECT_FALSE(parse::Size("", kMemparse));
+  EXPECT_FALSE(parse::Size("M", kMemparse));
+  EXPECT_FALSE(parse::Size("2MB", kMemparse));
+  EXPECT_FALSE(parse::Size("2X", kMemparse));
+  EXPECT_FALSE(parse::Size("-2M", kMemparse));
+  EXPECT_FALSE(parse::Size("99999999999999999999", kMemparse));
+  EXPECT_FALSE(parse::Size("16384E", kMemparse));  // overflows
 }
 
 TEST(CmdlineHugepages, PairsAndDefault) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "framework/errors.h"
+#include "kernel/parse.h"
 #include "kernel/proc_mountinfo.h"
 #include "proctable/qemu_cmdline.h"
 
@@ -107,28 +108,31 @@ TEST(ProcPidKsmStat, Fields) {
   EXPECT_THROW(ParseProcPidKsmStat("ksm_merging_pages seven\n"), ParseError);
 }
 
-TEST(ParseSize, Units) {
-  EXPECT_EQ(ParseSize("4096", 1u << 20), 4096ull << 20);
-  EXPECT_EQ(ParseSize("4G"), 4ull << 30);
-  EXPECT_EQ(ParseSize("2MiB"), 2ull << 20);
-  EXPECT_EQ(ParseSize("2048kB"), 2ull << 20);
-  EXPECT_EQ(ParseSize("1.5G"), 3ull << 29);
-  EXPECT_EQ(ParseSize("1073741824"), 1ull << 30);
-  EXPECT_FALSE(ParseSize("lots"));
-  EXPECT_FALSE(ParseSize("4Q"));
+constexpr auto kUnits = parse::SizeSyntax::kUnits;
+
+TEST(Size, Units) {
+  EXPECT_EQ(parse::Size("4096", kUnits, 1u << 20), 4096ull << 20);
+  EXPECT_EQ(parse::Size("4G", kUnits), 4ull << 30);
+  EXPECT_EQ(parse::Size("2MiB", kUnits), 2ull << 20);
+  EXPECT_EQ(parse::Size("2048kB", kUnits), 2ull << 20);
+  EXPECT_EQ(parse::Size("1.5G", kUnits), 3ull << 29);
+  EXPECT_EQ(parse::Size("1073741824", kUnits), 1ull << 30);
+  EXPECT_FALSE(parse::Size("lots", kUnits));
+  EXPECT_FALSE(parse::Size("4Q", kUnits));
 }
 
 // Found by fuzz_mem_size: a decimal size beyond 2^64 was cast from double (undefined
 // behaviour), and an integer one wrapped around.
-TEST(ParseSize, TooLargeIsNoSize) {
-  EXPECT_FALSE(ParseSize("754270190134542049.", 1u << 20));  // the fuzzer's input (QEMU -m)
-  EXPECT_FALSE(ParseSize("18446744073709551616"));
-  EXPECT_FALSE(ParseSize("18446744073709551615K"));
-  EXPECT_FALSE(ParseSize("16777216T"));
-  EXPECT_FALSE(ParseSize("99999999999999999999999999.5G"));
-  EXPECT_EQ(ParseSize("18446744073709551615"), 18446744073709551615ull);
-  EXPECT_EQ(ParseSize("16777215T"), 16777215ull << 40);
-  EXPECT_EQ(ParseSize("0.5K"), 512u);
+TEST(Size, TooLargeIsNoSize) {
+  EXPECT_FALSE(
+      parse::Size("754270190134542049.", kUnits, 1u << 20));  // the fuzzer's input (QEMU -m)
+  EXPECT_FALSE(parse::Size("18446744073709551616", kUnits));
+  EXPECT_FALSE(parse::Size("18446744073709551615K", kUnits));
+  EXPECT_FALSE(parse::Size("16777216T", kUnits));
+  EXPECT_FALSE(parse::Size("99999999999999999999999999.5G", kUnits));
+  EXPECT_EQ(parse::Size("18446744073709551615", kUnits), 18446744073709551615ull);
+  EXPECT_EQ(parse::Size("16777215T", kUnits), 16777215ull << 40);
+  EXPECT_EQ(parse::Size("0.5K", kUnits), 512u);
 }
 
 std::vector<std::string> Args(std::string_view nul_separated) {
