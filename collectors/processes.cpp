@@ -962,6 +962,13 @@ CollectorSpec ProcessesCollectorSpec() {
        "With hugetlb_numa: at most this many numa_maps reads per scrape (each walks the "
        "process's mappings); the rest are counted in "
        "pagescope_process_hugetlb_numa_skipped_total."});
+  // source=bpf loads the BPF task iterator when the collector is made, after privileges are
+  // dropped: keep what it needs.
+  spec.capabilities_for = [](const CollectorOptions& o) {
+    return o.String("source") == "bpf"
+               ? std::vector<Capability>{Capability::kBpf, Capability::kPerfmon}
+               : std::vector<Capability>{};
+  };
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
   };

@@ -27,9 +27,14 @@
 // without CAP_PERFMON; an event the CPU lacks): no counter series for that event, one log line
 // when the set of unavailable events changes, and pagescope_tlb_event_status{event,mode} saying
 // why. The collector still succeeds.
+//
+// It declares CAP_PERFMON and max_counters file descriptors in its spec; the executable keeps
+// the one and raises RLIMIT_NOFILE for the other at start-up (exporter/privileges.h).
 
+#include <compare>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collectors/processes.h"
@@ -37,6 +42,16 @@
 #include "kernel/perf_event.h"
 
 namespace pagescope {
+
+// Whom a process's counts go to: a QEMU guest (label vm) or a process group (label group).
+struct TlbTarget {
+  enum class Kind { kGroup, kVm };
+  Kind kind = Kind::kGroup;
+  std::string name;
+  std::string_view label() const;                      // "group" or "vm"
+  auto operator<=>(const TlbTarget&) const = default;  // groups first, then by name
+  bool operator==(const TlbTarget&) const = default;
+};
 
 struct TlbSettings {
   std::vector<PerfEventSpec> events;

@@ -14,14 +14,15 @@
 #include <thread>
 #include <vector>
 
+#include "collectors/registry.h"
 #include "exporter/config.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
-#include "exporter/server.h"
-#include "exporter/web_config.h"
-#include "exporter/web_security.h"
 #include "framework/log.h"
 #include "pagescope/version.h"
+#include "web/server.h"
+#include "web/web_config.h"
+#include "web/web_security.h"
 
 namespace {
 
@@ -53,29 +54,14 @@ void LogCollectors(const pagescope::Scraper& s) {
                        {{"enabled", Join(s.enabled())}, {"disabled", Join(s.disabled())}});
 }
 
-// The tlb collector (perf_event_open) keeps CAP_PERFMON when privileges are dropped.
-bool TlbEnabled(const pagescope::Config& config) {
-  auto it = config.collectors.find("tlb");
-  return it != config.collectors.end() && it->second.enabled;
-}
-
-// The processes collector with source=bpf keeps CAP_BPF and CAP_PERFMON (the BPF task iterator
-// is loaded when the collector is made, after privileges are dropped).
-bool ProcessesBpf(const pagescope::Config& config) {
-  auto it = config.collectors.find("processes");
-  if (it == config.collectors.end() || !it->second.enabled) return false;
-  auto o = it->second.options.find("source");
-  return o != it->second.options.end() && o->second.node.IsScalar() &&
-         o->second.node.as<std::string>() == "bpf";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Scrapes run on one scrape thread, but the web server's hundreds of workers allocate too
-  // (request buffers, gzip). glibc would give threads their own arenas, each keeping the memory
-  // of the largest response it handled: one arena, and large buffers from mmap so they go back
-  // when freed.
+  // Scrapes (serializing and gzip included) run on one scrape thread, but the web server's
+  // event loop (request and response buffers), its password thread (bcrypt) and the main thread
+  // (reloads) allocate too. glibc would give threads their own arenas, each keeping the memory of
+  // the largest buffers it handled: one arena, and large buffers from mmap so they go back when
+  // freed.
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   using namespace pagescope;
@@ -98,20 +84,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::Init(config.log_level, config.log_format);
-  // Before any thread starts: capabilities are per thread, and threads inherit them.
+  // What the enabled collectors need of the process (capabilities, file descriptors), granted
+  // here before any thread starts: capabilities are per thread, and threads inherit them.
+  const ProcessNeeds needs = CollectorNeeds(config, AllCollectors());
+  RaiseOpenFileLimit(needs.open_files);
   try {
-    DropPrivileges(config.drop_privileges_to, config.listen_addresses,
-                   TlbEnabled(config) || ProcessesBpf(config), ProcessesBpf(config));
+    DropPrivileges(config.drop_privileges_to, config.listen_addresses, needs.capabilities);
   } catch (const std::exception& e) {
     log::Error("cannot drop privileges", {{"user", config.drop_privileges_to}, {"err", e.what()}});
     return 1;
   }
   if (!config.drop_privileges_to.empty()) {
-    log::Info("dropped privileges",
-              {{"user", config.drop_privileges_to},
-               {"kept", std::string("CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH") +
-                            (TlbEnabled(config) || ProcessesBpf(config) ? ",CAP_PERFMON" : "") +
-                            (ProcessesBpf(config) ? ",CAP_BPF" : "")}});
+    log::Info("dropped privileges", {{"user", config.drop_privileges_to},
+                                     {"kept", KeptCapabilities(needs.capabilities)}});
   }
 
   // Signals are taken by sigwait in this thread only; block them before any thread starts.
@@ -177,6 +162,9 @@ int main(int argc, char** argv) {
       try {
         Config next = LoadConfig(cmdline);
         auto next_scraper = std::make_shared<const Scraper>(next, holder.Get().get());
+        // Descriptors can grow with a reload (the soft limit, up to the hard one); capabilities
+        // dropped at start-up cannot come back.
+        RaiseOpenFileLimit(CollectorNeeds(next, AllCollectors()).open_files);
         // The web configuration is checked whole (TLS files loaded) before anything changes.
         std::shared_ptr<const WebConfig> next_web;
         std::shared_ptr<WebSecurity> security;

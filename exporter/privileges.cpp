@@ -4,9 +4,11 @@
 #include <linux/capability.h>
 #include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -33,8 +35,48 @@ bool NeedsLowPort(const std::vector<std::string>& addresses) {
 
 }  // namespace
 
+ProcessNeeds CollectorNeeds(const Config& config, const std::vector<CollectorSpec>& all) {
+  ProcessNeeds needs;
+  for (const auto& spec : all) {
+    auto it = config.collectors.find(spec.name);
+    if (it == config.collectors.end() || !it->second.enabled) continue;
+    needs.capabilities.insert(needs.capabilities.end(), spec.capabilities.begin(),
+                              spec.capabilities.end());
+    if (spec.capabilities_for) {
+      auto more =
+          spec.capabilities_for(CollectorOptions("collectors." + spec.name, it->second.options));
+      needs.capabilities.insert(needs.capabilities.end(), more.begin(), more.end());
+    }
+    if (spec.open_files) {
+      needs.open_files +=
+          spec.open_files(CollectorOptions("collectors." + spec.name, it->second.options));
+    }
+  }
+  std::sort(needs.capabilities.begin(), needs.capabilities.end());
+  needs.capabilities.erase(std::unique(needs.capabilities.begin(), needs.capabilities.end()),
+                           needs.capabilities.end());
+  return needs;
+}
+
+void RaiseOpenFileLimit(std::uint64_t open_files) {
+  if (open_files == 0) return;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t want = static_cast<rlim_t>(open_files + kExporterOpenFiles);
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string KeptCapabilities(const std::vector<Capability>& keep) {
+  std::string out = "CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH";
+  for (Capability cap : keep) out += "," + std::string(CapabilityName(cap));
+  return out;
+}
+
 void DropPrivileges(const std::string& user, const std::vector<std::string>& listen_addresses,
-                    bool keep_perfmon, bool keep_bpf) {
+                    const std::vector<Capability>& keep_also) {
   if (user.empty()) return;
   if (geteuid() != 0) throw std::runtime_error("--web.drop-privileges-to needs to start as root");
   errno = 0;
@@ -49,8 +91,8 @@ void DropPrivileges(const std::string& user, const std::vector<std::string>& lis
 
   std::uint64_t keep = (1ULL << CAP_SYS_PTRACE) | (1ULL << CAP_DAC_READ_SEARCH);
   if (NeedsLowPort(listen_addresses)) keep |= 1ULL << CAP_NET_BIND_SERVICE;
-  if (keep_perfmon) keep |= 1ULL << 38;  // CAP_PERFMON (Linux 5.8; older headers lack the name)
-  if (keep_bpf) keep |= 1ULL << 39;      // CAP_BPF (Linux 5.8)
+  // The numbers, not the names: older headers lack CAP_PERFMON (Linux 5.8).
+  for (Capability cap : keep_also) keep |= 1ULL << static_cast<int>(cap);
   for (int cap = 0; cap < 64; ++cap) {
     if ((keep & (1ULL << cap)) != 0) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) Fail("PR_CAPBSET_DROP");

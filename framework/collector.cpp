@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "framework/yaml_errors.h"
+
 namespace pagescope {
 
 std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
@@ -81,8 +83,7 @@ void CollectorOptions::FailAt(const std::string& name, const YAML::Node& node,
     // Keep the file name of the option's origin, with the node's own line and column.
     auto colon = origin.find(':');
     std::string file = colon == std::string::npos ? origin : origin.substr(0, colon);
-    origin = file + ":" + std::to_string(node.Mark().line + 1) + ":" +
-             std::to_string(node.Mark().column + 1);
+    origin = MarkText(file, node.Mark());
   }
   throw ConfigError(origin + ": " + Key(name) + ": " + message);
 }
@@ -151,6 +152,16 @@ std::string CollectorOptions::Fingerprint() const {
     out += name + "=" + e.c_str() + "\n";
   }
   return out;
+}
+
+std::string_view CapabilityName(Capability cap) {
+  switch (cap) {
+    case Capability::kPerfmon:
+      return "CAP_PERFMON";
+    case Capability::kBpf:
+      return "CAP_BPF";
+  }
+  return "CAP_UNKNOWN";
 }
 
 const CollectorSpec* FindCollector(const std::vector<CollectorSpec>& all, std::string_view name) {

@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -148,6 +149,16 @@ class CollectorOptions {
   std::map<std::string, OptionValue> values_;
 };
 
+// A Linux capability a collector needs beyond reading files (the exporter keeps CAP_SYS_PTRACE
+// and CAP_DAC_READ_SEARCH in any case). The value is the kernel's capability number
+// (linux/capability.h).
+enum class Capability : int {
+  kPerfmon = 38,  // perf_event_open on other users' processes and despite perf_event_paranoid
+  kBpf = 39,      // loading BPF programs (the processes collector's source=bpf)
+};
+// "CAP_PERFMON".
+std::string_view CapabilityName(Capability cap);
+
 struct CollectorSpec {
   std::string
       name;  // [a-z0-9_]+; flag --collector.<name>, YAML collectors.<name>, collect[]=<name>
@@ -156,6 +167,14 @@ struct CollectorSpec {
   std::string sources;  // the kernel files it reads, for the README table
   std::vector<OptionSpec> options;
   std::function<std::unique_ptr<Collector>(const CollectorOptions&)> make;
+  // What the process must grant the collector when it is enabled, applied once at start-up by
+  // the executable (exporter/privileges.h): capabilities kept when --web.drop-privileges-to
+  // drops the others, and how many file descriptors it may hold open at once, from its options
+  // (the RLIMIT_NOFILE soft limit is raised to make room). Unset: nothing beyond the defaults.
+  std::vector<Capability> capabilities;
+  // Capabilities that depend on its options (as processes' source=bpf), added to `capabilities`.
+  std::function<std::vector<Capability>(const CollectorOptions&)> capabilities_for;
+  std::function<std::uint64_t(const CollectorOptions&)> open_files;
 };
 
 // The spec of a collector that takes no options and is on by default.

@@ -1,13 +1,17 @@
 #include "kernel/perf_event.h"
 
+#include <linux/capability.h>
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+
+#include "kernel/parse.h"
 
 namespace pagescope {
 namespace {
@@ -20,24 +24,32 @@ constexpr std::uint64_t HwCache(std::uint64_t cache, std::uint64_t op, std::uint
 
 const std::vector<PerfEventSpec>& KnownPerfEvents() {
   static const std::vector<PerfEventSpec> kEvents = {
-      {"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS},
-      {"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES},
+      {"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS,
+       "Instructions retired (PERF_COUNT_HW_INSTRUCTIONS)"},
+      {"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES,
+       "CPU cycles (PERF_COUNT_HW_CPU_CYCLES)"},
       {"dtlb_loads", PERF_TYPE_HW_CACHE,
        HwCache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_READ,
-               PERF_COUNT_HW_CACHE_RESULT_ACCESS)},
+               PERF_COUNT_HW_CACHE_RESULT_ACCESS),
+       "Data TLB lookups by loads (PERF_TYPE_HW_CACHE DTLB read access)"},
       {"dtlb_load_misses", PERF_TYPE_HW_CACHE,
        HwCache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_READ,
-               PERF_COUNT_HW_CACHE_RESULT_MISS)},
+               PERF_COUNT_HW_CACHE_RESULT_MISS),
+       "Data TLB misses by loads (PERF_TYPE_HW_CACHE DTLB read miss)"},
       {"dtlb_store_misses", PERF_TYPE_HW_CACHE,
        HwCache(PERF_COUNT_HW_CACHE_DTLB, PERF_COUNT_HW_CACHE_OP_WRITE,
-               PERF_COUNT_HW_CACHE_RESULT_MISS)},
+               PERF_COUNT_HW_CACHE_RESULT_MISS),
+       "Data TLB misses by stores (PERF_TYPE_HW_CACHE DTLB write miss)"},
       {"itlb_load_misses", PERF_TYPE_HW_CACHE,
        HwCache(PERF_COUNT_HW_CACHE_ITLB, PERF_COUNT_HW_CACHE_OP_READ,
-               PERF_COUNT_HW_CACHE_RESULT_MISS)},
+               PERF_COUNT_HW_CACHE_RESULT_MISS),
+       "Instruction TLB misses (PERF_TYPE_HW_CACHE ITLB read miss)"},
       // Software events: they need no PMU, so they show the counting path works where the
       // hardware ones cannot be counted (a VM without PMU passthrough).
-      {"page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS},
-      {"context_switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES},
+      {"page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS,
+       "Page faults (software event PERF_COUNT_SW_PAGE_FAULTS)"},
+      {"context_switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES,
+       "Context switches (software event PERF_COUNT_SW_CONTEXT_SWITCHES)"},
   };
   return kEvents;
 }
@@ -47,6 +59,13 @@ const PerfEventSpec* FindPerfEvent(const std::string& name) {
     if (e.name == name) return &e;
   }
   return nullptr;
+}
+
+std::string PerfEventDescription(const PerfEventSpec& e) {
+  if (!e.description.empty()) return e.description;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "Raw PMU event 0x%llx", static_cast<unsigned long long>(e.config));
+  return buf;
 }
 
 namespace {
@@ -126,6 +145,18 @@ class SystemBackend : public PerfBackend {
     for (auto it = fds.rbegin(); it != fds.rend(); ++it) ::close(*it);
   }
 
+  bool Privileged() override {
+    __user_cap_header_struct header{};
+    header.version = _LINUX_CAPABILITY_VERSION_3;
+    header.pid = 0;
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) return false;
+    const std::uint64_t effective =
+        data[0].effective | (static_cast<std::uint64_t>(data[1].effective) << 32);
+    // CAP_PERFMON (38; older headers lack the name) or CAP_SYS_ADMIN.
+    return (effective & ((1ULL << 38) | (1ULL << CAP_SYS_ADMIN))) != 0;
+  }
+
   ~SystemBackend() override {
     for (auto& [handle, e] : open_) {
       for (int fd : e.fds) ::close(fd);
@@ -152,5 +183,120 @@ class SystemBackend : public PerfBackend {
 }  // namespace
 
 std::shared_ptr<PerfBackend> SystemPerfBackend() { return std::make_shared<SystemBackend>(); }
+
+const std::vector<std::string>& PerfModes() {
+  static const std::vector<std::string> kModes = {"available", "no_pmu", "not_supported",
+                                                  "paranoid",  "denied", "error"};
+  return kModes;
+}
+
+std::string PerfModeHint(const std::string& mode) {
+  if (mode == "no_pmu") {
+    return "no hardware PMU (a VM needs PMU passthrough, e.g. QEMU -cpu host,pmu=on)";
+  }
+  if (mode == "paranoid") {
+    return "give pagescope CAP_PERFMON, lower kernel.perf_event_paranoid, or at 2 set "
+           "exclude_kernel: true";
+  }
+  if (mode == "denied") return "a seccomp filter or LSM refuses perf_event_open";
+  if (mode == "not_supported") return "the CPU or kernel has no such event";
+  return "";
+}
+
+namespace {
+
+// A core PMU (the one generic hardware events go to) registers with type PERF_TYPE_RAW.
+bool HasCorePmu(const Context& ctx) {
+  auto dir = ctx.fs().Sys("bus/event_source/devices");
+  auto names = FsRoot::ReadDir(dir);
+  for (const auto& n : names.names) {
+    auto t = ctx.ReadQuiet(dir / n / "type");
+    if (t && parse::Trim(*t) == std::to_string(PERF_TYPE_RAW)) return true;
+  }
+  return false;
+}
+
+// The mode of an event perf_event_open refused with `err`.
+std::string Refusal(const Context& ctx, PerfBackend& backend, const PerfEventSpec& e, int err,
+                    const std::string& paranoid, bool exclude_kernel) {
+  switch (err) {
+    case ENOENT:
+    case EOPNOTSUPP:
+    case ENODEV:
+    case EINVAL:
+    case ENOSYS:
+      if (e.type != PERF_TYPE_SOFTWARE && !HasCorePmu(ctx)) return "no_pmu";
+      return "not_supported";
+    case EACCES:
+    case EPERM: {
+      // perf-security.rst: 2 allows only user-space measurement without CAP_PERFMON; Debian's
+      // 3 allows nothing. CAP_PERFMON or CAP_SYS_ADMIN bypass the setting.
+      std::int64_t level = 0;
+      try {
+        level = paranoid.empty() ? 0 : parse::SingleI64(paranoid);
+      } catch (const ParseError&) {
+      }
+      if (!backend.Privileged() && (level >= 3 || (level >= 2 && !exclude_kernel))) {
+        return "paranoid";
+      }
+      return "denied";
+    }
+    default:
+      return "error";
+  }
+}
+
+}  // namespace
+
+PerfProbe ProbePerfEvents(const Context& ctx, PerfBackend& backend,
+                          const std::vector<PerfEventSpec>& events, bool exclude_kernel) {
+  PerfProbe probe;
+  probe.options.exclude_kernel = exclude_kernel;
+  // inherit_thread needs Linux 5.13; without it, count without inherit.
+  if (const PerfEventSpec* sw = FindPerfEvent("context_switches")) {
+    int h = backend.Open(0, {*sw}, probe.options);
+    if (h == -EINVAL) {
+      PerfOpenOptions plain = probe.options;
+      plain.inherit = false;
+      plain.inherit_thread = false;
+      int h2 = backend.Open(0, {*sw}, plain);
+      if (h2 >= 0) {
+        backend.Close(h2);
+        probe.options = plain;
+      }
+    } else if (h >= 0) {
+      backend.Close(h);
+    }
+  }
+  auto paranoid = ctx.ReadQuiet(ctx.fs().Proc("sys/kernel/perf_event_paranoid"));
+  probe.paranoid = paranoid ? std::string(parse::Trim(*paranoid)) : "";
+  PerfOpenOptions single = probe.options;
+  single.group = false;
+  for (const auto& e : events) {
+    int h = backend.Open(0, {e}, single);
+    std::string mode = "available";
+    if (h >= 0) {
+      backend.Close(h);
+      probe.usable.push_back(e);
+    } else {
+      mode = Refusal(ctx, backend, e, -h, probe.paranoid, exclude_kernel);
+      if (probe.first_errno == 0) {
+        probe.first_errno = -h;
+        probe.first_mode = mode;
+      }
+    }
+    probe.status.emplace_back(e.name, mode);
+  }
+  probe.options.group = true;
+  if (probe.usable.size() > 1) {
+    int h = backend.Open(0, probe.usable, probe.options);
+    if (h >= 0) {
+      backend.Close(h);
+    } else {
+      probe.options.group = false;  // the group does not fit the PMU: one counter per event
+    }
+  }
+  return probe;
+}
 
 }  // namespace pagescope

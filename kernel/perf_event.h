@@ -15,7 +15,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "framework/collector.h"
 
 namespace pagescope {
 
@@ -24,6 +27,7 @@ struct PerfEventSpec {
   std::string name;  // the metric name part, e.g. "dtlb_load_misses"
   std::uint32_t type = 0;
   std::uint64_t config = 0;
+  std::string description;  // "Data TLB misses by loads (PERF_TYPE_HW_CACHE DTLB read miss)"
   bool operator==(const PerfEventSpec&) const = default;
 };
 
@@ -31,6 +35,8 @@ struct PerfEventSpec {
 // nullptr when unknown.
 const PerfEventSpec* FindPerfEvent(const std::string& name);
 const std::vector<PerfEventSpec>& KnownPerfEvents();
+// The event's description, or "Raw PMU event 0x<config>" for one not in the table.
+std::string PerfEventDescription(const PerfEventSpec& e);
 
 struct PerfOpenOptions {
   bool group = true;            // one group, one read(2)
@@ -57,9 +63,35 @@ class PerfBackend {
   // The counts of every event of the handle, in the order given to Open. false on failure.
   virtual bool Read(int handle, std::vector<PerfCount>* counts) = 0;
   virtual void Close(int handle) = 0;
+  // Whether the caller may count despite kernel.perf_event_paranoid: CAP_PERFMON or
+  // CAP_SYS_ADMIN in its effective set (capget(2)).
+  virtual bool Privileged() = 0;
 };
 
 // The real system call. Thread-safe.
 std::shared_ptr<PerfBackend> SystemPerfBackend();
+
+// Why an event can or cannot be counted here, as the label value of
+// pagescope_tlb_event_status{mode}: available, no_pmu (no hardware PMU, e.g. a VM without PMU
+// passthrough), not_supported (the CPU or kernel lacks it), paranoid (kernel.perf_event_paranoid
+// without CAP_PERFMON), denied (a seccomp filter or LSM), error.
+const std::vector<std::string>& PerfModes();
+// What to do about a mode other than available, for the log; empty when nothing helps.
+std::string PerfModeHint(const std::string& mode);
+
+// What counting can use here: every event tried on the calling thread.
+struct PerfProbe {
+  PerfOpenOptions options;  // without inherit before Linux 5.13 (no inherit_thread); group off
+                            // when the usable events do not fit the PMU together
+  std::vector<std::pair<std::string, std::string>> status;  // event -> mode, in the given order
+  std::vector<PerfEventSpec> usable;                        // the available events
+  int first_errno = 0;                                      // the first refusal, for the log
+  std::string first_mode;                                   // its mode
+  std::string paranoid;  // kernel.perf_event_paranoid as read; empty when missing
+};
+// Reads /proc/sys/kernel/perf_event_paranoid and /sys/bus/event_source/devices/*/type through
+// `ctx` to tell the modes apart.
+PerfProbe ProbePerfEvents(const Context& ctx, PerfBackend& backend,
+                          const std::vector<PerfEventSpec>& events, bool exclude_kernel);
 
 }  // namespace pagescope

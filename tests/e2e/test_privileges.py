@@ -1,9 +1,10 @@
 """Least privilege on the real kernel: the exporter works as an unprivileged user (with at most
 as many series as root), and --web.drop-privileges-to switches every thread to the user with only
-CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH left (and CAP_PERFMON with the tlb collector). Needs root
-(to become nobody); skips otherwise."""
+CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH left (and CAP_PERFMON, which the tlb collector declares,
+only when it is enabled). Needs root (to become nobody); skips otherwise."""
 
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -94,6 +95,47 @@ class Privileges(unittest.TestCase):
         finally:
             os.unlink(web)
             os.rmdir(tmp)
+
+    def test_perfmon_and_descriptors_only_for_the_tlb_collector(self):
+        """CAP_PERFMON and the raised descriptor limit come from what the enabled collectors
+        declare: with tlb (max_counters 5000) both, without it neither."""
+        def limits(pid):
+            with open("/proc/%d/limits" % pid) as f:
+                for line in f:
+                    if line.startswith("Max open files"):
+                        soft, hard = line.split()[3:5]
+                        return int(soft), (None if hard == "unlimited" else int(hard))
+            self.fail("no open files limit")
+
+        # A soft limit below what the counters need (the exporter inherits it); restored after.
+        saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, saved[1]))
+        try:
+            own_soft, own_hard = limits(os.getpid())
+            drop = ["--web.drop-privileges-to=nobody", "--collector.meminfo"]
+            for tlb in (False, True):
+                args = drop + (["--collector.tlb", "--collector.tlb.max-counters=5000"]
+                               if tlb else [])
+                with Exporter(args) as exp:
+                    exp.metrics()
+                    st = status_fields("/proc/%d/status" % exp.proc.pid)
+                    soft, hard = limits(exp.proc.pid)
+                    kept = [l for l in exp.log_text().splitlines() if "dropped privileges" in l]
+                base = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE)
+                print("tlb %s: CapEff %s, open files %d (own %d)"
+                      % (tlb, st["CapEff"], soft, own_soft))
+                want_caps = base | ((1 << CAP_PERFMON) if tlb else 0)
+                self.assertEqual(int(st["CapEff"], 16), want_caps)
+                self.assertEqual(int(st["CapBnd"], 16), want_caps)
+                self.assertEqual(len(kept), 1, kept)
+                self.assertEqual("CAP_PERFMON" in kept[0], tlb, kept[0])
+                self.assertEqual(hard, own_hard)
+                want = own_soft
+                if tlb:
+                    want = 5000 + 1024 if own_hard is None else min(5000 + 1024, own_hard)
+                self.assertEqual(soft, want)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, saved)
 
     def test_drop_privileges_needs_root_and_a_real_user(self):
         r = subprocess.run(SETPRIV + [BINARY, "--web.listen-address=127.0.0.1:0",

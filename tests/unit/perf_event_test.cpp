@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "collectors/tlb.h"
@@ -112,6 +114,32 @@ bool PerfAvailable() {
   if (h < 0) return false;
   b->Close(h);
   return true;
+}
+
+// capget(2) agrees with the kernel's own account in /proc/self/status.
+TEST(PerfEventSystem, PrivilegedIsCapPerfmonOrCapSysAdminInTheEffectiveSet) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  std::uint64_t eff = 0;
+  bool found = false;
+  while (std::getline(status, line)) {
+    if (line.rfind("CapEff:", 0) == 0) {
+      eff = std::stoull(line.substr(7), nullptr, 16);
+      found = true;
+    }
+  }
+  ASSERT_TRUE(found);
+  const bool want = (eff & ((1ULL << 38) | (1ULL << 21))) != 0;
+  EXPECT_EQ(SystemPerfBackend()->Privileged(), want) << std::hex << eff;
+}
+
+TEST(PerfEventTable, OneDescriptionPerKnownEventAndRawOnesByConfig) {
+  for (const auto& e : KnownPerfEvents()) {
+    EXPECT_FALSE(e.description.empty()) << e.name;
+    EXPECT_EQ(PerfEventDescription(e), e.description);
+  }
+  PerfEventSpec raw{"walks", 4, 0x1008, ""};
+  EXPECT_EQ(PerfEventDescription(raw), "Raw PMU event 0x1008");
 }
 
 TEST(PerfEventSystem, OpenPerThreadInheritReadAndSum) {

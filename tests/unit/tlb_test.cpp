@@ -15,6 +15,7 @@
 #include <map>
 #include <sstream>
 
+#include "collectors/registry.h"
 #include "exporter/config.h"
 #include "exporter/scraper.h"
 #include "framework/errors.h"
@@ -37,6 +38,7 @@ class FakePerf : public PerfBackend {
   std::map<std::string, int> probe_errno;
   int group_errno = 0;
   bool no_inherit_thread = false;
+  bool privileged = true;        // CAP_PERFMON or CAP_SYS_ADMIN
   std::map<int, int> tid_errno;  // perf_event_open refused for these threads
   std::map<int, Handle> open;    // handle -> what it counts (not the probes)
   std::vector<int> opened_tids;  // every thread opened, in order
@@ -68,6 +70,7 @@ class FakePerf : public PerfBackend {
     return true;
   }
   void Close(int handle) override { open.erase(handle); }
+  bool Privileged() override { return privileged; }
 
   // The open counters of thread `tid` have counted `value` for every event, over `enabled` ns
   // of which `running` on the PMU.
@@ -90,10 +93,8 @@ class Tree {
     root_ = std::filesystem::temp_directory_path() /
             ("pagescope-tlbtree-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     std::filesystem::create_directories(root_ / "proc" / "sys" / "kernel");
-    std::filesystem::create_directories(root_ / "proc" / "self");
     std::filesystem::create_directories(root_ / "sys");
     Write("proc/sys/kernel/perf_event_paranoid", "2\n");
-    Write("proc/self/status", "Name:\tpagescope\nCapEff:\t000001ffffffffff\n");
   }
   ~Tree() { std::filesystem::remove_all(root_); }
   void Write(const std::string& rel, const std::string& text) {
@@ -385,7 +386,7 @@ TEST(Tlb, NoPmuGivesNoCounterSeriesAndSaysWhy) {
 
 TEST(Tlb, ParanoidWithoutCapabilityAndPartialAvailability) {
   Harness h(Settings());
-  h.tree.Write("proc/self/status", "Name:\tpagescope\nCapEff:\t0000000000000000\n");
+  h.perf->privileged = false;
   h.tree.Write("proc/sys/kernel/perf_event_paranoid", "3\n");
   h.perf->probe_errno["instructions"] = EACCES;
   h.perf->probe_errno["itlb_load_misses"] = EOPNOTSUPP;
@@ -404,7 +405,7 @@ TEST(Tlb, ParanoidWithoutCapabilityAndPartialAvailability) {
   EXPECT_EQ(s.Get("pagescope_tlb_dtlb_store_misses_total", "group", "app"), 9);
   EXPECT_FALSE(s.Has(kInstr));
   // With CAP_PERFMON the same refusal is not the paranoid setting.
-  h.tree.Write("proc/self/status", "Name:\tpagescope\nCapEff:\t0000004000000000\n");
+  h.perf->privileged = true;
   EXPECT_EQ(h.Run().Mode("instructions"), "denied");
   // The event becomes available (the setting was lowered): everything reopens with it, and
   // the counters continue.
@@ -484,6 +485,48 @@ TEST(Tlb, OptionErrorsNameFileAndLine) {
   ASSERT_EQ(s.events.size(), 2u);
   EXPECT_EQ(s.events[1].type, static_cast<std::uint32_t>(PERF_TYPE_RAW));
   EXPECT_EQ(s.events[1].config, 0x1001008u);
+}
+
+TEST(TlbTarget, GroupsBeforeVmsThenByNameAndTheirLabel) {
+  using K = TlbTarget::Kind;
+  const TlbTarget vm{K::kVm, "web1"}, group{K::kGroup, "web1"}, other{K::kGroup, "a"};
+  EXPECT_EQ(vm.label(), "vm");
+  EXPECT_EQ(group.label(), "group");
+  EXPECT_NE(vm, group);  // one name, two targets
+  EXPECT_LT(other, group);
+  EXPECT_LT(group, vm);
+  // Names are kept whole, whatever bytes they hold (no separator to split on).
+  const TlbTarget odd{K::kGroup, std::string("a\x1f") + "vm"};
+  EXPECT_EQ(odd.name.size(), 4u);
+  EXPECT_EQ(odd.label(), "group");
+}
+
+TEST(Tlb, AVmThatIsAlsoASelectedGroupCountsIntoBothAndTwoGuestsOfOneNameAreTold) {
+  Harness h(Settings("collectors:\n  tlb:\n    include_groups: [qemu-system-x86]\n"));
+  h.tree.Add(50, "qemu-system-x86", 50, {50}, "qemu-system-x86_64 -name guest=web1");
+  h.tree.Add(60, "qemu-system-x86", 50, {60}, "qemu-system-x86_64 -name guest=web1");
+  h.Run();
+  h.perf->Set(50, 7);
+  h.perf->Set(60, 3);
+  auto s = h.Run();
+  EXPECT_EQ(s.Get(kInstr, "vm", "web1"), 7);
+  EXPECT_EQ(s.Get(kInstr, "vm", "web1@60"), 3);
+  EXPECT_EQ(s.Get(kInstr, "group", "qemu-system-x86"), 10);
+  EXPECT_TRUE(s.errors.empty());
+}
+
+TEST(Tlb, DeclaresCapPerfmonAndItsCountersAsOpenFiles) {
+  const CollectorSpec* spec = FindCollector(AllCollectors(), "tlb");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_THAT(spec->capabilities, ::testing::ElementsAre(Capability::kPerfmon));
+  EXPECT_EQ(CapabilityName(Capability::kPerfmon), "CAP_PERFMON");
+  ASSERT_TRUE(spec->open_files);
+  // No other collector asks for a capability or descriptors.
+  for (const auto& c : AllCollectors()) {
+    if (c.name == "tlb") continue;
+    EXPECT_TRUE(c.capabilities.empty()) << c.name;
+    EXPECT_FALSE(c.open_files) << c.name;
+  }
 }
 
 // Every series the collector can export, on the fake backend (perf counters cannot come from
