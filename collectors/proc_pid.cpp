@@ -444,8 +444,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
     try {
       e.stat = ParseProcPidStat(buf);
     } catch (const ParseError& err) {
-      t.errors.push_back(reader.Path(pid, "stat").string() + ":" + std::to_string(err.line()) +
-                         ": " + err.what());
+      t.errors.push_back(FileLineError(reader.Path(pid, "stat"), err));
       continue;
     }
     if (e.stat.kernel_thread()) {
@@ -457,8 +456,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
       e.status = ParseProcPidStatus(buf);
       e.has_status = true;
     } catch (const ParseError& err) {
-      t.errors.push_back(reader.Path(pid, "status").string() + ":" + std::to_string(err.line()) +
-                         ": " + err.what());
+      t.errors.push_back(FileLineError(reader.Path(pid, "status"), err));
     }
     t.processes.push_back(std::move(e));
   }
@@ -546,8 +544,7 @@ std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidR
   try {
     v = ParseProcPidSmapsRollup(buf);
   } catch (const ParseError& e) {
-    throw CollectError(reader.Path(p.pid, "smaps_rollup").string() + ":" +
-                       std::to_string(e.line()) + ": " + e.what());
+    throw CollectError(FileLineError(reader.Path(p.pid, "smaps_rollup"), e));
   }
   cache_[key] = Cached{v, now};
   return v;

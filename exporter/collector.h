@@ -37,6 +37,13 @@ class Context {
   // that vanish routinely (processes that exited).
   std::optional<std::string> ReadQuiet(const std::filesystem::path& path,
                                        ReadStatus* status = nullptr) const;
+  // For a file only root may read (mode 0400) where running without root is a supported
+  // setup: like Read, but permission denied is logged at debug level, not warned about.
+  std::optional<std::string> ReadRootOnly(const std::filesystem::path& path) const;
+  // For a file read on speculation (one a newer kernel added that this version does not know,
+  // where some are write-only or not text): the whole file, or nullopt without any log line or
+  // error when it cannot be read for any reason.
+  std::optional<std::string> TryRead(const std::filesystem::path& path) const;
   // Sorted entry names, or nullopt when missing or denied (same rules as Read).
   std::optional<std::vector<std::string>> ReadDir(const std::filesystem::path& path) const;
   // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
@@ -57,6 +64,7 @@ class Context {
   }
 
  private:
+  ReadResult Fetch(const std::filesystem::path& path) const;
   std::optional<std::vector<std::string>> DirNames(DirResult r,
                                                    const std::filesystem::path& path) const;
   const FsRoot& fs_;
@@ -71,7 +79,7 @@ auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()
   try {
     return parse();
   } catch (const ParseError& e) {
-    throw CollectError(path.string() + ":" + std::to_string(e.line()) + ": " + e.what());
+    throw CollectError(FileLineError(path, e));
   }
 }
 

@@ -29,7 +29,6 @@ class Scraper {
 
   const std::vector<std::string>& enabled() const { return enabled_names_; }
   const std::vector<std::string>& disabled() const { return disabled_names_; }
-  const FsRoot& fs() const { return fs_; }
 
  private:
   struct Entry {
