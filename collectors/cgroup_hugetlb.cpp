@@ -4,9 +4,9 @@
 #include <utility>
 #include <vector>
 
-#include "collectors/cgroup_tree.h"
-#include "collectors/parse.h"
-#include "collectors/sysfs.h"
+#include "kernel/parse.h"
+#include "kernel/sys_fs_cgroup.h"
+#include "kernel/sysfs.h"
 
 namespace pagescope {
 

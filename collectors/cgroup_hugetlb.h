@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/collector.h"
+#include "framework/collector.h"
 
 namespace pagescope {
 

@@ -5,11 +5,11 @@
 #include <utility>
 #include <vector>
 
-#include "collectors/cgroup_tree.h"
-#include "collectors/parse.h"
-#include "collectors/proc_pressure.h"
-#include "collectors/proc_vmstat.h"
-#include "collectors/sysfs.h"
+#include "collectors/pressure.h"
+#include "collectors/vmstat.h"
+#include "kernel/parse.h"
+#include "kernel/sys_fs_cgroup.h"
+#include "kernel/sysfs.h"
 
 namespace pagescope {
 

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string_view>
 
-#include "exporter/collector.h"
+#include "framework/collector.h"
 
 namespace pagescope {
 

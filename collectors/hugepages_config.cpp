@@ -4,9 +4,9 @@
 #include <set>
 #include <system_error>
 
-#include "collectors/parse.h"
-#include "collectors/proc_meminfo.h"
-#include "collectors/sysfs.h"
+#include "collectors/meminfo.h"
+#include "kernel/parse.h"
+#include "kernel/sysfs.h"
 
 namespace pagescope {
 namespace {

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "exporter/collector.h"
+#include "framework/collector.h"
 
 namespace pagescope {
 

@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "collectors/parse.h"
-#include "collectors/proc_meminfo.h"
-#include "collectors/sysfs.h"
+#include "collectors/meminfo.h"
+#include "kernel/parse.h"
+#include "kernel/sysfs.h"
 
 namespace pagescope {
 

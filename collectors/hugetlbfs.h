@@ -17,8 +17,8 @@
 #include <string_view>
 #include <vector>
 
-#include "collectors/proc_mountinfo.h"
-#include "exporter/collector.h"
+#include "framework/collector.h"
+#include "kernel/proc_mountinfo.h"
 
 namespace pagescope {
 

@@ -1,26 +1,28 @@
 // The list of every collector, in the order they run and appear in --help and the README.
-// Adding a collector: write collectors/<kernel_source>.{h,cpp} with a <Name>CollectorSpec()
-// function and add one line here.
+// Adding a collector: write collectors/<name>.{h,cpp} (named as the collector) with a
+// <Name>CollectorSpec() function and add one line here (see CONTRIBUTING.md).
 
+#include "collectors/registry.h"
+
+#include "collectors/buddyinfo.h"
 #include "collectors/cgroup_hugetlb.h"
 #include "collectors/cgroup_memory.h"
+#include "collectors/hugepages.h"
 #include "collectors/hugepages_config.h"
 #include "collectors/hugetlbfs.h"
-#include "collectors/perf_event_tlb.h"
-#include "collectors/proc_buddyinfo.h"
-#include "collectors/proc_meminfo.h"
-#include "collectors/proc_pressure.h"
-#include "collectors/proc_processes.h"
-#include "collectors/proc_qemu.h"
-#include "collectors/proc_swaps.h"
-#include "collectors/proc_vmstat.h"
-#include "collectors/proc_zoneinfo.h"
-#include "collectors/sys_devices_system_node.h"
-#include "collectors/sys_devices_system_node_hugepages.h"
-#include "collectors/sys_kernel_mm_hugepages.h"
-#include "collectors/sys_kernel_mm_ksm.h"
-#include "collectors/sys_kernel_mm_transparent_hugepage.h"
-#include "exporter/collector.h"
+#include "collectors/ksm.h"
+#include "collectors/meminfo.h"
+#include "collectors/numa.h"
+#include "collectors/numa_hugepages.h"
+#include "collectors/pressure.h"
+#include "collectors/processes.h"
+#include "collectors/qemu.h"
+#include "collectors/swap.h"
+#include "collectors/thp.h"
+#include "collectors/tlb.h"
+#include "collectors/vmstat.h"
+#include "collectors/zoneinfo.h"
+#include "framework/collector.h"
 
 namespace pagescope {
 

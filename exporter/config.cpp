@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "collectors/registry.h"
+
 namespace pagescope {
 namespace {
 
@@ -152,7 +154,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
         Put(l, "collectors.disable_defaults", ckv.second, origin);
         continue;
       }
-      const CollectorSpec* spec = FindCollector(cname);
+      const CollectorSpec* spec = FindCollector(AllCollectors(), cname);
       if (spec == nullptr) {
         std::vector<std::string> known{"disable_defaults"};
         for (const auto& c : AllCollectors()) known.push_back(c.name);
@@ -180,7 +182,7 @@ OptionType TypeOfKey(const std::string& key) {
   if (key == "collectors.disable_defaults" || key.ends_with(".enabled")) return OptionType::kBool;
   auto dot = key.rfind('.');
   auto cdot = key.find('.');
-  const CollectorSpec* spec = FindCollector(key.substr(cdot + 1, dot - cdot - 1));
+  const CollectorSpec* spec = FindCollector(AllCollectors(), key.substr(cdot + 1, dot - cdot - 1));
   if (spec != nullptr) {
     for (const auto& o : spec->options) {
       if (o.name == key.substr(dot + 1)) return o.type;

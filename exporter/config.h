@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "exporter/collector.h"
-#include "exporter/log.h"
+#include "framework/collector.h"
+#include "framework/log.h"
 
 namespace pagescope {
 

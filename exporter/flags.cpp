@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "collectors/registry.h"
 #include "exporter/config.h"
 
 namespace pagescope {
@@ -38,7 +39,7 @@ bool LookupFlag(const std::string& flag, FlagTarget* target) {
   std::string rest = flag.substr(kPrefix.size());
   auto dot = rest.find('.');
   std::string name = FlagToKeyPart(rest.substr(0, dot));
-  const CollectorSpec* spec = FindCollector(name);
+  const CollectorSpec* spec = FindCollector(AllCollectors(), name);
   if (spec == nullptr) return false;
   if (dot == std::string::npos) {
     *target = {"collectors." + name + ".enabled", OptionType::kBool, false};

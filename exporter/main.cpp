@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "exporter/config.h"
-#include "exporter/log.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
 #include "exporter/server.h"
 #include "exporter/web_config.h"
 #include "exporter/web_security.h"
+#include "framework/log.h"
 #include "pagescope/version.h"
 
 namespace {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "collectors/registry.h"
 #include "pagescope/version.h"
 
 namespace pagescope {

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "exporter/collector.h"
 #include "exporter/config.h"
-#include "exporter/fs.h"
-#include "exporter/log.h"
+#include "framework/collector.h"
+#include "framework/fs.h"
+#include "framework/log.h"
 
 namespace pagescope {
 

@@ -29,8 +29,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "exporter/log.h"
 #include "exporter/scrape_executor.h"
+#include "framework/log.h"
 #include "pagescope/version.h"
 
 namespace pagescope {

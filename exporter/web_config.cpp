@@ -19,7 +19,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope {
 

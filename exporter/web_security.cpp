@@ -9,7 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope {
 namespace {

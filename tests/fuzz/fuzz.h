@@ -3,7 +3,7 @@
 // files from the fixtures and whose body is one PAGESCOPE_FUZZ_TEXT line:
 //
 //   // seeds: proc/meminfo
-//   #include "collectors/proc_meminfo.h"
+//   #include "collectors/meminfo.h"
 //   #include "tests/fuzz/fuzz.h"
 //   PAGESCOPE_FUZZ_TEXT(pagescope::ParseMeminfo(text))
 //
@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 #define PAGESCOPE_FUZZ_TEXT(expr)                                                     \
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { \

@@ -1,5 +1,5 @@
 // seeds: proc/buddyinfo
-#include "collectors/proc_buddyinfo.h"
+#include "collectors/buddyinfo.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseBuddyinfo(text))

@@ -1,5 +1,5 @@
 // seeds:
-#include "collectors/cgroup_tree.h"
+#include "kernel/sys_fs_cgroup.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::CgroupLabels(std::string(text)))

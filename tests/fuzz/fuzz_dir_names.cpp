@@ -1,7 +1,7 @@
 // seeds:
 #include <string>
 
-#include "collectors/parse.h"
+#include "kernel/parse.h"
 #include "tests/fuzz/fuzz.h"
 
 // Directory names: hugepages-<size>kB and node<N>, and the page size label of what they give.

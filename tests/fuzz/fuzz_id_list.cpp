@@ -1,5 +1,5 @@
 // seeds: sys/devices/system/node/[ohp]* sys/devices/system/node/node*/cpulist
-#include "collectors/parse.h"
+#include "kernel/parse.h"
 #include "tests/fuzz/fuzz.h"
 
 // The kernel list format of CPU and node masks.

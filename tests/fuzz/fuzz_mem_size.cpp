@@ -1,6 +1,6 @@
 // seeds:
-#include "collectors/parse.h"
-#include "collectors/proc_pid.h"
+#include "kernel/parse.h"
+#include "kernel/proc_pid.h"
 #include "tests/fuzz/fuzz.h"
 
 // Memory sizes: QEMU and sysfs units (ParseSize, with bytes and MiB as the bare unit) and the

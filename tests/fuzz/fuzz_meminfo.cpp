@@ -1,5 +1,5 @@
 // seeds: proc/meminfo sys/devices/system/node/node*/meminfo
-#include "collectors/proc_meminfo.h"
+#include "collectors/meminfo.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseMeminfo(text))

@@ -1,6 +1,6 @@
 // seeds: proc/self/mountinfo proc/*/mountinfo
-#include "collectors/parse.h"
-#include "collectors/proc_mountinfo.h"
+#include "kernel/parse.h"
+#include "kernel/proc_mountinfo.h"
 #include "tests/fuzz/fuzz.h"
 
 // /proc/PID/mountinfo, and the octal unescape of its paths.

@@ -1,5 +1,5 @@
 // seeds: proc/pagetypeinfo
-#include "collectors/proc_pagetypeinfo.h"
+#include "kernel/proc_pagetypeinfo.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParsePagetypeinfo(text))

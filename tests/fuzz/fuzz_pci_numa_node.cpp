@@ -1,5 +1,5 @@
 // seeds: sys/bus/pci/devices/*/numa_node
-#include "collectors/numa_locality.h"
+#include "proctable/numa_locality.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParsePciNumaNode(text))

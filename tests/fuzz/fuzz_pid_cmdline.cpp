@@ -1,5 +1,5 @@
 // seeds: proc/*/cmdline
-#include "collectors/proc_pid.h"
+#include "kernel/proc_pid.h"
 #include "tests/fuzz/fuzz.h"
 
 // /proc/PID/cmdline: NUL-separated arguments.

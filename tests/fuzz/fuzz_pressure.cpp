@@ -1,5 +1,5 @@
 // seeds: proc/pressure/*
-#include "collectors/proc_pressure.h"
+#include "collectors/pressure.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParsePressure(text))

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "collectors/proc_processes.h"
+#include "collectors/processes.h"
 #include "tests/fuzz/fuzz.h"
 
 // Named groups of --collector.processes patterns; std::invalid_argument is its documented

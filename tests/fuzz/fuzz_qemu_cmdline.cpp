@@ -1,6 +1,6 @@
 // seeds: proc/*/cmdline
-#include "collectors/proc_pid.h"
-#include "collectors/qemu_cmdline.h"
+#include "kernel/proc_pid.h"
+#include "proctable/qemu_cmdline.h"
 #include "tests/fuzz/fuzz.h"
 
 // A QEMU command line as /proc/PID/cmdline gives it: -m, -mem-path, -object (key=value and

@@ -1,5 +1,5 @@
 // seeds: proc/swaps
-#include "collectors/proc_swaps.h"
+#include "collectors/swap.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseSwaps(text))

@@ -1,8 +1,8 @@
 // seeds:
-#include "collectors/proc_vmstat.h"
-#include "collectors/sys_kernel_mm_ksm.h"
-#include "collectors/sys_kernel_mm_transparent_hugepage.h"
-#include "collectors/sysfs.h"
+#include "collectors/ksm.h"
+#include "collectors/thp.h"
+#include "collectors/vmstat.h"
+#include "kernel/sysfs.h"
 #include "tests/fuzz/fuzz.h"
 
 // File and field names a newer kernel may add, turned into metric names: ksm, khugepaged and

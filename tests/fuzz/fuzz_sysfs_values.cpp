@@ -1,5 +1,5 @@
 // seeds: sys/kernel/mm/hugepages/*/* sys/devices/system/node/node*/hugepages/*/*
-#include "collectors/parse.h"
+#include "kernel/parse.h"
 #include "tests/fuzz/fuzz.h"
 
 // One-value sysfs files, signed and unsigned.

@@ -1,5 +1,5 @@
 // seeds: proc/*/task/*/stat
-#include "collectors/numa_locality.h"
+#include "proctable/numa_locality.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseTaskStat(text))

@@ -1,5 +1,5 @@
 // seeds: proc/vmstat
-#include "collectors/proc_vmstat.h"
+#include "collectors/vmstat.h"
 #include "tests/fuzz/fuzz.h"
 
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseVmstat(text))

@@ -1,5 +1,5 @@
 // seeds: sys/module/zswap/parameters/*
-#include "collectors/sys_module_zswap.h"
+#include "kernel/sys_module_zswap.h"
 #include "tests/fuzz/fuzz.h"
 
 // Module parameter booleans (Y/N/1/0).

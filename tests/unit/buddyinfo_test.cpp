@@ -1,3 +1,5 @@
+#include "collectors/buddyinfo.h"
+
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
@@ -5,11 +7,10 @@
 #include <filesystem>
 #include <sstream>
 
-#include "collectors/proc_buddyinfo.h"
-#include "collectors/proc_pagetypeinfo.h"
 #include "exporter/config.h"
-#include "exporter/errors.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
+#include "kernel/proc_pagetypeinfo.h"
 #include "test_util.h"
 
 namespace pagescope {

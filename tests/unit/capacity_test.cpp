@@ -4,10 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "collectors/proc_qemu.h"
+#include "collectors/qemu.h"
 #include "exporter/config.h"
-#include "exporter/errors.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
 #include "test_util.h"
 
 namespace pagescope {

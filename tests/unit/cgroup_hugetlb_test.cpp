@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "exporter/errors.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -3,8 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "collectors/cgroup_tree.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
+#include "kernel/sys_fs_cgroup.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "collectors/registry.h"
+
 namespace pagescope {
 namespace {
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "collectors/registry.h"
 #include "test_util.h"
 
 namespace pagescope::testing {

@@ -5,8 +5,8 @@
 
 #include <chrono>
 
-#include "collectors/parse.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
+#include "kernel/parse.h"
 #include "test_util.h"
 
 namespace pagescope {

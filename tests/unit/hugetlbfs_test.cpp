@@ -5,9 +5,9 @@
 
 #include <chrono>
 
-#include "collectors/parse.h"
-#include "exporter/errors.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
+#include "kernel/parse.h"
 #include "test_util.h"
 
 namespace pagescope {

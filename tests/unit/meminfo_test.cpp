@@ -1,6 +1,7 @@
+#include "collectors/meminfo.h"
+
 #include <gtest/gtest.h>
 
-#include "collectors/proc_meminfo.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -1,12 +1,12 @@
 // NUMA locality: the parsers (task stat's processor, Cpus_allowed_list, PCI numa_node, vCPU
 // thread names, numa_maps policies, vfio-pci devices on QEMU's command line) and the figures.
 
-#include "collectors/numa_locality.h"
+#include "proctable/numa_locality.h"
 
 #include <gtest/gtest.h>
 
-#include "collectors/qemu_cmdline.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
+#include "proctable/qemu_cmdline.h"
 
 namespace pagescope {
 namespace {

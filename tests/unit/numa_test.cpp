@@ -1,7 +1,8 @@
+#include "collectors/numa.h"
+
 #include <gtest/gtest.h>
 
-#include "collectors/parse.h"
-#include "collectors/sys_devices_system_node.h"
+#include "kernel/parse.h"
 #include "test_util.h"
 
 namespace pagescope {

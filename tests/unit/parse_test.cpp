@@ -1,8 +1,8 @@
-#include "collectors/parse.h"
+#include "kernel/parse.h"
 
 #include <gtest/gtest.h>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope::parse {
 namespace {

@@ -3,7 +3,7 @@
 // open per thread, inherit into threads created later, group reads, aggregation per group, and
 // counts of an exited process kept.
 
-#include "collectors/perf_event.h"
+#include "kernel/perf_event.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -18,7 +18,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "collectors/perf_event_tlb.h"
+#include "collectors/tlb.h"
 
 namespace pagescope {
 namespace {

@@ -1,12 +1,12 @@
 // Parsers of /proc/<pid>/ files and QEMU command lines, on inline strings.
 
-#include "collectors/proc_pid.h"
+#include "kernel/proc_pid.h"
 
 #include <gtest/gtest.h>
 
-#include "collectors/proc_mountinfo.h"
-#include "collectors/qemu_cmdline.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
+#include "kernel/proc_mountinfo.h"
+#include "proctable/qemu_cmdline.h"
 
 namespace pagescope {
 namespace {

@@ -1,6 +1,8 @@
 // Process grouping (matchers, templates, config errors) and fault counters carried over when
 // processes exit, on a process tree written to a temporary directory.
 
+#include "collectors/processes.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
@@ -8,11 +10,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "collectors/proc_processes.h"
 #include "exporter/config.h"
-#include "exporter/errors.h"
-#include "exporter/metric_sink.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
+#include "framework/metric_sink.h"
 #include "test_util.h"
 
 namespace pagescope {

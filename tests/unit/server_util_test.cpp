@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include "exporter/log.h"
 #include "exporter/server.h"
+#include "framework/log.h"
 
 namespace pagescope {
 namespace {

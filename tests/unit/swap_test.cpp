@@ -1,9 +1,10 @@
+#include "collectors/swap.h"
+
 #include <gtest/gtest.h>
 
-#include "collectors/parse.h"
-#include "collectors/proc_swaps.h"
-#include "collectors/sys_module_zswap.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
+#include "kernel/parse.h"
+#include "kernel/sys_module_zswap.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "exporter/config.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope::testing {
 

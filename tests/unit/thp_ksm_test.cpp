@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "collectors/parse.h"
-#include "collectors/sys_kernel_mm_ksm.h"
-#include "collectors/sys_kernel_mm_transparent_hugepage.h"
+#include "collectors/ksm.h"
+#include "collectors/thp.h"
+#include "kernel/parse.h"
 #include "test_util.h"
 
 namespace pagescope {

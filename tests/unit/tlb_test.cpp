@@ -2,6 +2,8 @@
 // selection, following threads, carry-over when processes exit, multiplexing, unavailable
 // events, the counter bound, option errors.
 
+#include "collectors/tlb.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/perf_event.h>
@@ -13,10 +15,9 @@
 #include <map>
 #include <sstream>
 
-#include "collectors/perf_event_tlb.h"
 #include "exporter/config.h"
-#include "exporter/errors.h"
 #include "exporter/scraper.h"
+#include "framework/errors.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -2,8 +2,8 @@
 
 #include <regex>
 
-#include "collectors/proc_pressure.h"
-#include "collectors/proc_vmstat.h"
+#include "collectors/pressure.h"
+#include "collectors/vmstat.h"
 #include "exporter/config.h"
 #include "test_util.h"
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "exporter/errors.h"
+#include "framework/errors.h"
 
 namespace pagescope {
 namespace {

@@ -1,7 +1,8 @@
+#include "collectors/zoneinfo.h"
+
 #include <gtest/gtest.h>
 
-#include "collectors/proc_zoneinfo.h"
-#include "exporter/errors.h"
+#include "framework/errors.h"
 #include "test_util.h"
 
 namespace pagescope {

@@ -1,0 +1,889 @@
+#include "collectors/processes.h"
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "kernel/parse.h"
+#include "kernel/proc_pid.h"
+#include "kernel/sys_fs_cgroup.h"
+#include "kernel/sysfs.h"
+#include "proctable/numa_locality.h"
+
+namespace pagescope {
+
+std::string StripNamedGroups(std::string_view p, std::map<std::string, std::size_t>* names) {
+  std::string out;
+  std::size_t group = 0;
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      out += c;
+      out += p[++i];
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      out += c;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out += c;
+      continue;
+    }
+    if (c == '(') {
+      std::string_view rest = p.substr(i + 1);
+      std::size_t skip = 0;
+      if (rest.starts_with("?P<")) {
+        skip = 3;
+      } else if (rest.starts_with("?<") && !rest.starts_with("?<=") && !rest.starts_with("?<!")) {
+        skip = 2;
+      }
+      if (skip > 0) {
+        auto close = rest.find('>');
+        if (close == std::string_view::npos || close == skip) {
+          throw std::invalid_argument("unterminated or empty group name");
+        }
+        std::string name(rest.substr(skip, close - skip));
+        for (char n : name) {
+          if (!std::isalnum(static_cast<unsigned char>(n)) && n != '_') {
+            throw std::invalid_argument("bad group name \"" + name + "\"");
+          }
+        }
+        (*names)[name] = ++group;
+        out += '(';
+        i += close + 1;
+        continue;
+      }
+      if (!rest.starts_with("?")) ++group;
+    }
+    out += c;
+  }
+  return out;
+}
+
+namespace {
+
+std::string_view BaseName(std::string_view path) {
+  auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// {{.Cgroup}} (0), {{.Pod}} (1: the pod UID) and {{.Unit}} (2: the systemd unit, or the libvirt
+// guest's name) of a cgroup path.
+std::string CgroupTemplateValue(int what, const std::string& cgroup) {
+  if (what == 0) return cgroup;
+  auto id = ParseCgroupIdentity(cgroup);
+  if (what == 1) return id.pod;
+  return id.unit.empty() ? id.vm : id.unit;
+}
+}  // namespace
+
+ProcessMatchers ProcessMatchers::Default() {
+  ProcessMatchers m;
+  Matcher all;
+  all.name.push_back({Segment::kComm, ""});
+  m.matchers_.push_back(std::move(all));
+  return m;
+}
+
+ProcessMatchers ProcessMatchers::FromYaml(const CollectorOptions& options,
+                                          const std::string& option, const YAML::Node& groups) {
+  if (!groups.IsDefined() || groups.IsNull()) return Default();
+  if (!groups.IsSequence()) options.FailAt(option, groups, "expected a list of matchers");
+  ProcessMatchers out;
+  for (const auto& g : groups) {
+    if (!g.IsMap()) options.FailAt(option, g, "expected a matcher (name, comm, exe, cmdline)");
+    Matcher m;
+    bool has_name = false;
+    std::set<std::string> capture_names;
+    auto strings = [&](const YAML::Node& n) {
+      std::vector<std::string> v;
+      if (n.IsScalar()) {
+        v.push_back(n.Scalar());
+      } else if (n.IsSequence()) {
+        for (const auto& item : n) {
+          if (!item.IsScalar()) options.FailAt(option, item, "expected a string");
+          v.push_back(item.Scalar());
+        }
+      } else {
+        options.FailAt(option, n, "expected a string or a list of strings");
+      }
+      return v;
+    };
+    for (const auto& kv : g) {
+      std::string key = kv.first.Scalar();
+      if (key == "name") {
+        has_name = true;
+        if (!kv.second.IsScalar()) options.FailAt(option, kv.second, "expected a template");
+        const std::string t = kv.second.Scalar();
+        std::size_t pos = 0;
+        while (pos < t.size()) {
+          auto open = t.find("{{", pos);
+          if (open == std::string::npos) {
+            m.name.push_back({Segment::kLiteral, t.substr(pos)});
+            break;
+          }
+          if (open > pos) m.name.push_back({Segment::kLiteral, t.substr(pos, open - pos)});
+          auto close = t.find("}}", open);
+          if (close == std::string::npos) {
+            options.FailAt(option, kv.second, "unterminated {{ in \"" + t + "\"");
+          }
+          std::string var(parse::Trim(std::string_view(t).substr(open + 2, close - open - 2)));
+          if (var == ".Comm") {
+            m.name.push_back({Segment::kComm, ""});
+          } else if (var == ".ExeBase") {
+            m.name.push_back({Segment::kExeBase, ""});
+            out.needs_exe_ = true;
+          } else if (var == ".ExeFull") {
+            m.name.push_back({Segment::kExeFull, ""});
+            out.needs_exe_ = true;
+          } else if (var.starts_with(".Matches.") && var.size() > 9) {
+            m.name.push_back({Segment::kMatch, var.substr(9)});
+          } else if (var == ".Cgroup" || var == ".Pod" || var == ".Unit") {
+            m.name.push_back({var == ".Cgroup" ? Segment::kCgroup
+                              : var == ".Pod"  ? Segment::kPod
+                                               : Segment::kUnit,
+                              ""});
+          } else {
+            options.FailAt(option, kv.second,
+                           "unknown template variable {{" + var +
+                               "}} (use .Comm, .ExeBase, .ExeFull, .Matches.<name>, .Cgroup, "
+                               ".Pod or .Unit)");
+          }
+          pos = close + 2;
+        }
+      } else if (key == "comm") {
+        m.comm = strings(kv.second);
+      } else if (key == "exe") {
+        m.exe = strings(kv.second);
+        out.needs_exe_ = true;
+      } else if (key == "cmdline") {
+        out.needs_cmdline_ = true;
+        const auto list = strings(kv.second);
+        for (const auto& re : list) {
+          Matcher::Pattern p;
+          try {
+            std::string plain = StripNamedGroups(re, &p.names);
+            p.re = std::regex(plain, std::regex::ECMAScript | std::regex::optimize);
+            for (std::size_t i = 1; i <= p.re.mark_count(); ++i) {
+              capture_names.insert(std::to_string(i));
+            }
+            for (const auto& [n, idx] : p.names) capture_names.insert(n);
+          } catch (const std::exception& e) {
+            options.FailAt(option, kv.second,
+                           "invalid regular expression \"" + re + "\": " + e.what());
+          }
+          m.cmdline.push_back(std::move(p));
+        }
+      } else {
+        options.FailAt(option, kv.first,
+                       "unknown key \"" + key + "\" (expected name, comm, exe, cmdline)");
+      }
+    }
+    if (!has_name) options.FailAt(option, g, "a matcher needs a name template");
+    if (m.name.size() == 1 && m.name[0].kind == Segment::kLiteral &&
+        m.name[0].text == kOverflowGroup) {
+      options.FailAt(
+          option, g,
+          "\"" + std::string(kOverflowGroup) + "\" is the overflow group's name; choose another");
+    }
+    for (const auto& s : m.name) {
+      if (s.kind == Segment::kMatch && !capture_names.count(s.text)) {
+        options.FailAt(option, g,
+                       "{{.Matches." + s.text + "}} names no capture of this matcher's cmdline");
+      }
+    }
+    out.matchers_.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::string ProcessMatchers::MatchProcess(const PidReader& reader, int pid, std::string_view comm,
+                                          std::string& buf) const {
+  std::string exe, cmdline, cgroup;
+  bool exe_loaded = false, cmdline_loaded = false, cgroup_loaded = false;
+  Facts facts{comm,
+              [&]() -> const std::string& {
+                if (!exe_loaded) {
+                  exe = reader.ReadLink(pid, "exe");
+                  // A deleted executable reads "path (deleted)".
+                  if (exe.ends_with(" (deleted)")) exe.resize(exe.size() - 10);
+                  exe_loaded = true;
+                }
+                return exe;
+              },
+              [&]() -> const std::string& {
+                if (!cmdline_loaded) {
+                  if (reader.Read(pid, "cmdline", buf, true) == ReadStatus::kOk) {
+                    for (const auto& a : SplitCmdline(buf)) {
+                      if (!cmdline.empty()) cmdline += ' ';
+                      cmdline += a;
+                    }
+                  }
+                  cmdline_loaded = true;
+                }
+                return cmdline;
+              },
+              [&]() -> const std::string& {
+                if (!cgroup_loaded) {
+                  if (reader.Read(pid, "cgroup", buf, true) == ReadStatus::kOk) {
+                    try {
+                      cgroup = ProcPidCgroupPath(buf);
+                    } catch (const ParseError&) {
+                      cgroup.clear();  // an unknown layout names no cgroup
+                    }
+                  }
+                  cgroup_loaded = true;
+                }
+                return cgroup;
+              }};
+  return Match(facts);
+}
+
+std::string ProcessMatchers::Match(const Facts& f) const {
+  for (const auto& m : matchers_) {
+    if (!m.comm.empty() && std::find(m.comm.begin(), m.comm.end(), f.comm) == m.comm.end()) {
+      continue;
+    }
+    if (!m.exe.empty()) {
+      const std::string& exe = f.exe();
+      bool any = false;
+      for (const auto& e : m.exe) {
+        if (e.find('/') != std::string::npos ? exe == e : BaseName(exe) == e) any = true;
+      }
+      if (!any) continue;
+    }
+    std::map<std::string, std::string> captures;
+    bool all = true;
+    for (const auto& p : m.cmdline) {
+      std::smatch sm;
+      const std::string& cl = f.cmdline();
+      if (!std::regex_search(cl, sm, p.re)) {
+        all = false;
+        break;
+      }
+      for (std::size_t i = 1; i < sm.size(); ++i) captures[std::to_string(i)] = sm[i].str();
+      for (const auto& [n, idx] : p.names) captures[n] = sm[idx].str();
+    }
+    if (!all) continue;
+    std::string name;
+    for (const auto& s : m.name) {
+      switch (s.kind) {
+        case Segment::kLiteral:
+          name += s.text;
+          break;
+        case Segment::kComm:
+          name += f.comm;
+          break;
+        case Segment::kExeBase:
+          name += BaseName(f.exe());
+          break;
+        case Segment::kExeFull:
+          name += f.exe();
+          break;
+        case Segment::kMatch: {
+          auto it = captures.find(s.text);
+          if (it != captures.end()) name += it->second;
+          break;
+        }
+        case Segment::kCgroup:
+        case Segment::kPod:
+        case Segment::kUnit:
+          name += CgroupTemplateValue(s.kind == Segment::kCgroup ? 0
+                                      : s.kind == Segment::kPod  ? 1
+                                                                 : 2,
+                                      f.cgroup ? f.cgroup() : std::string());
+          break;
+      }
+    }
+    return name;
+  }
+  return {};
+}
+
+void GroupPlaces::Update(const std::map<std::string, std::uint64_t>& present,
+                         Clock::time_point now) {
+  ++updates_;
+  dropped_.clear();
+  for (auto it = places_.begin(); it != places_.end();) {
+    if (present.count(it->first)) {
+      it->second = now;
+    } else if (idle_ > Clock::duration::zero() && now - it->second >= idle_) {
+      dropped_.push_back(it->first);
+      it = places_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  // Waiting names keep their arrival while they have processes; one that has none waits no
+  // more (it has no series of its own, nothing to keep).
+  std::erase_if(waiting_, [&](const auto& kv) { return !present.count(kv.first); });
+  for (const auto& [name, resident] : present) {
+    if (!places_.count(name)) waiting_.try_emplace(name, Waiting{updates_, now});
+  }
+  std::size_t free = max_ == 0               ? waiting_.size()
+                     : places_.size() < max_ ? max_ - places_.size()
+                                             : 0;
+  if (free > 0 && !waiting_.empty()) {
+    std::vector<std::pair<std::string, Waiting>> order(waiting_.begin(), waiting_.end());
+    std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+      if (a.second.arrival != b.second.arrival) return a.second.arrival < b.second.arrival;
+      std::uint64_t ra = present.at(a.first), rb = present.at(b.first);
+      if (ra != rb) return ra > rb;
+      return a.first < b.first;
+    });
+    for (std::size_t i = 0; i < order.size() && i < free; ++i) {
+      places_[order[i].first] = now;
+      waiting_.erase(order[i].first);
+    }
+  }
+  folded_ = waiting_.size();
+}
+
+std::optional<std::chrono::seconds> ParseDurationText(std::string_view text) {
+  text = parse::Trim(text);
+  if (text.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  std::size_t i = 0;
+  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+    if (n > 1000000000) return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
+  }
+  if (i == 0) return std::nullopt;
+  std::string_view unit = text.substr(i);
+  std::uint64_t mult = 0;
+  if (unit == "s" || (unit.empty() && n == 0)) {
+    mult = 1;
+  } else if (unit == "m") {
+    mult = 60;
+  } else if (unit == "h") {
+    mult = 3600;
+  } else if (unit == "d") {
+    mult = 86400;
+  } else {
+    return std::nullopt;
+  }
+  return std::chrono::seconds(static_cast<std::int64_t>(n * mult));
+}
+
+namespace {
+
+struct ProcKey {
+  int pid;
+  std::uint64_t starttime;
+  bool operator==(const ProcKey&) const = default;
+};
+struct ProcKeyHash {
+  std::size_t operator()(const ProcKey& k) const {
+    return std::hash<std::uint64_t>()((static_cast<std::uint64_t>(k.pid) << 40) ^ k.starttime);
+  }
+};
+
+struct GroupSums {
+  std::uint64_t procs = 0;
+  std::uint64_t minflt = 0;  // carried + live
+  std::uint64_t majflt = 0;
+  std::uint64_t resident = 0;
+  std::uint64_t swap = 0;
+  std::uint64_t hugetlb = 0;
+  std::uint64_t anon_huge = 0;
+  std::uint64_t ksm_merging = 0;
+  std::int64_t ksm_profit = 0;
+  std::uint64_t locked = 0;
+  std::uint64_t pinned = 0;
+  std::map<std::pair<int, std::uint64_t>, std::uint64_t> hugetlb_nodes;  // (node, size) -> bytes
+};
+
+// The hugetlb_numa option: hugetlb pages per node and size from numa_maps, read only for
+// processes that hold hugetlb memory (status HugetlbPages > 0) and at most `max_reads` times
+// per scrape (numa_maps walks every mapping's page tables); the others are counted as skipped.
+struct HugetlbNumaBudget {
+  long long max_reads = 0;
+  long long reads = 0;
+  long long skipped = 0;
+};
+// Whether hugetlb_numa reads this process's numa_maps (one read of the budget when it does).
+bool HugetlbNumaWants(const ProcessEntry& p, HugetlbNumaBudget& budget) {
+  if (!p.status.hugetlb_pages || *p.status.hugetlb_pages == 0) return false;
+  if (budget.reads >= budget.max_reads) {
+    ++budget.skipped;
+    return false;
+  }
+  ++budget.reads;
+  return true;
+}
+
+// One read of /proc/<pid>/numa_maps for both hugetlb_numa and numa_locality; nullopt when the
+// process exited, the file is denied or malformed (reported).
+std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const ProcessEntry& p,
+                                            std::string& buf, MetricSink& out) {
+  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return std::nullopt;
+  try {
+    return ParseProcPidNumaMaps(buf);
+  } catch (const ParseError& e) {
+    out.Fail(reader.Path(p.pid, "numa_maps").string() + ":" + std::to_string(e.line()) + ": " +
+             e.what());
+    return std::nullopt;
+  }
+}
+
+void AddHugetlbNodes(const ProcPidNumaMaps& m, GroupSums& g) {
+  for (const auto& [key, pages] : m.huge_pages) g.hugetlb_nodes[key] += pages * key.second;
+}
+
+void EmitHugetlbNodes(const std::string& group, const GroupSums& g, MetricSink& out) {
+  for (const auto& [key, bytes] : g.hugetlb_nodes) {
+    out.Gauge("pagescope_process_hugetlb_node_bytes",
+              "HugeTLB memory of the group's processes faulted in on this NUMA node, by page size "
+              "(numa_maps huge mappings; with hugetlb_numa: true).",
+              {{"group", group},
+               {"node", std::to_string(key.first)},
+               {"page_size", parse::PageSizeLabel(key.second)}},
+              static_cast<double>(bytes));
+  }
+}
+
+// VmLck and VmPin of one process into its group's sums; true when the kernel prints them.
+bool AddLockedAndPinned(GroupSums& g, const ProcPidStatus& status) {
+  g.locked += status.vm_lck.value_or(0);
+  g.pinned += status.vm_pin.value_or(0);
+  return status.vm_lck.has_value() || status.vm_pin.has_value();
+}
+
+void EmitLockedPinnedAndKsmProfit(const Labels& l, const GroupSums& g, bool locked_known,
+                                  bool ksm_known, MetricSink& out) {
+  if (locked_known) {
+    out.Gauge("pagescope_process_locked_bytes",
+              "Memory the group's processes locked with mlock() (status VmLck): never reclaimed "
+              "or swapped.",
+              l, static_cast<double>(g.locked));
+    out.Gauge("pagescope_process_pinned_bytes",
+              "Memory of the group's processes pinned by the kernel for devices (status VmPin: "
+              "VFIO passthrough, RDMA, io_uring fixed buffers): cannot move, be reclaimed or "
+              "compacted.",
+              l, static_cast<double>(g.pinned));
+  }
+  if (ksm_known) {
+    out.Gauge("pagescope_process_ksm_profit_bytes",
+              "Memory KSM saves for the group's processes minus its rmap overhead (ksm_stat "
+              "ksm_process_profit; can be negative). 0 while KSM has merged no page at all: "
+              "ksm_stat is then not read per process.",
+              l, static_cast<double>(g.ksm_profit));
+  }
+}
+
+class ProcessesCollector : public Collector {
+ public:
+  ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
+                     std::size_t max_groups, GroupPlaces::Clock::duration idle,
+                     std::function<GroupPlaces::Clock::time_point()> now, GroupLocality locality)
+      : locality_(std::move(locality)),
+        matchers_(std::move(matchers)),
+        smaps_(smaps),
+        guard_(limits),
+        places_(max_groups, idle),
+        idle_(idle),
+        now_(std::move(now)) {
+    overflow_ = GroupIndex(std::string(kOverflowGroup));
+  }
+
+  void Collect(const Context& ctx, MetricSink& out) override {
+    // One scrape at a time updates the carried counters (scrapes may run concurrently).
+    std::lock_guard lock(mu_);
+    const ProcessTable& table = ScanProcesses(ctx);
+    for (const auto& e : table.errors) out.Fail(e);
+    vanished_ += table.vanished;
+    denied_ += table.denied;
+
+    PidReader reader(ctx.fs().procfs());
+    const std::uint64_t page_size = SystemPageSize();
+
+    // KSM: per-process merging pages can only be non-zero when KSM merged something.
+    auto ksm_dir = ctx.fs().Sys("kernel/mm/ksm");
+    std::optional<std::uint64_t> shared = ReadU64File(ctx, ksm_dir / "pages_shared", out);
+    std::optional<std::uint64_t> sharing = ReadU64File(ctx, ksm_dir / "pages_sharing", out);
+    bool ksm_known = shared.has_value() && sharing.has_value();
+    bool ksm_read_each = ksm_known && (*shared + *sharing) > 0;
+
+    // live_ is updated in place (no second map): entries not seen in this scrape are gone.
+    ++generation_;
+    std::map<std::string, GroupSums> groups;
+    bool any_hugetlb = false;
+    bool any_locked = false;
+    HugetlbNumaBudget numa_budget{hugetlb_numa_max_};
+    bool any_ksm_file = false;
+    bool any_ksm_profit = false;
+    bool ksm_probed = false;
+    SmapsGuard::Scrape smaps_scrape;
+    std::vector<std::pair<int, std::uint64_t>> alive;
+    if (smaps_) alive.reserve(table.processes.size());
+
+    // Pass 1: the group each process matches, and what the groups hold now.
+    std::vector<Live*> lives;
+    lives.reserve(table.processes.size());
+    std::map<std::string, std::uint64_t> present;  // group -> resident bytes
+    for (const auto& p : table.processes) {
+      ProcKey key{p.pid, p.stat.starttime};
+      auto [it, is_new] = live_.try_emplace(key);
+      Live& live = it->second;
+      lives.push_back(&live);
+      const std::uint64_t comm_hash = std::hash<std::string>()(p.stat.comm);
+      if (is_new || live.comm_hash != comm_hash) {
+        std::string group = matchers_.MatchProcess(reader, p.pid, p.stat.comm, buf_);
+        if (!is_new) {
+          // Same process, new comm (exec): faults so far stay with the old group.
+          if (live.counted_in != kNoGroup) {
+            auto& c = carried_[live.counted_in];
+            c.first += live.minflt - live.base_minflt;
+            c.second += live.majflt - live.base_majflt;
+          }
+          live.counted_in = kNoGroup;
+          live.base_minflt = p.stat.minflt;
+          live.base_majflt = p.stat.majflt;
+        }
+        live.group = GroupIndex(group);
+        live.comm_hash = comm_hash;
+      }
+      live.generation = generation_;
+      if (live.group != kNoGroup && live.group != overflow_) {
+        present[group_names_[live.group]] += p.stat.rss_pages * page_size;
+      }
+    }
+    // Processes gone since the last scrape: their counts stay with their group
+    // (before groups are dropped: a group is dropped only after its last process has gone).
+    std::erase_if(live_, [&](const auto& kv) {
+      const Live& l = kv.second;
+      if (l.generation == generation_) return false;
+      if (l.counted_in != kNoGroup) {
+        auto& c = carried_[l.counted_in];
+        c.first += l.minflt - l.base_minflt;
+        c.second += l.majflt - l.base_majflt;
+      }
+      return true;
+    });
+    const auto now = now_();
+    places_.Update(present, now);
+    for (const auto& name : places_.dropped()) {
+      if (auto it = group_index_.find(name); it != group_index_.end()) carried_.erase(it->second);
+      ++dropped_total_;
+    }
+
+    // Pass 2: count each process in its group, or in the overflow group.
+    bool any_overflow = false;
+    for (std::size_t i = 0; i < table.processes.size(); ++i) {
+      const auto& p = table.processes[i];
+      Live& live = *lives[i];
+      if (smaps_) alive.emplace_back(p.pid, p.stat.starttime);
+      std::uint32_t target = kNoGroup;
+      if (live.group != kNoGroup) {
+        target = live.group != overflow_ && places_.Placed(group_names_[live.group]) ? live.group
+                                                                                     : overflow_;
+      }
+      if (target != live.counted_in) {
+        // A process whose group got a place leaves the overflow: what it counted there stays
+        // there; its new group counts from now.
+        if (live.counted_in != kNoGroup) {
+          auto& c = carried_[live.counted_in];
+          c.first += p.stat.minflt - live.base_minflt;
+          c.second += p.stat.majflt - live.base_majflt;
+          live.base_minflt = p.stat.minflt;
+          live.base_majflt = p.stat.majflt;
+        }
+        if (target == overflow_) ++folded_total_;
+        live.counted_in = target;
+      }
+      live.minflt = p.stat.minflt;
+      live.majflt = p.stat.majflt;
+      if (live.counted_in != kNoGroup) {
+        if (live.counted_in == overflow_) any_overflow = true;
+        GroupSums& g = groups[group_names_[live.counted_in]];
+        {
+          // numa_maps at most once per process, for hugetlb_numa and numa_locality.
+          const std::string& name = group_names_[live.counted_in];
+          const bool locality = locality_.enabled() && locality_.Wants(name);
+          const bool hugetlb_nodes = hugetlb_numa_max_ > 0 && HugetlbNumaWants(p, numa_budget);
+          std::optional<ProcPidNumaMaps> numa;
+          if (hugetlb_nodes || (locality && locality_.NumaMapsAllowed(p, page_size))) {
+            numa = ReadNumaMaps(reader, p, buf_, out);
+          }
+          if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
+          if (locality) locality_.Add(ctx, reader, p, name, numa ? &*numa : nullptr, buf_);
+        }
+        ++g.procs;
+        g.minflt += live.minflt - live.base_minflt;
+        g.majflt += live.majflt - live.base_majflt;
+        g.resident += p.stat.rss_pages * page_size;
+        g.swap += p.status.vm_swap.value_or(0);
+        any_locked |= AddLockedAndPinned(g, p.status);
+        if (p.status.hugetlb_pages) {
+          any_hugetlb = true;
+          g.hugetlb += *p.status.hugetlb_pages;
+        }
+        if (smaps_) {
+          auto r = guard_.Get(ctx, reader, smaps_scrape, p, page_size, buf_);
+          if (r) g.anon_huge += r->anon_huge_pages.value_or(0);
+        }
+        if (ksm_known && (ksm_read_each || !ksm_probed)) {
+          ksm_probed = true;
+          ReadStatus st = reader.Read(p.pid, "ksm_stat", buf_, true);
+          if (st == ReadStatus::kOk) {
+            try {
+              // Kernels before 6.4 write only ksm_rmap_items here: then no series, not a 0;
+              // ksm_process_profit came later still.
+              auto ksm = ParseProcPidKsmStat(buf_);
+              if (ksm.merging_pages) {
+                any_ksm_file = true;
+                g.ksm_merging += *ksm.merging_pages;
+              }
+              if (ksm.process_profit) {
+                any_ksm_profit = true;
+                g.ksm_profit += *ksm.process_profit;
+              }
+            } catch (const ParseError& e) {
+              out.Fail(reader.Path(p.pid, "ksm_stat").string() + ":" + std::to_string(e.line()) +
+                       ": " + e.what());
+            }
+          }
+        }
+      }
+    }
+    // The overflow group goes like any other when nothing was folded for the idle time.
+    if (any_overflow) {
+      overflow_seen_ = now;
+    } else if (idle_ > GroupPlaces::Clock::duration::zero() && carried_.count(overflow_) &&
+               now - overflow_seen_ >= idle_) {
+      carried_.erase(overflow_);
+    }
+    for (const auto& [index, c] : carried_) {
+      GroupSums& g = groups[group_names_[index]];
+      g.minflt += c.first;
+      g.majflt += c.second;
+    }
+    if (smaps_) guard_.Retain(alive);
+
+    for (const auto& [name, g] : groups) {
+      Labels l{{"group", name}};
+      out.Gauge("pagescope_process_num_procs", "Processes in the group.", l,
+                static_cast<double>(g.procs));
+      out.Counter("pagescope_process_minor_faults_total",
+                  "Minor page faults of the group's processes (stat minflt); includes what "
+                  "exited processes had counted, so it never goes backwards.",
+                  l, static_cast<double>(g.minflt));
+      out.Counter("pagescope_process_major_faults_total",
+                  "Major page faults of the group's processes (stat majflt); includes what "
+                  "exited processes had counted, so it never goes backwards.",
+                  l, static_cast<double>(g.majflt));
+      out.Gauge("pagescope_process_resident_bytes",
+                "Resident memory of the group (stat rss times the page size; hugetlb pages "
+                "are not included).",
+                l, static_cast<double>(g.resident));
+      out.Gauge("pagescope_process_swap_bytes", "Swapped-out memory of the group (status VmSwap).",
+                l, static_cast<double>(g.swap));
+      if (any_hugetlb) {
+        out.Gauge("pagescope_process_hugetlb_bytes",
+                  "HugeTLB memory mapped by the group (status HugetlbPages).", l,
+                  static_cast<double>(g.hugetlb));
+      }
+      if (smaps_) {
+        out.Gauge("pagescope_process_anon_huge_pages_bytes",
+                  "Anonymous transparent hugepages of the group (smaps_rollup AnonHugePages; "
+                  "processes skipped by the smaps guards count with their last value or 0).",
+                  l, static_cast<double>(g.anon_huge));
+      }
+      if (ksm_known && any_ksm_file) {
+        out.Gauge("pagescope_process_ksm_merging_pages",
+                  "Pages of the group merged by KSM (ksm_stat ksm_merging_pages).", l,
+                  static_cast<double>(g.ksm_merging));
+      }
+      EmitLockedPinnedAndKsmProfit(l, g, any_locked, ksm_known && any_ksm_profit, out);
+      EmitHugetlbNodes(name, g, out);
+    }
+    if (hugetlb_numa_max_ > 0) {
+      hugetlb_numa_skipped_ += numa_budget.skipped;
+      out.Counter("pagescope_process_hugetlb_numa_skipped_total",
+                  "Processes holding hugetlb memory whose numa_maps was not read because the "
+                  "scrape had read hugetlb_numa_max_processes of them already.",
+                  {}, static_cast<double>(hugetlb_numa_skipped_));
+    }
+    // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
+    if (table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
+    out.Counter("pagescope_process_vanished_total",
+                "Processes that exited while being read (not an error).", {},
+                static_cast<double>(vanished_));
+    out.Counter("pagescope_process_read_denied_total",
+                "Per-process files pagescope was not allowed to read (hidepid, other users).", {},
+                static_cast<double>(denied_));
+    out.Gauge("pagescope_process_groups",
+              "Process groups holding one of the max_groups places (the overflow group not "
+              "included).",
+              {}, static_cast<double>(places_.size()));
+    out.Gauge("pagescope_process_folded_groups",
+              "Group names whose processes are now counted in the overflow group \"" +
+                  std::string(kOverflowGroup) + "\" because max_groups places are taken.",
+              {}, static_cast<double>(places_.folded()));
+    out.Counter("pagescope_process_folded_processes_total",
+                "Processes put into the overflow group (when first seen, or after an exec).", {},
+                static_cast<double>(folded_total_));
+    out.Counter("pagescope_process_groups_dropped_total",
+                "Process groups dropped after idle_timeout without a process (their series go).",
+                {}, static_cast<double>(dropped_total_));
+    if (smaps_) guard_.Emit(out, "pagescope_process");
+    locality_.Emit(ctx, out);
+    CompactNames();
+  }
+
+ private:
+  // Small on purpose: one per process, kept between scrapes.
+  struct Live {
+    std::uint32_t group = kNoGroup;       // index into group_names_: the group it matches
+    std::uint32_t counted_in = kNoGroup;  // that group, or the overflow group
+    std::uint32_t generation = 0;         // the scrape that last saw the process
+    std::uint64_t comm_hash = 0;          // a new comm (exec) means matching again
+    std::uint64_t minflt = 0, majflt = 0;
+    std::uint64_t base_minflt = 0, base_majflt = 0;  // counted before joining the group
+  };
+  static constexpr std::uint32_t kNoGroup = 0xffffffffu;
+  std::uint32_t GroupIndex(const std::string& name) {
+    if (name.empty()) return kNoGroup;
+    auto [it, inserted] =
+        group_index_.emplace(name, static_cast<std::uint32_t>(group_names_.size()));
+    if (inserted) group_names_.push_back(name);
+    return it->second;
+  }
+  // Names no process or carried counter refers to any more are forgotten, so a stream of
+  // one-off names (ids in a template capture) does not grow memory.
+  void CompactNames() {
+    std::size_t used_estimate = carried_.size() + 2 * places_.size() + 64;
+    if (group_names_.size() < 2 * used_estimate + live_.size() / 4) return;
+    std::vector<std::uint32_t> remap(group_names_.size(), kNoGroup);
+    std::vector<std::string> names;
+    auto keep = [&](std::uint32_t i) {
+      if (i == kNoGroup) return i;
+      if (remap[i] == kNoGroup) {
+        remap[i] = static_cast<std::uint32_t>(names.size());
+        names.push_back(group_names_[i]);
+      }
+      return remap[i];
+    };
+    overflow_ = keep(overflow_);
+    for (auto& [k, l] : live_) {
+      l.group = keep(l.group);
+      l.counted_in = keep(l.counted_in);
+    }
+    std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried;
+    for (const auto& [i, c] : carried_) carried[keep(i)] = c;
+    carried_ = std::move(carried);
+    group_names_ = std::move(names);
+    group_index_.clear();
+    for (std::uint32_t i = 0; i < group_names_.size(); ++i) group_index_[group_names_[i]] = i;
+  }
+  GroupLocality locality_;
+  std::vector<std::string> group_names_;
+  std::unordered_map<std::string, std::uint32_t> group_index_;
+  ProcessMatchers matchers_;
+  bool smaps_;
+  SmapsGuard guard_;
+  std::mutex mu_;
+  std::unordered_map<ProcKey, Live, ProcKeyHash> live_;
+  std::map<std::uint32_t, std::pair<std::uint64_t, std::uint64_t>> carried_;  // exited min/maj
+  std::uint64_t vanished_ = 0;
+  std::uint64_t denied_ = 0;
+  long long hugetlb_numa_skipped_ = 0;
+
+ public:
+  long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
+
+ private:
+  std::uint32_t generation_ = 0;
+  std::string buf_;
+  GroupPlaces places_;
+  GroupPlaces::Clock::duration idle_;
+  std::function<GroupPlaces::Clock::time_point()> now_;
+  std::uint32_t overflow_ = kNoGroup;
+  GroupPlaces::Clock::time_point overflow_seen_{};
+  std::uint64_t folded_total_ = 0;
+  std::uint64_t dropped_total_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> MakeProcessesCollector(
+    const CollectorOptions& o, std::function<GroupPlaces::Clock::time_point()> now) {
+  auto matchers = ProcessMatchers::FromYaml(o, "groups", o.Yaml("groups"));
+  SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
+  long long max_groups = o.Int("max_groups");
+  if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
+  auto idle = ParseDurationText(o.String("idle_timeout"));
+  if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
+  auto numa_max_resident = ParseSize(o.String("numa_max_resident"));
+  if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
+  long long numa_max_threads = o.Int("numa_max_threads");
+  if (numa_max_threads < 1 || numa_max_threads > 1000000) {
+    o.Fail("numa_max_threads", "must be between 1 and 1000000");
+  }
+  GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
+                         *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
+  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
+                                                static_cast<std::size_t>(max_groups), *idle,
+                                                std::move(now), std::move(locality));
+  long long numa_max = o.Int("hugetlb_numa_max_processes");
+  if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
+  if (o.Bool("hugetlb_numa")) c->hugetlb_numa_max_ = numa_max;
+  return c;
+}
+
+CollectorSpec ProcessesCollectorSpec() {
+  CollectorSpec spec;
+  spec.name = "processes";
+  spec.default_enabled = true;
+  spec.help =
+      "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
+      "KSM";
+  spec.sources = "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}";
+  spec.options = {
+      {"groups", OptionType::kYaml, "",
+       "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
+       "comm."},
+  };
+  spec.options.push_back(
+      {"max_groups", OptionType::kInt, "50",
+       "At most this many groups get series of their own (0: no limit); processes of other "
+       "groups are counted in the group \"" +
+           std::string(kOverflowGroup) +
+           "\". A group keeps its place while it lives; free places go first come."});
+  spec.options.push_back({"idle_timeout", OptionType::kString, "1h",
+                          "Drop a group (and its series) after this long without a process "
+                          "(e.g. 10m, 1h; 0: never)."});
+  spec.options.push_back(
+      {"numa_locality", OptionType::kYaml, "",
+       "List of {group, devices}: for these groups, NUMA locality (threads' nodes, memory per "
+       "node from numa_maps, memory outside its policy, the nodes of the listed PCI devices; "
+       "docs/numa-locality.md)."});
+  spec.options.push_back({"numa_max_resident", OptionType::kString, "64GiB",
+                          "numa_locality: never read numa_maps of a process with more "
+                          "resident memory than this (0: no limit)."});
+  spec.options.push_back({"numa_max_threads", OptionType::kInt, "4096",
+                          "numa_locality: read at most this many threads per group."});
+  for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
+  spec.options.push_back(
+      {"hugetlb_numa", OptionType::kBool, "false",
+       "Export pagescope_process_hugetlb_node_bytes{group, node, page_size} from numa_maps, read "
+       "only for processes that hold hugetlb memory (status HugetlbPages > 0)."});
+  spec.options.push_back(
+      {"hugetlb_numa_max_processes", OptionType::kInt, "64",
+       "With hugetlb_numa: at most this many numa_maps reads per scrape (each walks the "
+       "process's mappings); the rest are counted in "
+       "pagescope_process_hugetlb_numa_skipped_total."});
+  spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
+    return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
+  };
+  return spec;
+}
+
+}  // namespace pagescope

@@ -1,0 +1,560 @@
+#include "collectors/qemu.h"
+
+#include <algorithm>
+#include <set>
+
+#include "collectors/hugepages.h"
+#include "collectors/meminfo.h"
+#include "collectors/numa.h"
+#include "collectors/numa_hugepages.h"
+#include "kernel/parse.h"
+#include "kernel/proc_mountinfo.h"
+#include "kernel/proc_pid.h"
+#include "proctable/numa_locality.h"
+#include "proctable/qemu_cmdline.h"
+
+namespace pagescope {
+namespace {
+
+using Flavor = CapacityFlavor;
+
+std::string Join(const std::set<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += ',';
+    out += s;
+  }
+  return out;
+}
+
+// "true", "false", or "mixed" when the RAM backends disagree.
+std::string Flag(const std::set<bool>& values) {
+  if (values.empty()) return "false";
+  if (values.size() > 1) return "mixed";
+  return *values.begin() ? "true" : "false";
+}
+
+// With the locked_memory option: what the guest's QEMU process locked and pinned (VFIO
+// passthrough pins all guest RAM) and KSM's net saving for it.
+void EmitVmLockedAndKsmProfit(const Labels& l, const ProcPidStatus& status,
+                              const std::optional<ProcPidKsmStat>& ksm, MetricSink& out) {
+  if (status.vm_lck) {
+    out.Gauge("pagescope_vm_locked_bytes", "Memory the QEMU process locked (status VmLck).", l,
+              static_cast<double>(*status.vm_lck));
+  }
+  if (status.vm_pin) {
+    out.Gauge("pagescope_vm_pinned_bytes",
+              "Memory of the QEMU process pinned for devices (status VmPin: VFIO passthrough).", l,
+              static_cast<double>(*status.vm_pin));
+  }
+  if (ksm && ksm->process_profit) {
+    out.Gauge("pagescope_vm_ksm_profit_bytes",
+              "Memory KSM saves for the QEMU process minus its rmap overhead (ksm_stat "
+              "ksm_process_profit; can be negative).",
+              l, static_cast<double>(*ksm->process_profit));
+  }
+}
+
+class QemuCollector : public Collector {
+ public:
+  QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits,
+                bool numa_locality, bool numa_detail)
+      : flavors_(std::move(flavors)),
+        smaps_(smaps),
+        guard_(limits),
+        numa_locality_(numa_locality || numa_detail),
+        numa_detail_(numa_detail) {}
+  bool locked_memory = false;
+
+  void Collect(const Context& ctx, MetricSink& out) override {
+    const ProcessTable& table = ScanProcesses(ctx);
+    PidReader reader(ctx.fs().procfs());
+    std::string buf;
+    SmapsGuard::Scrape smaps_scrape;
+    std::set<std::string> names;
+    std::vector<std::pair<int, std::uint64_t>> alive;
+    for (const auto& p : table.processes) {
+      if (!IsQemuComm(p.stat.comm)) continue;
+      if (reader.Read(p.pid, "cmdline", buf, true) != ReadStatus::kOk)
+        continue;                 // exited or denied
+      if (buf.empty()) continue;  // a zombie
+      auto path = reader.Path(p.pid, "cmdline");
+      QemuCmdline q = ParseFile(path, [&] { return ParseQemuCmdline(SplitCmdline(buf)); });
+      alive.emplace_back(p.pid, p.stat.starttime);
+      std::string vm = VmLabel(q, p.pid);
+      if (!names.insert(vm).second) vm += "@" + std::to_string(p.pid);  // two guests, one name
+      Labels l{{"vm", vm}};
+
+      // Mounts as QEMU sees them, to tell whether a mem-path is on hugetlbfs.
+      std::vector<MountinfoEntry> mounts;
+      auto on_hugetlbfs = [&](const std::string& mem_path) {
+        if (mem_path.empty()) return false;
+        if (mounts.empty() && reader.Read(p.pid, "mountinfo", buf) == ReadStatus::kOk) {
+          mounts = ParseFile(reader.Path(p.pid, "mountinfo"), [&] { return ParseMountinfo(buf); });
+        }
+        return FsTypeOf(mounts, mem_path) == "hugetlbfs";
+      };
+
+      std::set<std::string> kinds, paths;
+      std::set<bool> prealloc, share;
+      auto ram = q.RamBackends();
+      std::optional<std::uint64_t> memory = q.memory_bytes;
+      if (!ram.empty()) {
+        std::uint64_t sum = 0;
+        for (const auto* b : ram) {
+          kinds.insert(b->type);
+          if (!b->mem_path.empty()) paths.insert(b->mem_path);
+          prealloc.insert(b->prealloc || q.mem_prealloc);
+          share.insert(b->share);
+          sum += b->size.value_or(0);
+        }
+        if (!memory) memory = sum;
+      } else if (!q.mem_path.empty()) {
+        kinds.insert("file");
+        paths.insert(q.mem_path);
+        prealloc.insert(q.mem_prealloc);
+        share.insert(false);
+      } else {
+        kinds.insert("ram");
+        prealloc.insert(q.mem_prealloc);
+        share.insert(false);
+      }
+      out.Info("pagescope_vm_info",
+               "A QEMU guest: name, UUID, PID and how its RAM is backed (backend file, memfd or "
+               "ram; prealloc and share true, false or mixed across its RAM backends).",
+               {{"vm", vm},
+                {"uuid", q.uuid},
+                {"pid", std::to_string(p.pid)},
+                {"backend", Join(kinds)},
+                {"mem_path", Join(paths)},
+                {"prealloc", Flag(prealloc)},
+                {"share", Flag(share)}});
+      if (memory) {
+        out.Gauge("pagescope_vm_memory_bytes",
+                  "Configured guest RAM (-m, else the sum of its RAM backends).", l,
+                  static_cast<double>(*memory));
+      }
+      // RAM configured on hugetlb: memfd hugetlb=on, or a mem-path on hugetlbfs. Every memory
+      // backend counts (DIMMs too), as does all of -m with a legacy -mem-path on hugetlbfs.
+      std::uint64_t hugetlb_configured = 0;
+      for (const auto& b : q.backends) {
+        if (b.hugetlb || (b.type == "file" && on_hugetlbfs(b.mem_path))) {
+          hugetlb_configured += b.size.value_or(0);
+        }
+      }
+      if (q.backends.empty() && on_hugetlbfs(q.mem_path)) {
+        hugetlb_configured += q.memory_bytes.value_or(128u << 20);
+      }
+      out.Gauge("pagescope_vm_hugetlb_configured_bytes",
+                "Guest RAM configured on hugetlb backends (memfd hugetlb=on or a mem-path on "
+                "hugetlbfs).",
+                l, static_cast<double>(hugetlb_configured));
+
+      out.Counter("pagescope_vm_minor_faults_total", "Minor page faults of the QEMU process.", l,
+                  static_cast<double>(p.stat.minflt));
+      out.Counter("pagescope_vm_major_faults_total", "Major page faults of the QEMU process.", l,
+                  static_cast<double>(p.stat.majflt));
+      if (p.status.vm_swap) {
+        out.Gauge("pagescope_vm_swap_bytes", "Swapped-out memory of the QEMU process (VmSwap).", l,
+                  static_cast<double>(*p.status.vm_swap));
+      }
+      std::optional<ProcPidNumaMaps> numa_maps;
+      if (reader.Read(p.pid, "numa_maps", buf) == ReadStatus::kOk) {
+        numa_maps =
+            ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); });
+        const auto& numa = *numa_maps;
+        for (const auto& [key, pages] : numa.huge_pages) {
+          out.Gauge("pagescope_vm_hugetlb_bytes",
+                    "HugeTLB memory of the guest faulted in on this NUMA node, by page size "
+                    "(numa_maps huge mappings).",
+                    {{"vm", vm},
+                     {"node", std::to_string(key.first)},
+                     {"page_size", parse::PageSizeLabel(key.second)}},
+                    static_cast<double>(pages * key.second));
+        }
+      }
+      if (numa_locality_) EmitLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
+      std::optional<ProcPidKsmStat> ksm;
+      if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
+        ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
+        if (ksm->merging_pages) {
+          out.Gauge("pagescope_vm_ksm_merging_pages",
+                    "Pages of the QEMU process merged by KSM (ksm_stat ksm_merging_pages).", l,
+                    static_cast<double>(*ksm->merging_pages));
+        }
+      }
+      if (locked_memory) EmitVmLockedAndKsmProfit(l, p.status, ksm, out);
+      if (smaps_) {
+        auto r = guard_.Get(ctx, reader, smaps_scrape, p, SystemPageSize(), buf);
+        if (r && r->anon_huge_pages) {
+          out.Gauge("pagescope_vm_anon_huge_pages_bytes",
+                    "Anonymous transparent hugepages of the QEMU process (smaps_rollup).", l,
+                    static_cast<double>(*r->anon_huge_pages));
+        }
+      }
+    }
+    if (smaps_) {
+      std::sort(alive.begin(), alive.end());
+      guard_.Retain(alive);
+      guard_.Emit(out, "pagescope_vm");
+    }
+    if (!flavors_.empty()) Capacity(ctx, out);
+  }
+
+ private:
+  // Where the guest's vCPU threads may run and last ran, where its memory is, where its
+  // passthrough devices are (docs/numa-locality.md). Two series with numa_locality, the rest with
+  // numa_detail.
+  void EmitLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
+                    const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
+                    MetricSink& out, std::string& buf) const {
+    const NodeCpus& topology = ReadNodeCpus(ctx);
+    LocalityInput in;
+    ReadThreads(ctx, reader, pid, kMaxVcpuThreads, IsVcpuThreadComm, in.threads, buf);
+    if (in.threads.allowed_cpus.empty()) {
+      // Without -name debug-threads=on the vCPU threads are not named: all threads stand in.
+      ReadThreads(ctx, reader, pid, kMaxVcpuThreads, nullptr, in.threads, buf);
+    }
+    if (numa_maps) in.AddNumaMaps(*numa_maps);
+    for (const auto& addr : q.vfio_devices) {
+      std::optional<int> node;
+      try {
+        node = ReadPciNumaNode(ctx, addr);
+      } catch (const CollectError& e) {
+        out.Fail(e.what());  // a malformed numa_node: the device counts as one without a node
+      }
+      in.devices.emplace_back(addr, node);
+    }
+    const Locality loc = ComputeLocality(topology, in);
+    Labels l{{"vm", vm}};
+    if (loc.local_ratio) {
+      out.Gauge("pagescope_vm_memory_local_ratio",
+                "Share of the guest's resident memory (numa_maps, hugetlb and the rest) on the "
+                "NUMA nodes its vCPU threads may run on (their CPU affinity).",
+                l, *loc.local_ratio);
+    }
+    if (!q.vfio_devices.empty() && loc.memory_total > 0) {
+      out.Gauge("pagescope_vm_devices_remote",
+                "Passthrough PCI devices (vfio-pci) of the guest on a NUMA node that holds "
+                "less than 5% of its memory (devices without a node are not counted).",
+                l, static_cast<double>(loc.devices_remote));
+    }
+    if (!numa_detail_) return;
+    std::set<std::string> host_nodes, policies;
+    for (const auto& b : q.backends) {
+      if (!b.host_nodes.empty()) host_nodes.insert(b.host_nodes);
+      if (!b.policy.empty()) policies.insert(b.policy);
+    }
+    out.Info("pagescope_vm_numa_info",
+             "NUMA placement of a guest: the nodes its vCPU threads may run on, the nodes that "
+             "hold at least 5% of its memory, and what its memory backends asked for "
+             "(host-nodes and policy of its -object memory-backend-*, as given).",
+             {{"vm", vm},
+              {"vcpu_nodes", NodeSetLabel(loc.allowed_nodes)},
+              {"memory_nodes", NodeSetLabel(loc.memory_nodes)},
+              {"host_nodes", Join(host_nodes)},
+              {"policy", Join(policies)}});
+    for (const auto& [node, bytes] : in.memory) {
+      out.Gauge("pagescope_vm_memory_node_bytes",
+                "Resident memory of the QEMU process on this NUMA node (numa_maps: hugetlb and "
+                "the rest, guest RAM and QEMU's own).",
+                {{"vm", vm}, {"node", std::to_string(node)}}, static_cast<double>(bytes));
+    }
+    for (int node : topology.nodes.empty() ? std::vector<int>{0} : topology.nodes) {
+      auto count = [&](const std::map<int, std::uint64_t>& m) {
+        auto it = m.find(node);
+        return static_cast<double>(it == m.end() ? 0 : it->second);
+      };
+      if (in.threads.allowed_cpus.empty()) break;
+      Labels ln{{"vm", vm}, {"node", std::to_string(node)}};
+      out.Gauge("pagescope_vm_vcpus_allowed",
+                "vCPU threads of the guest allowed to run on a CPU of this NUMA node "
+                "(Cpus_allowed_list).",
+                ln, count(loc.threads_allowed));
+      out.Gauge("pagescope_vm_vcpus_last_node",
+                "vCPU threads of the guest that last ran on a CPU of this NUMA node (task stat "
+                "processor).",
+                ln, count(loc.threads_last));
+    }
+    if (loc.memory_total > 0 && !in.threads.allowed_cpus.empty()) {
+      out.Gauge("pagescope_vm_vcpus_remote",
+                "vCPU threads of the guest allowed on a NUMA node that holds less than 5% of "
+                "its memory.",
+                l, static_cast<double>(loc.threads_remote));
+    }
+    if (loc.unrequested_bytes) {
+      out.Gauge("pagescope_vm_memory_unrequested_bytes",
+                "Memory of the guest's mappings that carry a NUMA policy (QEMU's mbind for "
+                "host-nodes) on a node the policy does not name (numa_maps).",
+                l, static_cast<double>(*loc.unrequested_bytes));
+    }
+    for (const auto& [addr, node] : in.devices) {
+      if (!node) continue;
+      out.Info("pagescope_vm_device_info",
+               "A passthrough PCI device (vfio-pci) of the guest and its NUMA node (-1: none).",
+               {{"vm", vm}, {"device", addr}, {"node", std::to_string(*node)}});
+    }
+  }
+
+  static constexpr std::size_t kMaxVcpuThreads = 1024;
+
+  void Capacity(const Context& ctx, MetricSink& out) const {
+    std::map<std::uint64_t, std::uint64_t> reserved;  // page size -> resv_hugepages
+    auto global = ReadHugepagePools(ctx, ctx.fs().Sys("kernel/mm/hugepages"), out);
+    for (const auto& pool : global) {
+      if (pool.reserved) reserved[pool.page_size_bytes] = *pool.reserved;
+    }
+    auto usable = [&](std::uint64_t size, std::uint64_t free) {
+      std::uint64_t resv = reserved.count(size) ? reserved[size] : 0;
+      return free > resv ? free - resv : 0;
+    };
+    std::map<int, CapacityNode> by_node;
+    for (const auto& [node, pool] : ReadNodeHugepagePools(ctx, out)) {
+      CapacityNode& n = by_node[node];
+      n.node = node;
+      if (pool.free) n.free_pages[pool.page_size_bytes] = usable(pool.page_size_bytes, *pool.free);
+    }
+    const bool numa = !by_node.empty();
+    if (!numa) {
+      CapacityNode& n = by_node[0];
+      for (const auto& pool : global) {
+        if (pool.free)
+          n.free_pages[pool.page_size_bytes] = usable(pool.page_size_bytes, *pool.free);
+      }
+    }
+    for (auto& [id, n] : by_node) {
+      auto path = numa ? ctx.fs().Sys("devices/system/node/node" + std::to_string(id) + "/meminfo")
+                       : ctx.fs().Proc("meminfo");
+      auto text = ctx.ReadQuiet(path);
+      if (!text) continue;
+      try {
+        const int node_id = id;  // clang before 16 cannot capture a structured binding
+        auto entries = ParseFile(
+            path, [&] { return numa ? ParseNodeMeminfo(*text, node_id) : ParseMeminfo(*text); });
+        for (const auto& e : entries) {
+          if (e.key == "MemFree" && e.has_unit) n.free_small_bytes = e.value;
+        }
+      } catch (const CollectError& e) {
+        out.Fail(e.what());
+      }
+    }
+    std::vector<CapacityNode> nodes;
+    for (auto& [id, n] : by_node) nodes.push_back(std::move(n));
+    const std::uint64_t base = SystemPageSize();
+    for (const auto& f : flavors_) {
+      if (f.numa_nodes == 1) {
+        for (const auto& n : nodes) {
+          for (const auto& [size, cells] : CellsOnNode(f, n, f.memory, base)) {
+            out.Gauge("pagescope_capacity_vm_slots",
+                      "More single-node guests of this flavor that fit on this NUMA node with "
+                      "pages of this size alone (hugepages: free minus all reserved pages of "
+                      "the size; base pages: the node's MemFree), divided by what one guest "
+                      "needs.",
+                      {{"flavor", f.name},
+                       {"node", std::to_string(n.node)},
+                       {"page_size", parse::PageSizeLabel(size)}},
+                      static_cast<double>(cells));
+          }
+        }
+      }
+      out.Gauge("pagescope_capacity_host_vm_slots",
+                "More guests of this flavor the host can take, placed as Nova's NUMA fitting "
+                "does: hw:mem_page_size (small, large, any or a size) and hw:numa_nodes cells "
+                "on distinct nodes, each fitted on its node.",
+                {{"flavor", f.name}}, static_cast<double>(HostSlots(f, nodes, base)));
+    }
+  }
+
+  std::vector<Flavor> flavors_;
+  bool smaps_;
+  SmapsGuard guard_;
+  bool numa_locality_;
+  bool numa_detail_;
+};
+
+std::vector<Flavor> ParseFlavors(const CollectorOptions& o) {
+  std::vector<Flavor> out;
+  YAML::Node n = o.Yaml("flavors");
+  if (!n.IsDefined() || n.IsNull()) return out;
+  const char* kKeys = "name, memory, page_size, numa_nodes";
+  if (!n.IsSequence()) {
+    o.FailAt("flavors", n, std::string("expected a list of {") + kKeys + "}");
+  }
+  std::set<std::string> seen;
+  for (const auto& item : n) {
+    if (!item.IsMap()) o.FailAt("flavors", item, std::string("expected {") + kKeys + "}");
+    Flavor f;
+    bool has_page_size = false;
+    for (const auto& kv : item) {
+      std::string key = kv.first.Scalar();
+      if (!kv.second.IsScalar()) o.FailAt("flavors", kv.second, "expected a scalar");
+      const std::string v = kv.second.Scalar();
+      if (key == "name") {
+        f.name = v;
+      } else if (key == "memory") {
+        auto size = ParseSize(v, 1u << 20);
+        if (!size || *size == 0) {
+          o.FailAt("flavors", kv.second,
+                   "bad size \"" + v + "\" (e.g. 4GiB; a bare number is MiB as in Nova)");
+        }
+        f.memory = *size;
+      } else if (key == "page_size") {
+        has_page_size = true;
+        if (v == "small") {
+          f.kind = Flavor::kSmall;
+        } else if (v == "large") {
+          f.kind = Flavor::kLarge;
+        } else if (v == "any") {
+          f.kind = Flavor::kAny;
+        } else {
+          auto size = ParseSize(v, 1u << 10);
+          if (!size || *size == 0 || (*size & (*size - 1)) != 0) {
+            o.FailAt("flavors", kv.second,
+                     "bad page_size \"" + v +
+                         "\" (small, large, any, or a power-of-two size: 2MiB, 1GiB; a bare "
+                         "number is KiB as in Nova)");
+          }
+          f.kind = Flavor::kSize;
+          f.page_size = *size;
+        }
+      } else if (key == "numa_nodes") {
+        long long nodes = 0;
+        try {
+          nodes = kv.second.as<long long>();
+        } catch (const YAML::Exception&) {
+          nodes = 0;
+        }
+        if (nodes < 1 || nodes > 64) {
+          o.FailAt("flavors", kv.second, "numa_nodes must be a number from 1 to 64");
+        }
+        f.numa_nodes = static_cast<int>(nodes);
+      } else {
+        o.FailAt("flavors", kv.first, "unknown key \"" + key + "\" (" + kKeys + ")");
+      }
+    }
+    if (f.name.empty() || f.memory == 0 || !has_page_size) {
+      o.FailAt("flavors", item, "a flavor needs name, memory and page_size");
+    }
+    // Nova splits memory_mb evenly: whole MiB per cell.
+    if (f.memory % (static_cast<std::uint64_t>(f.numa_nodes) << 20) != 0) {
+      o.FailAt("flavors", item, "memory does not split evenly (in MiB) over numa_nodes");
+    }
+    if (!seen.insert(f.name).second) {
+      o.FailAt("flavors", item, "flavor \"" + f.name + "\" is listed twice");
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::uint64_t, std::uint64_t> CellsOnNode(const CapacityFlavor& f, const CapacityNode& n,
+                                                   std::uint64_t cell_memory,
+                                                   std::uint64_t base_page_size) {
+  std::map<std::uint64_t, std::uint64_t> out;
+  auto fit = [&](std::uint64_t size, std::uint64_t free_pages) {
+    // Nova: a cell uses one page size, and only one that divides its memory.
+    if (size == 0 || cell_memory % size != 0) return;
+    out[size] = free_pages / (cell_memory / size);
+  };
+  switch (f.kind) {
+    case CapacityFlavor::kSize:
+      if (f.page_size == base_page_size) {
+        if (n.free_small_bytes) out[base_page_size] = *n.free_small_bytes / cell_memory;
+      } else if (auto it = n.free_pages.find(f.page_size); it != n.free_pages.end()) {
+        fit(it->first, it->second);
+      }
+      break;
+    case CapacityFlavor::kSmall:
+      if (n.free_small_bytes) out[base_page_size] = *n.free_small_bytes / cell_memory;
+      break;
+    case CapacityFlavor::kLarge:
+    case CapacityFlavor::kAny:
+      for (const auto& [size, free] : n.free_pages) fit(size, free);
+      if (f.kind == CapacityFlavor::kAny && n.free_small_bytes) {
+        out[base_page_size] = *n.free_small_bytes / cell_memory;
+      }
+      break;
+  }
+  return out;
+}
+
+std::uint64_t HostSlots(const CapacityFlavor& f, const std::vector<CapacityNode>& nodes,
+                        std::uint64_t base_page_size) {
+  const auto cells_needed = static_cast<std::uint64_t>(f.numa_nodes);
+  if (nodes.size() < cells_needed) return 0;
+  const std::uint64_t cell_memory = f.memory / cells_needed;
+  std::vector<std::uint64_t> cells;
+  std::uint64_t total = 0;
+  for (const auto& n : nodes) {
+    std::uint64_t c = 0;
+    for (const auto& [size, k] : CellsOnNode(f, n, cell_memory, base_page_size)) c += k;
+    cells.push_back(c);
+    total += c;
+  }
+  // The largest k with sum min(C(i), k) >= N k: k guests with N cells on N distinct nodes.
+  auto fits = [&](std::uint64_t k) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t c : cells) sum += std::min(c, k);
+    return sum >= cells_needed * k;
+  };
+  std::uint64_t lo = 0, hi = total / cells_needed;
+  while (lo < hi) {
+    std::uint64_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+CollectorSpec QemuCollectorSpec() {
+  CollectorSpec spec;
+  spec.name = "qemu";
+  spec.default_enabled = true;
+  spec.help =
+      "QEMU guests: RAM backing, hugetlb per node, faults, swap, KSM; hugepage capacity per "
+      "flavor";
+  spec.sources =
+      "/proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo,task/*/{stat,status}}, "
+      "/sys/devices/system/node/node*/cpulist, /sys/bus/pci/devices/*/numa_node";
+  spec.options = {
+      {"flavors", OptionType::kYaml, "",
+       "List of {name, memory, page_size, numa_nodes} (Nova's hw:mem_page_size: small, large, "
+       "any or a size; hw:numa_nodes): report pagescope_capacity_host_vm_slots and, for "
+       "single-node flavors, pagescope_capacity_vm_slots per node and page size."},
+  };
+  spec.options.push_back(
+      {"numa_locality", OptionType::kBool, "false",
+       "Per guest: pagescope_vm_memory_local_ratio (share of its memory on the nodes its vCPU "
+       "threads may run on) and, with passthrough devices, pagescope_vm_devices_remote: 1 or 2 "
+       "more series per guest, off by default to keep a guest within its series budget "
+       "(docs/numa-locality.md)."});
+  spec.options.push_back(
+      {"numa_detail", OptionType::kBool, "false",
+       "Implies numa_locality; per guest also: memory per node, vCPU threads allowed on and "
+       "last run on each node, vCPUs "
+       "allowed on nodes without its memory, memory outside its backends' NUMA policy, and "
+       "each passthrough device's node (docs/numa-locality.md)."});
+  for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
+    spec.options.push_back(std::move(o));
+  spec.options.push_back(
+      {"locked_memory", OptionType::kBool, "false",
+       "Also export pagescope_vm_locked_bytes, pagescope_vm_pinned_bytes (status VmLck, VmPin) "
+       "and pagescope_vm_ksm_profit_bytes: 3 more series per guest (off by default to keep a "
+       "guest within its series budget)."});
+  spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
+    auto flavors = ParseFlavors(o);
+    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
+    auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits,
+                                             o.Bool("numa_locality"), o.Bool("numa_detail"));
+    c->locked_memory = o.Bool("locked_memory");
+    return c;
+  };
+  return spec;
+}
+
+}  // namespace pagescope

@@ -1,0 +1,194 @@
+#include "framework/collector.h"
+
+#include <sstream>
+
+namespace pagescope {
+
+ReadResult Context::Fetch(const std::filesystem::path& path) const {
+  return open_files_ != nullptr ? open_files_->Read(path) : FsRoot::ReadFile(path);
+}
+
+std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
+                                              ReadStatus* status) const {
+  ReadResult r = Fetch(path);
+  if (status != nullptr) *status = r.status;
+  switch (r.status) {
+    case ReadStatus::kOk:
+      return std::move(r.content);
+    case ReadStatus::kMissing:
+      return std::nullopt;
+    case ReadStatus::kDenied:
+      WarnDenied(path, r.error);
+      return std::nullopt;
+    case ReadStatus::kError:
+      break;
+  }
+  throw CollectError(path.string() + ": " + r.error);
+}
+
+std::optional<std::string> Context::Read(const std::filesystem::path& path) const {
+  ReadStatus status;
+  auto content = ReadQuiet(path, &status);
+  if (status == ReadStatus::kMissing && log::Enabled(log::Level::kDebug)) {
+    log::Debug("file not present, no series", {{"path", path.string()}});
+  }
+  return content;
+}
+
+std::optional<std::string> Context::ReadRootOnly(const std::filesystem::path& path) const {
+  ReadResult r = Fetch(path);
+  switch (r.status) {
+    case ReadStatus::kOk:
+      return std::move(r.content);
+    case ReadStatus::kMissing:
+    case ReadStatus::kDenied:
+      if (log::Enabled(log::Level::kDebug)) {
+        log::Debug("file not readable, no series", {{"path", path.string()}, {"err", r.error}});
+      }
+      return std::nullopt;
+    case ReadStatus::kError:
+      break;
+  }
+  throw CollectError(path.string() + ": " + r.error);
+}
+
+std::optional<std::string> Context::TryRead(const std::filesystem::path& path) const {
+  ReadResult r = Fetch(path);
+  if (r.status != ReadStatus::kOk) return std::nullopt;
+  return std::move(r.content);
+}
+
+std::optional<std::vector<std::string>> Context::ReadDir(const std::filesystem::path& path) const {
+  return DirNames(FsRoot::ReadDir(path), path);
+}
+
+std::optional<std::vector<std::string>> Context::ReadSubdirs(
+    const std::filesystem::path& path) const {
+  return DirNames(FsRoot::ReadSubdirs(path), path);
+}
+
+std::optional<std::vector<std::string>> Context::DirNames(DirResult r,
+                                                          const std::filesystem::path& path) const {
+  switch (r.status) {
+    case ReadStatus::kOk:
+      return std::move(r.names);
+    case ReadStatus::kMissing:
+      if (log::Enabled(log::Level::kDebug)) {
+        log::Debug("directory not present, no series", {{"path", path.string()}});
+      }
+      return std::nullopt;
+    case ReadStatus::kDenied:
+      WarnDenied(path, r.error);
+      return std::nullopt;
+    case ReadStatus::kError:
+      break;
+  }
+  throw CollectError(path.string() + ": " + r.error);
+}
+
+void Context::WarnDenied(const std::filesystem::path& path, const std::string& error) const {
+  if (denied_limiter_.Allow(path.string())) {
+    log::Warn("cannot read, no series (logged at most once a minute per path)",
+              {{"path", path.string()}, {"err", error}});
+  }
+}
+
+const OptionValue& CollectorOptions::Get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) {
+    throw std::logic_error(Key(name) + " is not a declared option");
+  }
+  return it->second;
+}
+
+void CollectorOptions::Fail(const std::string& name, const std::string& message) const {
+  throw ConfigError(Origin(name) + ": " + Key(name) + ": " + message);
+}
+
+void CollectorOptions::FailAt(const std::string& name, const YAML::Node& node,
+                              const std::string& message) const {
+  std::string origin = Origin(name);
+  if (node.IsDefined() && !node.Mark().is_null()) {
+    // Keep the file name of the option's origin, with the node's own line and column.
+    auto colon = origin.find(':');
+    std::string file = colon == std::string::npos ? origin : origin.substr(0, colon);
+    origin = file + ":" + std::to_string(node.Mark().line + 1) + ":" +
+             std::to_string(node.Mark().column + 1);
+  }
+  throw ConfigError(origin + ": " + Key(name) + ": " + message);
+}
+
+std::string CollectorOptions::Key(const std::string& name) const {
+  return prefix_.empty() ? name : prefix_ + "." + name;
+}
+
+std::string CollectorOptions::Origin(const std::string& name) const { return Get(name).origin; }
+
+std::string CollectorOptions::String(const std::string& name) const {
+  const auto& v = Get(name);
+  if (!v.node.IsDefined() || v.node.IsNull()) return "";
+  if (!v.node.IsScalar()) Fail(name, "expected a string");
+  return v.node.Scalar();
+}
+
+long long CollectorOptions::Int(const std::string& name) const {
+  const auto& v = Get(name);
+  try {
+    return v.node.as<long long>();
+  } catch (const YAML::Exception&) {
+    Fail(name, "expected an integer, got \"" + (v.node.IsScalar() ? v.node.Scalar() : "") + "\"");
+  }
+}
+
+bool CollectorOptions::Bool(const std::string& name) const {
+  const auto& v = Get(name);
+  try {
+    return v.node.as<bool>();
+  } catch (const YAML::Exception&) {
+    Fail(name,
+         "expected true or false, got \"" + (v.node.IsScalar() ? v.node.Scalar() : "") + "\"");
+  }
+}
+
+std::vector<std::string> CollectorOptions::StringList(const std::string& name) const {
+  const auto& v = Get(name);
+  std::vector<std::string> out;
+  if (!v.node.IsDefined() || v.node.IsNull()) return out;
+  if (v.node.IsScalar()) {
+    std::stringstream ss(v.node.Scalar());
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (!item.empty()) out.push_back(item);
+    }
+    return out;
+  }
+  if (!v.node.IsSequence()) Fail(name, "expected a list of strings");
+  for (const auto& item : v.node) {
+    if (!item.IsScalar()) FailAt(name, item, "expected a string in the list");
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+YAML::Node CollectorOptions::Yaml(const std::string& name) const { return Get(name).node; }
+
+std::string CollectorOptions::Fingerprint() const {
+  std::string out;
+  for (const auto& [name, value] : values_) {
+    YAML::Emitter e;
+    e.SetMapFormat(YAML::Flow);
+    e.SetSeqFormat(YAML::Flow);
+    if (value.node.IsDefined()) e << value.node;
+    out += name + "=" + e.c_str() + "\n";
+  }
+  return out;
+}
+
+const CollectorSpec* FindCollector(const std::vector<CollectorSpec>& all, std::string_view name) {
+  for (const auto& spec : all) {
+    if (spec.name == name) return &spec;
+  }
+  return nullptr;
+}
+
+}  // namespace pagescope

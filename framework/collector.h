@@ -1,0 +1,163 @@
+#pragma once
+// The collector framework: what a collector is, how it is declared once (name, default, help,
+// options), and the per-scrape context through which it reads the kernel's files.
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "framework/errors.h"
+#include "framework/fs.h"
+#include "framework/log.h"
+#include "framework/metric_sink.h"
+
+namespace pagescope {
+
+// Handed to every Collect call; one per scrape. Reads go through the injected roots.
+class Context {
+ public:
+  // `open_files`, when given, keeps sysfs descriptors open between scrapes (OpenFiles).
+  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr)
+      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files) {}
+
+  const FsRoot& fs() const { return fs_; }
+
+  // The whole file, or nullopt when it is missing (the kernel lacks it; logged at debug) or
+  // permission is denied (warned at most once a minute per path). Other failures (a directory,
+  // an I/O error, a file too large) throw CollectError naming the file.
+  std::optional<std::string> Read(const std::filesystem::path& path) const;
+  // Like Read, but a missing file is also reported as nullopt without any log line: for files
+  // that vanish routinely (processes that exited).
+  std::optional<std::string> ReadQuiet(const std::filesystem::path& path,
+                                       ReadStatus* status = nullptr) const;
+  // For a file only root may read (mode 0400) where running without root is a supported
+  // setup: like Read, but permission denied is logged at debug level, not warned about.
+  std::optional<std::string> ReadRootOnly(const std::filesystem::path& path) const;
+  // For a file read on speculation (one a newer kernel added that this version does not know,
+  // where some are write-only or not text): the whole file, or nullopt without any log line or
+  // error when it cannot be read for any reason.
+  std::optional<std::string> TryRead(const std::filesystem::path& path) const;
+  // Sorted entry names, or nullopt when missing or denied (same rules as Read).
+  std::optional<std::vector<std::string>> ReadDir(const std::filesystem::path& path) const;
+  // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
+  std::optional<std::vector<std::string>> ReadSubdirs(const std::filesystem::path& path) const;
+
+  // Warns about a permission problem at most once a minute per key.
+  void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
+
+  // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
+  // per scrape and key. The collectors of one scrape run one after another.
+  template <typename T, typename F>
+  const T& Memo(const std::string& key, F&& make) const {
+    auto it = memo_.find(key);
+    if (it == memo_.end()) {
+      it = memo_.emplace(key, std::make_shared<T>(make())).first;
+    }
+    return *static_cast<const T*>(it->second.get());
+  }
+
+ private:
+  ReadResult Fetch(const std::filesystem::path& path) const;
+  std::optional<std::vector<std::string>> DirNames(DirResult r,
+                                                   const std::filesystem::path& path) const;
+  const FsRoot& fs_;
+  log::RateLimiter& denied_limiter_;
+  OpenFiles* open_files_;
+  mutable std::map<std::string, std::shared_ptr<void>> memo_;
+};
+
+// Runs `parse` and turns a ParseError into a CollectError "path:line: message".
+template <typename F>
+auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const ParseError& e) {
+    throw CollectError(FileLineError(path, e));
+  }
+}
+
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  // Called once per scrape, possibly from several threads at once: a collector with state
+  // guards it. Throwing (CollectError or anything else) makes the collector's success 0; what
+  // it put into `out` before is kept. `out.Fail()` does the same without stopping it.
+  virtual void Collect(const Context& ctx, MetricSink& out) = 0;
+};
+
+enum class OptionType {
+  kString,
+  kInt,
+  kBool,
+  kRegex,       // a string holding an ECMAScript regular expression
+  kStringList,  // YAML list; on the command line a comma-separated list
+  kYaml,        // structured, YAML only (no flag)
+};
+
+struct OptionSpec {
+  std::string name;  // snake_case; YAML key collectors.<collector>.<name>,
+                     // flag --collector.<collector>.<name with '-' for '_'>
+  OptionType type = OptionType::kString;
+  std::string default_value;  // YAML text; empty for kYaml means "not set"
+  std::string help;
+};
+
+// An option's value and where it came from, so errors can name the file and line or the flag.
+struct OptionValue {
+  YAML::Node node;
+  std::string origin;  // "path/to/config.yml:12:5" or "flag --collector.x.y" or "default"
+};
+
+class CollectorOptions {
+ public:
+  // `prefix` is the YAML path of the section, e.g. "collectors.vmstat" or "web".
+  CollectorOptions(std::string prefix, std::map<std::string, OptionValue> values)
+      : prefix_(std::move(prefix)), values_(std::move(values)) {}
+
+  std::string String(const std::string& name) const;
+  long long Int(const std::string& name) const;
+  bool Bool(const std::string& name) const;
+  std::vector<std::string> StringList(const std::string& name) const;
+  // Undefined node when not set.
+  YAML::Node Yaml(const std::string& name) const;
+  // Where the option was set ("file:line:col", "flag --…", "default").
+  std::string Origin(const std::string& name) const;
+
+  // Throws ConfigError "origin: <prefix>.<name>: message".
+  [[noreturn]] void Fail(const std::string& name, const std::string& message) const;
+  // Same, for a node inside a structured option (uses that node's own line).
+  [[noreturn]] void FailAt(const std::string& name, const YAML::Node& node,
+                           const std::string& message) const;
+
+  // A stable text form of all values, to tell whether a reload changed anything.
+  std::string Fingerprint() const;
+
+ private:
+  const OptionValue& Get(const std::string& name) const;
+  std::string Key(const std::string& name) const;
+  std::string prefix_;
+  std::map<std::string, OptionValue> values_;
+};
+
+struct CollectorSpec {
+  std::string
+      name;  // [a-z0-9_]+; flag --collector.<name>, YAML collectors.<name>, collect[]=<name>
+  bool default_enabled = true;
+  std::string help;     // one line: what it exports
+  std::string sources;  // the kernel files it reads, for the README table
+  std::vector<OptionSpec> options;
+  std::function<std::unique_ptr<Collector>(const CollectorOptions&)> make;
+};
+
+// The spec called `name` in `all` (the exporter passes collectors/registry.h's AllCollectors()),
+// or nullptr.
+const CollectorSpec* FindCollector(const std::vector<CollectorSpec>& all, std::string_view name);
+
+}  // namespace pagescope
