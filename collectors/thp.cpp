@@ -149,7 +149,8 @@ class ThpCollector : public Collector {
         Size(ctx, out, path, *bytes, top_enabled, top_shmem, pmd_size);
       } else if (auto m = UnknownFileMetric("pagescope_thp_", name,
                                             "/sys/kernel/mm/transparent_hugepage")) {
-        if (auto v = ReadUnknownIntFile(ctx, path)) EmitFileMetric(out, *m, {}, static_cast<double>(*v));
+        if (auto v = ReadUnknownIntFile(ctx, path))
+          EmitFileMetric(out, *m, {}, static_cast<double>(*v));
       }
     }
   }

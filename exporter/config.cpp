@@ -11,14 +11,9 @@
 namespace pagescope {
 namespace {
 
-std::string MarkText(const std::string& file, const YAML::Mark& mark) {
-  if (mark.is_null()) return file;
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-}
-
 [[noreturn]] void FailNode(const std::string& file, const YAML::Node& node, const std::string& key,
                            const std::string& message) {
-  throw ConfigError(MarkText(file, node.Mark()) + ": " + key + ": " + message);
+  throw ConfigError(YamlPosition(file, node.Mark()) + ": " + key + ": " + message);
 }
 
 std::string Known(const std::vector<std::string>& names) {
@@ -113,7 +108,7 @@ void ApplySection(Layered& l, const std::string& file, const YAML::Node& section
       for (const auto& [k, t] : types) known.push_back(k);
       FailNode(file, kv.first, key, "unknown key (known: " + Known(known) + ")");
     }
-    std::string origin = MarkText(file, kv.second.Mark());
+    std::string origin = YamlPosition(file, kv.second.Mark());
     CheckType(origin, key, it->second, kv.second);
     Put(l, key, kv.second, origin);
   }
@@ -124,7 +119,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    throw ConfigError(MarkText(file, e.mark) + ": invalid YAML: " + e.msg);
+    throw ConfigError(YamlPosition(file, e.mark) + ": invalid YAML: " + e.msg);
   }
   if (root.IsNull() || !root.IsDefined()) return;  // an empty file is a valid, empty config
   if (!root.IsMap()) FailNode(file, root, "(top level)", "expected a mapping");
@@ -149,7 +144,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
     for (const auto& ckv : cs) {
       std::string cname = ckv.first.Scalar();
       if (cname == "disable_defaults") {
-        std::string origin = MarkText(file, ckv.second.Mark());
+        std::string origin = YamlPosition(file, ckv.second.Mark());
         CheckType(origin, "collectors.disable_defaults", OptionType::kBool, ckv.second);
         Put(l, "collectors.disable_defaults", ckv.second, origin);
         continue;
@@ -165,7 +160,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
       for (const auto& o : spec->options) types[o.name] = o.type;
       // `collectors: {vmstat: true}` is shorthand for enabled: true.
       if (ckv.second.IsScalar()) {
-        std::string origin = MarkText(file, ckv.second.Mark());
+        std::string origin = YamlPosition(file, ckv.second.Mark());
         CheckType(origin, "collectors." + cname, OptionType::kBool, ckv.second);
         Put(l, "collectors." + cname + ".enabled", ckv.second, origin);
         continue;

@@ -62,10 +62,11 @@ bool TlbEnabled(const pagescope::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Scrapes run on one scrape thread, but the web server's hundreds of workers allocate too
-  // (request buffers, gzip). glibc would give threads their own arenas, each keeping the memory
-  // of the largest response it handled: one arena, and large buffers from mmap so they go back
-  // when freed.
+  // Several threads allocate: the event loop (request buffers), the scrape thread (series,
+  // serialization, gzip), the password thread and the short-lived threads that read the files of
+  // many processes. glibc would give threads their own arenas, each keeping the memory of the
+  // largest response it handled: one arena, and large buffers from mmap so they go back when
+  // freed.
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   using namespace pagescope;

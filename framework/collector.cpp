@@ -35,6 +35,11 @@ std::optional<std::string> Context::Read(const std::filesystem::path& path) cons
   return content;
 }
 
+std::string YamlPosition(const std::string& file, const YAML::Mark& mark) {
+  if (mark.is_null()) return file;
+  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
 std::optional<std::string> Context::ReadRootOnly(const std::filesystem::path& path) const {
   ReadResult r = Fetch(path);
   switch (r.status) {
@@ -112,8 +117,7 @@ void CollectorOptions::FailAt(const std::string& name, const YAML::Node& node,
     // Keep the file name of the option's origin, with the node's own line and column.
     auto colon = origin.find(':');
     std::string file = colon == std::string::npos ? origin : origin.substr(0, colon);
-    origin = file + ":" + std::to_string(node.Mark().line + 1) + ":" +
-             std::to_string(node.Mark().column + 1);
+    origin = YamlPosition(file, node.Mark());
   }
   throw ConfigError(origin + ": " + Key(name) + ": " + message);
 }

@@ -147,8 +147,8 @@ TEST(OpenFiles, OtherFilesAreReadThePlainWay) {
 // The read variants of the context: the usual Read, ReadRootOnly (no warning when denied) and
 // TryRead (speculative: nothing is an error).
 TEST(Context, ReadVariantsFollowTheErrorTaxonomy) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("pagescope-context-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pagescope-context-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "a_directory");
   testing::WriteText(dir / "f", "7\n");
   FsRoot fs(dir, dir, dir);

@@ -514,8 +514,7 @@ TEST(TlbReference, EveryMetricOnceWithItsLabels) {
                            "pagescope_tlb_itlb_load_misses_total{vm=\"vm1\"}",
                            "pagescope_tlb_event_status{event=\"dtlb_walk_active_cycles\","
                            "mode=\"not_supported\"} 1",
-                           "pagescope_tlb_counted_processes 2",
-                           "pagescope_tlb_read_errors_total 0",
+                           "pagescope_tlb_counted_processes 2", "pagescope_tlb_read_errors_total 0",
                            "pagescope_tlb_skipped_processes_total{reason=\"counter_limit\"} 0"}) {
     EXPECT_THAT(text.str(), HasSubstr(name));
   }
