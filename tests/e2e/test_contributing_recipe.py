@@ -222,8 +222,10 @@ class ContributingRecipe(unittest.TestCase):
         with open(registry, encoding="utf-8") as f:
             text = f.read()
         self.assertIn("MeminfoCollectorSpec(),", text)
-        text = re.sub(r'(#include "collectors/meminfo\.h"\n)',
-                      r'\1#include "collectors/%s.h"\n' % NAME, text, count=1)
+        block = re.search(r'(?:#include "collectors/(?!registry)[a-z0-9_]+\.h"\n)+', text)
+        includes = sorted(block.group(0).splitlines(True) +
+                          ['#include "collectors/%s.h"\n' % NAME])
+        text = text[:block.start()] + "".join(includes) + text[block.end():]
         text = re.sub(r"( *)(MeminfoCollectorSpec\(\),\n)", r"\1\2\1RecipeDemoCollectorSpec(),\n",
                       text, count=1)
         self.assertIn('#include "collectors/%s.h"' % NAME, text)
