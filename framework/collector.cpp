@@ -63,6 +63,13 @@ std::optional<std::string> Context::TryRead(const std::filesystem::path& path) c
   return std::move(r.content);
 }
 
+std::optional<std::vector<std::string>> Context::TryReadSubdirs(
+    const std::filesystem::path& path) const {
+  auto r = FsRoot::ReadSubdirs(path);
+  if (r.status != ReadStatus::kOk) return std::nullopt;
+  return std::move(r.names);
+}
+
 std::optional<std::vector<std::string>> Context::ReadDir(const std::filesystem::path& path) const {
   return DirNames(FsRoot::ReadDir(path), path);
 }

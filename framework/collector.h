@@ -44,6 +44,9 @@ class Context {
   // where some are write-only or not text): the whole file, or nullopt without any log line or
   // error when it cannot be read for any reason.
   std::optional<std::string> TryRead(const std::filesystem::path& path) const;
+  // Like ReadSubdirs, for a directory that may well not be there (a hierarchy probed for, a
+  // cgroup that may vanish): nullopt without any log line or error when it cannot be listed.
+  std::optional<std::vector<std::string>> TryReadSubdirs(const std::filesystem::path& path) const;
   // Sorted entry names, or nullopt when missing or denied (same rules as Read).
   std::optional<std::vector<std::string>> ReadDir(const std::filesystem::path& path) const;
   // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).

@@ -19,7 +19,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import unittest
 
 from pagescope_test import BUILD_DIR, SOURCE_DIR
@@ -175,9 +177,12 @@ def named_paths(section):
 
 
 def run(cmd, cwd, env, timeout=900):
+    start = time.monotonic()
     r = subprocess.run(cmd, cwd=cwd, env=env, shell=isinstance(cmd, str), capture_output=True,
                        text=True, timeout=timeout, executable="/bin/bash" if isinstance(
                            cmd, str) else None)
+    print("%6.1f s  %s" % (time.monotonic() - start, cmd if isinstance(cmd, str) else
+                             " ".join(cmd)[:100]), file=sys.stderr)
     if r.returncode != 0:
         raise AssertionError("%s failed (%d):\n%s\n%s" % (cmd, r.returncode, r.stdout[-4000:],
                                                           r.stderr[-4000:]))

@@ -171,6 +171,9 @@ TEST(Context, ReadVariantsFollowTheErrorTaxonomy) {
   }
   EXPECT_THROW(ctx.Read(dir / "a_directory"), CollectError);
   EXPECT_EQ(ctx.TryRead(dir / "a_directory"), std::nullopt);
+  EXPECT_EQ(ctx.TryReadSubdirs(dir), std::vector<std::string>{"a_directory"});
+  EXPECT_EQ(ctx.TryReadSubdirs(dir / "missing"), std::nullopt);
+  EXPECT_EQ(ctx.TryReadSubdirs(dir / "f"), std::nullopt);
   std::filesystem::remove_all(dir);
   // A write-only sysfs file (hugepages-*/demote, 0200, unreadable even for root) is denied:
   // quietly nothing for the speculative and the root-only read.
