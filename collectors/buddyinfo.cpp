@@ -211,12 +211,11 @@ CollectorSpec BuddyinfoCollectorSpec() {
        "held and interrupts off, counting every free list (up to 100000 entries each) and "
        "walking every pageblock of every zone: 10-30 ms of CPU per read on a 24 GiB VM, more "
        "on large hosts (docs/performance.md)."},
-  };
-  spec.options.push_back(
       {"free_blocks", OptionType::kString, "hugepage",
        "Which orders get a pagescope_buddyinfo_free_blocks series (one per node, zone and "
        "order): hugepage (from the smallest hugepage size's order up: the blocks hugepages "
-       "come from), all (every order: the whole fragmentation picture), none."});
+       "come from), all (every order: the whole fragmentation picture), none."},
+  };
   spec.make = [](const CollectorOptions& o) {
     const std::string b = o.String("free_blocks");
     BuddyinfoCollector::Blocks blocks = BuddyinfoCollector::Blocks::kHugepage;

@@ -65,13 +65,10 @@ std::vector<HugepagePool> ReadHugepagePools(const Context& ctx, const std::files
 }
 
 CollectorSpec HugepagesCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "hugepages";
-  spec.default_enabled = true;
-  spec.help = "HugeTLB pools of every page size: total, free, reserved, surplus, overcommit limit";
-  spec.sources = "/sys/kernel/mm/hugepages/hugepages-*/";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<HugepagesCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<HugepagesCollector>(
+      "hugepages",
+      "HugeTLB pools of every page size: total, free, reserved, surplus, overcommit limit",
+      "/sys/kernel/mm/hugepages/hugepages-*/");
 }
 
 }  // namespace pagescope

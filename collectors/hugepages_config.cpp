@@ -380,17 +380,12 @@ class HugepagesConfigCollector : public Collector {
 }  // namespace
 
 CollectorSpec HugepagesConfigCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "hugepages_config";
-  spec.default_enabled = true;
-  spec.help =
+  return CollectorSpecWithoutOptions<HugepagesConfigCollector>(
+      "hugepages_config",
       "Requested hugepage pools (kernel command line, sysctl configuration files), overcommit "
-      "policy, hugetlb_shm_group, default hugepage size";
-  spec.sources =
+      "policy, hugetlb_shm_group, default hugepage size",
       "/proc/cmdline, /etc/sysctl.d/*.conf and the other sysctl.d directories, "
-      "/etc/sysctl.conf, /proc/sys/vm/{overcommit_memory,hugetlb_shm_group}, /proc/meminfo";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<HugepagesConfigCollector>(); };
-  return spec;
+      "/etc/sysctl.conf, /proc/sys/vm/{overcommit_memory,hugetlb_shm_group}, /proc/meminfo");
 }
 
 }  // namespace pagescope

@@ -125,13 +125,9 @@ class MeminfoCollector : public Collector {
 }  // namespace
 
 CollectorSpec MeminfoCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "meminfo";
-  spec.default_enabled = true;
-  spec.help = "Paging-related lines of /proc/meminfo: THP usage, hugetlb, swap, commit";
-  spec.sources = "/proc/meminfo";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<MeminfoCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<MeminfoCollector>(
+      "meminfo", "Paging-related lines of /proc/meminfo: THP usage, hugetlb, swap, commit",
+      "/proc/meminfo");
 }
 
 }  // namespace pagescope

@@ -200,16 +200,11 @@ class NumaCollector : public Collector {
 }  // namespace
 
 CollectorSpec NumaCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "numa";
-  spec.default_enabled = true;
-  spec.help =
-      "NUMA nodes: numastat allocation counters, per-node meminfo, distance matrix, CPU lists";
-  spec.sources =
+  return CollectorSpecWithoutOptions<NumaCollector>(
+      "numa",
+      "NUMA nodes: numastat allocation counters, per-node meminfo, distance matrix, CPU lists",
       "/sys/devices/system/node/online, "
-      "/sys/devices/system/node/node*/{numastat,meminfo,distance,cpulist}";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<NumaCollector>(); };
-  return spec;
+      "/sys/devices/system/node/node*/{numastat,meminfo,distance,cpulist}");
 }
 
 }  // namespace pagescope

@@ -46,13 +46,9 @@ std::vector<NodeHugepagePool> ReadNodeHugepagePools(const Context& ctx, MetricSi
 }
 
 CollectorSpec NumaHugepagesCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "numa_hugepages";
-  spec.default_enabled = true;
-  spec.help = "HugeTLB pools per NUMA node and page size: total, free, surplus";
-  spec.sources = "/sys/devices/system/node/node*/hugepages/hugepages-*/";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<NumaHugepagesCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<NumaHugepagesCollector>(
+      "numa_hugepages", "HugeTLB pools per NUMA node and page size: total, free, surplus",
+      "/sys/devices/system/node/node*/hugepages/hugepages-*/");
 }
 
 }  // namespace pagescope

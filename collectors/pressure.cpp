@@ -67,13 +67,9 @@ class PressureCollector : public Collector {
 }  // namespace
 
 CollectorSpec PressureCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "pressure";
-  spec.default_enabled = true;
-  spec.help = "Memory pressure stall time (PSI some and full) in seconds";
-  spec.sources = "/proc/pressure/memory";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<PressureCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<PressureCollector>(
+      "pressure", "Memory pressure stall time (PSI some and full) in seconds",
+      "/proc/pressure/memory");
 }
 
 }  // namespace pagescope

@@ -67,13 +67,9 @@ class SwapCollector : public Collector {
 }  // namespace
 
 CollectorSpec SwapCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "swap";
-  spec.default_enabled = true;
-  spec.help = "Swap devices (size, used, priority), vm.swappiness and zswap's parameters";
-  spec.sources = "/proc/swaps, /proc/sys/vm/swappiness, /sys/module/zswap/parameters/";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<SwapCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<SwapCollector>(
+      "swap", "Swap devices (size, used, priority), vm.swappiness and zswap's parameters",
+      "/proc/swaps, /proc/sys/vm/swappiness, /sys/module/zswap/parameters/");
 }
 
 }  // namespace pagescope

@@ -12,18 +12,24 @@ std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
                                               ReadStatus* status) const {
   ReadResult r = Fetch(path);
   if (status != nullptr) *status = r.status;
-  switch (r.status) {
+  if (!Usable(r.status, r.error, path)) return std::nullopt;
+  return std::move(r.content);
+}
+
+bool Context::Usable(ReadStatus status, const std::string& error,
+                     const std::filesystem::path& path) const {
+  switch (status) {
     case ReadStatus::kOk:
-      return std::move(r.content);
+      return true;
     case ReadStatus::kMissing:
-      return std::nullopt;
+      return false;
     case ReadStatus::kDenied:
-      WarnDenied(path, r.error);
-      return std::nullopt;
+      WarnDenied(path, error);
+      return false;
     case ReadStatus::kError:
       break;
   }
-  throw CollectError(path.string() + ": " + r.error);
+  throw CollectError(path.string() + ": " + error);
 }
 
 std::optional<std::string> Context::Read(const std::filesystem::path& path) const {
@@ -42,19 +48,14 @@ std::string YamlPosition(const std::string& file, const YAML::Mark& mark) {
 
 std::optional<std::string> Context::ReadRootOnly(const std::filesystem::path& path) const {
   ReadResult r = Fetch(path);
-  switch (r.status) {
-    case ReadStatus::kOk:
-      return std::move(r.content);
-    case ReadStatus::kMissing:
-    case ReadStatus::kDenied:
-      if (log::Enabled(log::Level::kDebug)) {
-        log::Debug("file not readable, no series", {{"path", path.string()}, {"err", r.error}});
-      }
-      return std::nullopt;
-    case ReadStatus::kError:
-      break;
+  if (r.status == ReadStatus::kMissing || r.status == ReadStatus::kDenied) {
+    if (log::Enabled(log::Level::kDebug)) {
+      log::Debug("file not readable, no series", {{"path", path.string()}, {"err", r.error}});
+    }
+    return std::nullopt;
   }
-  throw CollectError(path.string() + ": " + r.error);
+  if (!Usable(r.status, r.error, path)) return std::nullopt;  // kError throws
+  return std::move(r.content);
 }
 
 std::optional<std::string> Context::TryRead(const std::filesystem::path& path) const {
@@ -81,21 +82,11 @@ std::optional<std::vector<std::string>> Context::ReadSubdirs(
 
 std::optional<std::vector<std::string>> Context::DirNames(DirResult r,
                                                           const std::filesystem::path& path) const {
-  switch (r.status) {
-    case ReadStatus::kOk:
-      return std::move(r.names);
-    case ReadStatus::kMissing:
-      if (log::Enabled(log::Level::kDebug)) {
-        log::Debug("directory not present, no series", {{"path", path.string()}});
-      }
-      return std::nullopt;
-    case ReadStatus::kDenied:
-      WarnDenied(path, r.error);
-      return std::nullopt;
-    case ReadStatus::kError:
-      break;
+  if (r.status == ReadStatus::kMissing && log::Enabled(log::Level::kDebug)) {
+    log::Debug("directory not present, no series", {{"path", path.string()}});
   }
-  throw CollectError(path.string() + ": " + r.error);
+  if (!Usable(r.status, r.error, path)) return std::nullopt;
+  return std::move(r.names);
 }
 
 void Context::WarnDenied(const std::filesystem::path& path, const std::string& error) const {

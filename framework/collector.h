@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "framework/errors.h"
@@ -68,6 +69,9 @@ class Context {
 
  private:
   ReadResult Fetch(const std::filesystem::path& path) const;
+  // The error taxonomy: true for kOk; false for a missing file (no series) or a denied one
+  // (warned about); throws CollectError naming the path for any other error.
+  bool Usable(ReadStatus status, const std::string& error, const std::filesystem::path& path) const;
   std::optional<std::vector<std::string>> DirNames(DirResult r,
                                                    const std::filesystem::path& path) const;
   const FsRoot& fs_;
@@ -162,6 +166,17 @@ struct CollectorSpec {
   std::vector<OptionSpec> options;
   std::function<std::unique_ptr<Collector>(const CollectorOptions&)> make;
 };
+
+// The spec of a collector that takes no options and is on by default.
+template <class C>
+CollectorSpec CollectorSpecWithoutOptions(std::string name, std::string help, std::string sources) {
+  CollectorSpec spec;
+  spec.name = std::move(name);
+  spec.help = std::move(help);
+  spec.sources = std::move(sources);
+  spec.make = [](const CollectorOptions&) { return std::make_unique<C>(); };
+  return spec;
+}
 
 // The spec called `name` in `all` (the exporter passes collectors/registry.h's AllCollectors()),
 // or nullptr.

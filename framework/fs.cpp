@@ -21,6 +21,14 @@ struct FdCloser {
   }
 };
 
+// `result` for a call that failed with errno `err`.
+template <typename Result>
+Result Failed(Result result, int err) {
+  result.status = StatusFromErrno(err);
+  result.error = std::strerror(err);
+  return result;
+}
+
 }  // namespace
 
 ReadStatus StatusFromErrno(int err) {
@@ -57,12 +65,7 @@ std::filesystem::path FsRoot::Root(std::string_view rel) const { return Join(roo
 ReadResult FsRoot::ReadFile(const std::filesystem::path& path, std::size_t max_bytes) {
   ReadResult result;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    int err = errno;
-    result.status = StatusFromErrno(err);
-    result.error = std::strerror(err);
-    return result;
-  }
+  if (fd < 0) return Failed(std::move(result), errno);
   FdCloser closer{fd};
   // Read straight into the string (no big stack buffer: every page of stack a thread touches
   // stays resident).
@@ -104,12 +107,7 @@ DirResult FsRoot::ReadSubdirs(const std::filesystem::path& path) {
 DirResult FsRoot::ReadDirFiltered(const std::filesystem::path& path, bool dirs_only) {
   DirResult result;
   DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) {
-    int err = errno;
-    result.status = StatusFromErrno(err);
-    result.error = std::strerror(err);
-    return result;
-  }
+  if (dir == nullptr) return Failed(std::move(result), errno);
   std::unique_ptr<DIR, int (*)(DIR*)> guard(dir, ::closedir);
   errno = 0;
   while (dirent* entry = ::readdir(dir)) {
@@ -186,12 +184,7 @@ ReadResult OpenFiles::Read(const std::filesystem::path& path, std::size_t max_by
   }
   if (fds_.size() >= max_open_) return FsRoot::ReadFile(path, max_bytes);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    int err = errno;
-    result.status = StatusFromErrno(err);
-    result.error = std::strerror(err);
-    return result;
-  }
+  if (fd < 0) return Failed(std::move(result), errno);
   struct statfs sfs;
   bool keep = ::fstatfs(fd, &sfs) == 0 && static_cast<long>(sfs.f_type) == kSysfsMagic;
   int err = PreadAll(fd, result.content, max_bytes, result.error);

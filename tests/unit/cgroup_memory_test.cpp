@@ -13,56 +13,53 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-TEST(CgroupIdentity, KubeletSystemdDriver) {
-  auto id = ParseCgroupIdentity(
-      "kubepods.slice/kubepods-burstable.slice/"
-      "kubepods-burstable-pod7c9e6f1a_2b3c_4d5e_8f90_123456789abc.slice/"
-      "cri-containerd-4f3c2b1a.scope");
-  EXPECT_EQ(id.pod, "7c9e6f1a-2b3c-4d5e-8f90-123456789abc");
-  EXPECT_EQ(id.qos, "burstable");
-  EXPECT_EQ(id.container, "4f3c2b1a");
-  EXPECT_EQ(id.unit, "");
-  EXPECT_FALSE(id.below_identity);
-  auto g = ParseCgroupIdentity("kubepods.slice/kubepods-pod0d1e_2f3a.slice/crio-abc.scope");
-  EXPECT_EQ(g.pod, "0d1e-2f3a");
-  EXPECT_EQ(g.qos, "guaranteed");
-  EXPECT_EQ(g.container, "abc");
-  auto q = ParseCgroupIdentity("kubepods.slice/kubepods-besteffort.slice");
-  EXPECT_EQ(q.qos, "besteffort");
-  EXPECT_EQ(q.pod, "");
-  EXPECT_EQ(q.unit, "");
-}
-
-TEST(CgroupIdentity, KubeletCgroupfsDriver) {
-  auto id = ParseCgroupIdentity("kubepods/burstable/pod5a6b7c8d-1e2f/4f3c2b1a");
-  EXPECT_EQ(id.pod, "5a6b7c8d-1e2f");
-  EXPECT_EQ(id.qos, "burstable");
-  EXPECT_EQ(id.container, "4f3c2b1a");
-  auto g = ParseCgroupIdentity("kubepods/pod5a6b");
-  EXPECT_EQ(g.pod, "5a6b");
-  EXPECT_EQ(g.qos, "guaranteed");
-  EXPECT_EQ(g.container, "");
-}
-
-TEST(CgroupIdentity, LibvirtAndSystemd) {
-  auto vm =
-      ParseCgroupIdentity("machine.slice/machine-qemu\\x2d12\\x2dinstance\\x2d0000002a.scope");
-  EXPECT_EQ(vm.vm, "instance-0000002a");
-  EXPECT_EQ(vm.unit, "");
-  auto inner =
-      ParseCgroupIdentity("machine.slice/machine-qemu\\x2d1\\x2dvm1.scope/libvirt/emulator");
-  EXPECT_EQ(inner.vm, "vm1");
-  EXPECT_TRUE(inner.below_identity);
-  EXPECT_EQ(ParseCgroupIdentity("machine/vm1.libvirt-qemu").vm, "vm1");
-  EXPECT_EQ(ParseCgroupIdentity("machine").unit, "");  // libvirt's cgroupfs layout: no unit
-  EXPECT_EQ(ParseCgroupIdentity("machine.slice").unit, "machine.slice");
-  auto lxc = ParseCgroupIdentity("machine.slice/machine-lxc\\x2d3\\x2dct.scope");
-  EXPECT_EQ(lxc.vm, "");
-  EXPECT_EQ(lxc.unit, "machine-lxc\\x2d3\\x2dct.scope");
-  auto svc = ParseCgroupIdentity("system.slice/system-getty.slice/getty@tty1.service");
-  EXPECT_EQ(svc.unit, "getty@tty1.service");
-  EXPECT_EQ(ParseCgroupIdentity("system.slice").unit, "system.slice");
-  EXPECT_EQ(ParseCgroupIdentity("custom/group").unit, "");
+TEST(CgroupIdentity, KubeletLibvirtAndSystemd) {
+  struct Case {
+    const char* path;
+    const char* pod;
+    const char* qos;
+    const char* container;
+    const char* vm;
+    const char* unit;
+    bool below_identity;
+  };  // path, then the identity: pod, qos, container, vm, unit, below_identity
+  for (const auto& c : std::initializer_list<Case>{
+           // kubelet, systemd driver
+           {"kubepods.slice/kubepods-burstable.slice/"
+            "kubepods-burstable-pod7c9e6f1a_2b3c_4d5e_8f90_123456789abc.slice/"
+            "cri-containerd-4f3c2b1a.scope",
+            "7c9e6f1a-2b3c-4d5e-8f90-123456789abc", "burstable", "4f3c2b1a", "", "", false},
+           {"kubepods.slice/kubepods-pod0d1e_2f3a.slice/crio-abc.scope", "0d1e-2f3a", "guaranteed",
+            "abc", "", "", false},
+           {"kubepods.slice/kubepods-besteffort.slice", "", "besteffort", "", "", "", false},
+           // kubelet, cgroupfs driver
+           {"kubepods/burstable/pod5a6b7c8d-1e2f/4f3c2b1a", "5a6b7c8d-1e2f", "burstable",
+            "4f3c2b1a", "", "", false},
+           {"kubepods/pod5a6b", "5a6b", "guaranteed", "", "", "", false},
+           // libvirt: systemd scopes (inner cgroups below the guest's identity), cgroupfs layout
+           {"machine.slice/machine-qemu\\x2d12\\x2dinstance\\x2d0000002a.scope", "", "", "",
+            "instance-0000002a", "", false},
+           {"machine.slice/machine-qemu\\x2d1\\x2dvm1.scope/libvirt/emulator", "", "", "", "vm1",
+            "", true},
+           {"machine/vm1.libvirt-qemu", "", "", "", "vm1", "", false},
+           {"machine", "", "", "", "", "", false},
+           // systemd units: the deepest unit in the path (an LXC scope is not a guest)
+           {"machine.slice", "", "", "", "", "machine.slice", false},
+           {"machine.slice/machine-lxc\\x2d3\\x2dct.scope", "", "", "", "",
+            "machine-lxc\\x2d3\\x2dct.scope", false},
+           {"system.slice/system-getty.slice/getty@tty1.service", "", "", "", "",
+            "getty@tty1.service", false},
+           {"system.slice", "", "", "", "", "system.slice", false},
+           {"custom/group", "", "", "", "", "", false},
+       }) {
+    const CgroupIdentity id = ParseCgroupIdentity(c.path);
+    EXPECT_EQ(id.pod, c.pod) << c.path;
+    EXPECT_EQ(id.qos, c.qos) << c.path;
+    EXPECT_EQ(id.container, c.container) << c.path;
+    EXPECT_EQ(id.vm, c.vm) << c.path;
+    EXPECT_EQ(id.unit, c.unit) << c.path;
+    EXPECT_EQ(id.below_identity, c.below_identity) << c.path;
+  }
   EXPECT_EQ(UnescapeSystemd("a\\x2db\\x2"), "a-b\\x2");
   EXPECT_EQ(UnescapeSystemd("\\x41\\xzz"), "A\\xzz");
 }

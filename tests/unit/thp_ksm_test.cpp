@@ -8,49 +8,50 @@
 namespace pagescope {
 namespace {
 
+// One file of the kernel and the metric it becomes.
+struct FileCase {
+  const char* file;
+  const char* metric;
+  bool counter;
+  double divisor;
+};
+
+template <typename F>
+void ExpectFileMetrics(F metric_of, std::initializer_list<FileCase> cases) {
+  for (const auto& c : cases) {
+    auto m = metric_of(c.file);
+    ASSERT_TRUE(m) << c.file;
+    EXPECT_EQ(m->name, c.metric);
+    EXPECT_EQ(m->counter, c.counter) << c.file;
+    EXPECT_EQ(m->divisor, c.divisor) << c.file;
+  }
+}
+
 TEST(Thp, KhugepagedFiles) {
-  auto m = KhugepagedFileMetric("pages_collapsed");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_pages_collapsed_total");
-  EXPECT_TRUE(m->counter);
-  m = KhugepagedFileMetric("full_scans");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_full_scans_total");
-  m = KhugepagedFileMetric("scan_sleep_millisecs");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_scan_sleep_seconds");
-  EXPECT_FALSE(m->counter);
-  EXPECT_EQ(m->divisor, 1000);
-  m = KhugepagedFileMetric("defrag");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_defrag");
-  // A file of a newer kernel: a gauge, milliseconds still turned into seconds.
-  m = KhugepagedFileMetric("max_ptes_future");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_max_ptes_future");
-  EXPECT_FALSE(m->counter);
-  m = KhugepagedFileMetric("retry_millisecs");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_khugepaged_retry_seconds");
+  ExpectFileMetrics(
+      KhugepagedFileMetric,
+      {
+          {"pages_collapsed", "pagescope_thp_khugepaged_pages_collapsed_total", true, 1},
+          {"full_scans", "pagescope_thp_khugepaged_full_scans_total", true, 1},
+          {"scan_sleep_millisecs", "pagescope_thp_khugepaged_scan_sleep_seconds", false, 1000},
+          {"defrag", "pagescope_thp_khugepaged_defrag", false, 1},
+          // Files of a newer kernel: gauges, milliseconds still turned into seconds.
+          {"max_ptes_future", "pagescope_thp_khugepaged_max_ptes_future", false, 1},
+          {"retry_millisecs", "pagescope_thp_khugepaged_retry_seconds", false, 1000},
+      });
   EXPECT_FALSE(KhugepagedFileMetric("Bad-Name"));
   EXPECT_FALSE(KhugepagedFileMetric("events_total"));  // would be a gauge ending in _total
 }
 
 TEST(Thp, PerSizeStats) {
-  auto m = ThpSizeStatMetric("anon_fault_alloc");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_size_anon_fault_alloc_total");
-  EXPECT_TRUE(m->counter);
-  m = ThpSizeStatMetric("nr_anon");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_size_anon_pages");
-  EXPECT_FALSE(m->counter);
-  m = ThpSizeStatMetric("nr_anon_partially_mapped");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_size_anon_partially_mapped_pages");
-  m = ThpSizeStatMetric("brand_new_event");
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->name, "pagescope_thp_size_brand_new_event_total");
+  ExpectFileMetrics(
+      ThpSizeStatMetric,
+      {
+          {"anon_fault_alloc", "pagescope_thp_size_anon_fault_alloc_total", true, 1},
+          {"nr_anon", "pagescope_thp_size_anon_pages", false, 1},
+          {"nr_anon_partially_mapped", "pagescope_thp_size_anon_partially_mapped_pages", false, 1},
+          {"brand_new_event", "pagescope_thp_size_brand_new_event_total", true, 1},
+      });
   EXPECT_FALSE(ThpSizeStatMetric("x.y"));
 }
 
@@ -102,31 +103,21 @@ TEST(Thp, UnusableSizesOnlyWithAllSizes) {
 }
 
 TEST(Ksm, Files) {
-  struct Case {
-    const char* file;
-    const char* metric;
-    bool counter;
-    double divisor;
-  };
-  for (const auto& c : std::initializer_list<Case>{
-           {"full_scans", "pagescope_ksm_full_scans_total", true, 1},
-           {"pages_scanned", "pagescope_ksm_pages_scanned_total", true, 1},
-           {"general_profit", "pagescope_ksm_general_profit_bytes", false, 1},
-           {"sleep_millisecs", "pagescope_ksm_sleep_seconds", false, 1000},
-           {"stable_node_chains_prune_millisecs", "pagescope_ksm_stable_node_chains_prune_seconds",
-            false, 1000},
-           {"pages_sharing", "pagescope_ksm_pages_sharing", false, 1},
-           {"ksm_zero_pages", "pagescope_ksm_zero_pages", false, 1},
-           {"advisor_max_cpu", "pagescope_ksm_advisor_max_cpu_ratio", false, 100},
-           {"advisor_target_scan_time", "pagescope_ksm_advisor_target_scan_time_seconds", false, 1},
-           {"some_future_file", "pagescope_ksm_some_future_file", false, 1},
-       }) {
-    auto m = KsmFileMetric(c.file);
-    ASSERT_TRUE(m) << c.file;
-    EXPECT_EQ(m->name, c.metric);
-    EXPECT_EQ(m->counter, c.counter) << c.file;
-    EXPECT_EQ(m->divisor, c.divisor) << c.file;
-  }
+  ExpectFileMetrics(
+      KsmFileMetric,
+      {
+          {"full_scans", "pagescope_ksm_full_scans_total", true, 1},
+          {"pages_scanned", "pagescope_ksm_pages_scanned_total", true, 1},
+          {"general_profit", "pagescope_ksm_general_profit_bytes", false, 1},
+          {"sleep_millisecs", "pagescope_ksm_sleep_seconds", false, 1000},
+          {"stable_node_chains_prune_millisecs", "pagescope_ksm_stable_node_chains_prune_seconds",
+           false, 1000},
+          {"pages_sharing", "pagescope_ksm_pages_sharing", false, 1},
+          {"ksm_zero_pages", "pagescope_ksm_zero_pages", false, 1},
+          {"advisor_max_cpu", "pagescope_ksm_advisor_max_cpu_ratio", false, 100},
+          {"advisor_target_scan_time", "pagescope_ksm_advisor_target_scan_time_seconds", false, 1},
+          {"some_future_file", "pagescope_ksm_some_future_file", false, 1},
+      });
   EXPECT_TRUE(KsmFileMetric("general_profit")->is_signed);
   EXPECT_FALSE(KsmFileMetric("run"));           // a stateset
   EXPECT_FALSE(KsmFileMetric("advisor_mode"));  // a stateset
