@@ -78,8 +78,6 @@ CollectorSpec RecipeDemoCollectorSpec();
 """,
     "collectors/recipe_demo.cpp": """#include "collectors/recipe_demo.h"
 
-#include <memory>
-
 #include "kernel/proc_recipe_demo.h"
 
 namespace pagescope {
@@ -100,13 +98,8 @@ class RecipeDemoCollector : public Collector {
 }  // namespace
 
 CollectorSpec RecipeDemoCollectorSpec() {
-  CollectorSpec spec;
-  spec.name = "%(name)s";
-  spec.default_enabled = true;
-  spec.help = "Widgets of the made-up /proc/recipe_demo";
-  spec.sources = "/proc/recipe_demo";
-  spec.make = [](const CollectorOptions&) { return std::make_unique<RecipeDemoCollector>(); };
-  return spec;
+  return CollectorSpecWithoutOptions<RecipeDemoCollector>(
+      "%(name)s", "Widgets of the made-up /proc/recipe_demo", "/proc/recipe_demo");
 }
 
 }  // namespace pagescope
