@@ -33,6 +33,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from pagescope_test import stop_process  # noqa: E402
+
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -103,13 +106,7 @@ class Target:
                 "rss": rss_bytes(self.proc.pid), "size": self.size}
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def floor(tool, scrapes):

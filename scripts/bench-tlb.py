@@ -29,6 +29,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from pagescope_test import stop_process  # noqa: E402
+
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HW = "instructions,dtlb_load_misses,dtlb_store_misses,itlb_load_misses"
 SW = "page_faults,context_switches"
@@ -66,13 +69,7 @@ class Exporter:
             return r.read().decode()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         os.unlink(self.cfg.name)
 
 

@@ -25,7 +25,7 @@ import urllib.request
 
 import yaml
 
-from pagescope_test import BINARY, SOURCE_DIR
+from pagescope_test import BINARY, SOURCE_DIR, stop_process
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "tools"))
 import gen_fleet_fixture  # noqa: E402  (tests/tools: the fixture host generator)
@@ -271,11 +271,7 @@ class FleetHosts:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            stop_process(p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,13 +310,7 @@ class Daemon:
             return f.read()[-3000:]
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout=20)
 
 
 def compose_command(service):

@@ -58,6 +58,17 @@ def fixture_args(case):
             "--path.rootfs=" + os.path.join(base, "root")]
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Ends a child a test (or a benchmark) started: `sig`, then SIGKILL after `timeout` s."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Exporter:
     """The real pagescope binary on 127.0.0.1:<random port>."""
 
@@ -113,13 +124,7 @@ class Exporter:
         self.proc.send_signal(sig)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
         with contextlib.suppress(OSError):
             os.unlink(self.log.name)

@@ -32,8 +32,9 @@ import yaml
 
 from mixin_test import (build, exporter_metrics, label_values_query, load_dashboards, panels,
                         recordings, regex_alternation, substitute, variables)
-from pagescope_test import FIXTURES, Exporter, all_collectors, fixture_args, parse_exposition
-from test_live_alerts import Prometheus, free_port, wait_for
+from pagescope_test import (FIXTURES, Exporter, all_collectors, fixture_args, parse_exposition,
+                            stop_process)
+from test_live_alerts import PROMETHEUS_CONFIG, Prometheus, free_port, wait_for
 
 HOSTS = [("a", "h1", "processes"), ("a", "h2", "two_nodes"),
          ("b", "h3", "processes"), ("b", "h4", "two_nodes")]
@@ -43,18 +44,8 @@ POOL = os.path.join("sys", "kernel", "mm", "hugepages", "hugepages-2048kB")
 # Exporter metric prefix -> why no fixture host exports it (none today: every panel has data).
 NOT_EXPORTED = {}
 
-PROMETHEUS_CONFIG = """
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - {rules}
-scrape_configs:
-  - job_name: pagescope
-    static_configs:
-{targets}
-remote_write:
+# test_live_alerts' configuration, every host a target, written on to VictoriaMetrics.
+REMOTE_WRITE = """remote_write:
   - url: http://127.0.0.1:{vm_port}/api/v1/write
     queue_config: {{batch_send_deadline: 1s}}
 """
@@ -91,13 +82,7 @@ class VictoriaMetrics:
         return body["data"]["result"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self.log.close()
 
 
@@ -155,7 +140,7 @@ class FleetDashboard(unittest.TestCase):
                 % (exporters[h].port, c) for c, h, _ in HOSTS)
             vm = VictoriaMetrics(workdir)
             prom = Prometheus(workdir, rules_path, None, PROMETHEUS_CONFIG.format(
-                rules=rules_path, targets=targets, vm_port=vm.port))
+                rules=rules_path, targets=targets) + REMOTE_WRITE.format(vm_port=vm.port))
             self.run_checks(prom, vm, exporters, rules, workdir)
         finally:
             if prom is not None:

@@ -12,7 +12,6 @@ the process group's locked bytes).
 
 import os
 import re
-import shutil
 import sys
 import time
 import unittest
@@ -34,9 +33,7 @@ def quoted(path):
 
 class LabCgroupMemory(unittest.TestCase):
     def test_v2_high_throttling_oom_kill_and_locked_memory_with_identity(self):
-        if not shutil.which("qemu-system-x86_64"):
-            self.skipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
-                          "(scripts/install-deps.sh)")
+        lab.skip_unless_qemu()
         args = ["--collector.cgroup_memory.parents=%s,machine.slice" % PARENT]
         with lab.Guest(pagescope_args=args) as g:
             if "memory" not in g.read(CG + "/cgroup.controllers").split():

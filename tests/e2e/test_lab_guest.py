@@ -9,7 +9,6 @@ guest zeroes). When QEMU is installed, a guest that cannot boot makes the tests 
 
 import os
 import re
-import shutil
 import sys
 import time
 import unittest
@@ -106,9 +105,7 @@ class GuestLab(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("qemu-system-x86_64"):
-            raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
-                                    "(scripts/install-deps.sh all installs it)")
+        lab.skip_unless_qemu()
         # Every order of free blocks (by default only the hugepage orders), compared below, and
         # /proc/pagetypeinfo read on every scrape (by default at most every 5 minutes): the
         # movable figure is compared with the guest's file read around each scrape.

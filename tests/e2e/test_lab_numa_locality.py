@@ -12,7 +12,6 @@ group "numa_pages" into numa_locality. The expected figures come from the guest'
 
 import os
 import re
-import shutil
 import sys
 import time
 import unittest
@@ -44,9 +43,7 @@ class LabNumaLocality(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("qemu-system-x86_64"):
-            raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
-                                    "(scripts/install-deps.sh all installs it)")
+        lab.skip_unless_qemu()
         cls.guest = lab.Guest(tools=["numa_pages"])
         g = cls.guest
         # Restart the guest's pagescope with numa_locality for the group "numa_pages".

@@ -33,7 +33,7 @@ import urllib.request
 
 from mixin_test import (build, exporter_metrics, label_values_query, load_dashboards, load_rules,
                         panels, recordings, regex_alternation, substitute, variables)
-from pagescope_test import (Exporter, SysfsRestorer, all_collectors, kernel_lock,
+from pagescope_test import (Exporter, SysfsRestorer, all_collectors, kernel_lock, stop_process,
                             parse_exposition, require_root, tool)
 
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
@@ -85,7 +85,7 @@ rule_files:
 scrape_configs:
   - job_name: pagescope
     static_configs:
-      - targets: ['127.0.0.1:{port}']
+{targets}
 """
 
 
@@ -103,7 +103,8 @@ class Prometheus:
         self.port = free_port()
         config = os.path.join(workdir, "prometheus.yml")
         with open(config, "w") as f:
-            f.write(config_text or PROMETHEUS_CONFIG.format(rules=rules, port=target_port))
+            f.write(config_text or PROMETHEUS_CONFIG.format(
+                rules=rules, targets="      - targets: ['127.0.0.1:%d']" % target_port))
         self.log = open(os.path.join(workdir, "prometheus.log"), "w")
         self.proc = subprocess.Popen(
             ["prometheus", "--config.file=" + config,
@@ -146,13 +147,7 @@ class Prometheus:
             return f.read()[-3000:]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self.log.close()
 
 
@@ -272,13 +267,7 @@ def start_guest(qemu, mnt, name):
 
 
 def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, timeout=20)
 
 
 class LiveAlerts(unittest.TestCase):

@@ -35,6 +35,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.request
 
 GUEST_PORT = 9724
@@ -47,6 +48,13 @@ DEFAULT_NODES = (4096, 2048)
 # Per node and size, set on the kernel command line (the per-node form, Linux >= 5.16).
 DEFAULT_POOLS = {"1G": (1, 1), "2M": (64, 32)}
 NET_MODULES = ("virtio_net",)
+
+
+def skip_unless_qemu():
+    """Raises unittest.SkipTest (every test of the lab skipped) where QEMU is not installed."""
+    if not shutil.which("qemu-system-x86_64"):
+        raise unittest.SkipTest("ALL SKIPPED: qemu-system-x86_64 is not installed "
+                                "(scripts/install-deps.sh all installs it)")
 
 
 class GuestError(RuntimeError):
