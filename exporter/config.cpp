@@ -7,14 +7,10 @@
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "framework/yaml_errors.h"
 
 namespace pagescope {
 namespace {
-
-[[noreturn]] void FailNode(const std::string& file, const YAML::Node& node, const std::string& key,
-                           const std::string& message) {
-  throw ConfigError(YamlPosition(file, node.Mark()) + ": " + key + ": " + message);
-}
 
 std::string Known(const std::vector<std::string>& names) {
   std::string out;
@@ -108,19 +104,14 @@ void ApplySection(Layered& l, const std::string& file, const YAML::Node& section
       for (const auto& [k, t] : types) known.push_back(k);
       FailNode(file, kv.first, key, "unknown key (known: " + Known(known) + ")");
     }
-    std::string origin = YamlPosition(file, kv.second.Mark());
+    std::string origin = MarkText(file, kv.second.Mark());
     CheckType(origin, key, it->second, kv.second);
     Put(l, key, kv.second, origin);
   }
 }
 
 void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(YamlPosition(file, e.mark) + ": invalid YAML: " + e.msg);
-  }
+  YAML::Node root = LoadYaml(text, file);
   if (root.IsNull() || !root.IsDefined()) return;  // an empty file is a valid, empty config
   if (!root.IsMap()) FailNode(file, root, "(top level)", "expected a mapping");
 
@@ -144,7 +135,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
     for (const auto& ckv : cs) {
       std::string cname = ckv.first.Scalar();
       if (cname == "disable_defaults") {
-        std::string origin = YamlPosition(file, ckv.second.Mark());
+        std::string origin = MarkText(file, ckv.second.Mark());
         CheckType(origin, "collectors.disable_defaults", OptionType::kBool, ckv.second);
         Put(l, "collectors.disable_defaults", ckv.second, origin);
         continue;
@@ -160,7 +151,7 @@ void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
       for (const auto& o : spec->options) types[o.name] = o.type;
       // `collectors: {vmstat: true}` is shorthand for enabled: true.
       if (ckv.second.IsScalar()) {
-        std::string origin = YamlPosition(file, ckv.second.Mark());
+        std::string origin = MarkText(file, ckv.second.Mark());
         CheckType(origin, "collectors." + cname, OptionType::kBool, ckv.second);
         Put(l, "collectors." + cname + ".enabled", ckv.second, origin);
         continue;

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "framework/yaml_errors.h"
+
 namespace pagescope {
 
 ReadResult Context::Fetch(const std::filesystem::path& path) const {
@@ -39,11 +41,6 @@ std::optional<std::string> Context::Read(const std::filesystem::path& path) cons
     log::Debug("file not present, no series", {{"path", path.string()}});
   }
   return content;
-}
-
-std::string YamlPosition(const std::string& file, const YAML::Mark& mark) {
-  if (mark.is_null()) return file;
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
 std::optional<std::string> Context::ReadRootOnly(const std::filesystem::path& path) const {
@@ -115,7 +112,7 @@ void CollectorOptions::FailAt(const std::string& name, const YAML::Node& node,
     // Keep the file name of the option's origin, with the node's own line and column.
     auto colon = origin.find(':');
     std::string file = colon == std::string::npos ? origin : origin.substr(0, colon);
-    origin = YamlPosition(file, node.Mark());
+    origin = MarkText(file, node.Mark());
   }
   throw ConfigError(origin + ": " + Key(name) + ": " + message);
 }

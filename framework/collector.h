@@ -80,10 +80,6 @@ class Context {
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
-// "file:line:column" of a YAML node (1-based), or the file alone when the node has no mark:
-// how configuration errors and option origins name the place.
-std::string YamlPosition(const std::string& file, const YAML::Mark& mark);
-
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
 template <typename F>
 auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()) {

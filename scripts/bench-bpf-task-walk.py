@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""The BPF task-iterator prototype (tools/bpf-task-walk) against the /proc floor, side by side.
+"""The BPF task source (proctable/bpf_tasks.h) against the /proc floor, side by side.
 
 For each count of extra idle processes (tests/tools/idle_procs), R rounds; in each round the
-floor (tests/tools/proc_floor: open and read stat and status of every process) and the
-prototype (one iter/task pass handing back faults, resident and swap of every process) each
-walk K times, in an order that alternates from round to round. Prints the median CPU per walk
-of each and their ratio.
+floor (tests/tools/proc_floor: open and read stat and status of every process) and the BPF
+source (tests/tools/bpf_tasks bench: BpfTaskSource::Read, one iter/task pass handing back every
+process's TaskFigures, threads' faults summed, per-CPU counters summed) each walk K times, in
+an order that alternates from round to round. Prints the median CPU per walk of each and their
+ratio. Both count the CPU of the reading process (getrusage: user + system, which includes the
+kernel's work in the iterator and in procfs).
 
 usage: scripts/bench-bpf-task-walk.py [--build build] [--counts 2000,10000] [--rounds 5]
                                       [--walks 10]
-Root (or CAP_BPF + CAP_PERFMON). Needs the build (tools) and clang, bpftool, libbpf-dev
-(scripts/install-deps.sh); builds the prototype with tools/bpf-task-walk/build.sh.
+Root (or CAP_BPF + CAP_PERFMON). Needs a build with the BPF source (-DPAGESCOPE_BPF=AUTO/ON:
+clang, bpftool, libbpf-dev from scripts/install-deps.sh), which builds tools/bpf_tasks.
 """
 
 import argparse
@@ -18,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
@@ -37,9 +38,9 @@ def main():
     ap.add_argument("--walks", type=int, default=10)
     args = ap.parse_args()
     tools = os.path.join(args.build, "tools")
-    out = tempfile.mkdtemp(prefix="pagescope-bpf-")
-    walk = subprocess.run([os.path.join(SOURCE_DIR, "tools", "bpf-task-walk", "build.sh"), out],
-                          check=True, capture_output=True, text=True).stdout.split()[-1]
+    walk = os.path.join(tools, "bpf_tasks")
+    if not os.path.exists(walk):
+        sys.exit("%s missing: build with -DPAGESCOPE_BPF=ON (clang, bpftool, libbpf-dev)" % walk)
     rows = []
     for n in [int(c) for c in args.counts.split(",")]:
         idle = subprocess.Popen([os.path.join(tools, "idle_procs"), str(n)],
@@ -51,14 +52,15 @@ def main():
             for r in range(args.rounds):
                 order = [("floor", floor), ("bpf", bpf)]
                 for name, acc in (order if r % 2 == 0 else order[::-1]):
-                    tool = [os.path.join(tools, "proc_floor")] if name == "floor" else [walk]
+                    tool = ([os.path.join(tools, "proc_floor")] if name == "floor"
+                            else [walk, "bench"])
                     cpu, procs = run(tool + [str(args.walks)])
                     acc.append(cpu)
             rows.append((n, procs, statistics.median(floor), statistics.median(bpf)))
         finally:
             idle.stdin.close()
             idle.wait(timeout=120)
-    print("| extra procs | processes | /proc floor CPU ms/walk | BPF iter/task CPU ms/walk "
+    print("| extra procs | processes | /proc floor CPU ms/walk | BpfTaskSource::Read CPU ms/walk "
           "| BPF / floor |")
     print("|---:|---:|---:|---:|---:|")
     for n, procs, fl, bp in rows:

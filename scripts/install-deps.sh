@@ -42,10 +42,10 @@ EXTRA_PKGS=(
                                          # (tests/lab, test_lab_*): Debian's kernel with two NUMA nodes and
                                          # 1 GiB pages under TCG; its kernel and busybox-static are fetched by the lab
                                          # itself with `apt-get download` (never installed on this host)
-  clang libclang-rt-14-dev               # libFuzzer runs of the parsers (scripts/fuzz.sh); clang's bpf target for the
-                                         # task-iterator prototype (tools/bpf-task-walk)
-  libbpf-dev bpftool                     # the task-iterator prototype (tools/bpf-task-walk, scripts/bench-bpf-task-walk.py):
-                                         # libbpf loader, vmlinux.h and skeleton; not the exporter
+  clang libclang-rt-14-dev               # libFuzzer runs of the parsers (scripts/fuzz.sh); clang's bpf target compiles
+                                         # the BPF task source (proctable/task_iter.bpf.c, -DPAGESCOPE_BPF=AUTO)
+  libbpf-dev libelf-dev bpftool          # the BPF task source: libbpf (with libelf) in lib/pagescope/pagescope-bpf.so,
+                                         # bpftool embeds the program (gen skeleton); without them the build leaves it out
 )
 # Only scripts/verify-deploy.sh needs these (container image build, .deb in a chroot).
 DEPLOY_PKGS=(podman runc debootstrap)

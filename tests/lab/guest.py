@@ -273,7 +273,9 @@ done
 """
 
 
-def build_initramfs(out_path, busybox, binaries, modules, pagescope_args=()):
+def build_initramfs(out_path, busybox, binaries, modules, pagescope_args=(), files=None):
+    """`files`: {guest path: host path} copied as they are (with the libraries they need), such
+    as pagescope's own modules (lib/pagescope/*.so)."""
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "run", "etc", "lib", "lib64"):
         c.mkdir(d)
@@ -290,6 +292,9 @@ def build_initramfs(out_path, busybox, binaries, modules, pagescope_args=()):
         else:
             c.copy(path, "bin/" + name)
         libs.update(shared_libraries(path))
+    for guest_path, host_path in sorted((files or {}).items()):
+        c.copy(host_path, guest_path)
+        libs.update(shared_libraries(host_path))
     for lib in sorted(libs):
         c.copy(lib, lib)                     # the path the binary asks for (as ldd prints it)
         real = os.path.realpath(lib)
@@ -351,7 +356,10 @@ class Guest:
     """A booted guest; use as a context manager (the QEMU process is killed by PID on exit)."""
 
     def __init__(self, build_dir=None, nodes=DEFAULT_NODES, pools=None, extra_cmdline="",
-                 pagescope_args=(), tools=None, boot_timeout=None):
+                 pagescope_args=(), tools=None, boot_timeout=None, pagescope_modules=()):
+        """`pagescope_modules`: names of pagescope's modules (e.g. "pagescope-bpf.so") to put
+        in the guest's /lib/pagescope, where /bin/pagescope and the tools look for them."""
+        self.pagescope_modules = tuple(pagescope_modules)
         self.build_dir = build_dir or os.environ.get(
             "PAGESCOPE_BUILD_DIR", os.path.join(_source_dir(), "build"))
         self.nodes = tuple(nodes)
@@ -378,8 +386,10 @@ class Guest:
         for t in tools if tools is not None else sorted(os.listdir(tools_dir)):
             binaries[t] = os.path.join(tools_dir, t)
         initrd = os.path.join(self.workdir, "initramfs.cpio.gz")
+        files = {"lib/pagescope/" + m: os.path.join(self.build_dir, "lib", "pagescope", m)
+                 for m in self.pagescope_modules}
         build_initramfs(initrd, busybox, binaries, module_order(mods_dir, NET_MODULES),
-                        pagescope_args)
+                        pagescope_args, files)
         self.prepare_seconds = time.monotonic() - t0
 
         self.port = free_port()
