@@ -41,7 +41,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
     try {
       e.stat = ParseProcPidStat(buf);
     } catch (const ParseError& err) {
-      t.errors.push_back(ParseErrorText(reader.Path(pid, "stat"), err));
+      t.errors.push_back(FileLineError(reader.Path(pid, "stat"), err));
       continue;
     }
     if (e.stat.kernel_thread()) {
@@ -53,7 +53,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
       e.status = ParseProcPidStatus(buf);
       e.has_status = true;
     } catch (const ParseError& err) {
-      t.errors.push_back(ParseErrorText(reader.Path(pid, "status"), err));
+      t.errors.push_back(FileLineError(reader.Path(pid, "status"), err));
     }
     t.processes.push_back(std::move(e));
   }
