@@ -164,22 +164,14 @@ class BuddyinfoCollector : public Collector {
   // missing or root-only: no warning, an expected configuration; an error fails the scrape).
   static std::optional<std::vector<PagetypeFree>> ReadMovable(const Context& ctx, MetricSink& out) {
     auto pti_path = ctx.fs().Proc("pagetypeinfo");
-    ReadResult pti = FsRoot::ReadFile(pti_path);
-    switch (pti.status) {
-      case ReadStatus::kOk:
-        break;
-      case ReadStatus::kMissing:
-      case ReadStatus::kDenied:
-        if (log::Enabled(log::Level::kDebug)) {
-          log::Debug("no movable-only obtainable figure",
-                     {{"path", pti_path.string()}, {"err", pti.error}});
-        }
-        return std::nullopt;
-      case ReadStatus::kError:
-        out.Fail(pti_path.string() + ": " + pti.error);
-        return std::nullopt;
+    std::optional<std::string> pti;
+    try {
+      pti = ctx.ReadRootOnly(pti_path);
+    } catch (const CollectError& e) {
+      out.Fail(e.what());
     }
-    auto rows = ParseOrFail(pti_path, out, [&] { return ParsePagetypeinfo(pti.content); });
+    if (!pti) return std::nullopt;
+    auto rows = ParseOrFail(pti_path, out, [&] { return ParsePagetypeinfo(*pti); });
     if (!rows) return std::nullopt;
     std::vector<PagetypeFree> movable;
     for (auto& r : *rows) {

@@ -326,7 +326,7 @@ class HugepagesConfigCollector : public Collector {
       std::vector<ParseError> errors;
       auto assignments = ParseSysctlConf(*text, &errors);
       for (const auto& e : errors) {
-        out.Fail(file.string() + ":" + std::to_string(e.line()) + ": " + e.what());
+        out.Fail(FileLineError(file, e));
       }
       for (auto& a : assignments) {
         if (a.key != "vm.nr_hugepages" && a.key != "vm.nr_overcommit_hugepages") continue;
@@ -340,8 +340,7 @@ class HugepagesConfigCollector : public Collector {
       try {
         v = parse::U64(it->second.value, it->second.line);
       } catch (const ParseError& e) {
-        out.Fail(it->second.file.string() + ":" + std::to_string(e.line()) + ": " + key + ": " +
-                 e.what());
+        out.Fail(FileLineError(it->second.file, e.line(), key + ": " + e.what()));
         return;
       }
       if (!default_size) return;  // no hugetlb support: no size to name the pool by

@@ -85,7 +85,7 @@ class FakeStatfsSource : public StatfsSource {
     auto it = results_.find(mount_point);
     if (it == results_.end()) {
       *status = ReadStatus::kMissing;
-      *error = "no such mount point in statfs_overrides";
+      *error = "no such mount point among the fake statfs results";
       return std::nullopt;
     }
     *status = ReadStatus::kOk;
@@ -233,48 +233,7 @@ CollectorSpec HugetlbfsCollectorSpec() {
   spec.default_enabled = true;
   spec.help = "hugetlbfs mounts: page size, and size and free bytes of mounts with a size limit";
   spec.sources = "/proc/1/mountinfo (or /proc/self/mountinfo), statfs(2) below --path.rootfs";
-  spec.options = {
-      {"statfs_overrides", OptionType::kYaml, "",
-       "For tests: statfs results to use instead of calling statfs(2), as a map from mount "
-       "point to {bsize, blocks, bfree, type (default hugetlbfs)}."},
-  };
-  spec.make = [](const CollectorOptions& options) -> std::unique_ptr<Collector> {
-    YAML::Node node = options.Yaml("statfs_overrides");
-    if (!node.IsDefined() || node.IsNull()) return MakeHugetlbfsCollector(RealStatfs());
-    if (!node.IsMap()) options.FailAt("statfs_overrides", node, "expected a map of mount points");
-    std::map<std::string, StatfsResult> results;
-    for (const auto& item : node) {
-      const YAML::Node& v = item.second;
-      if (!item.first.IsScalar() || !v.IsMap()) {
-        options.FailAt("statfs_overrides", item.first,
-                       "expected mount point: {bsize: …, blocks: …, bfree: …}");
-      }
-      StatfsResult r;
-      r.type = kHugetlbfsMagic;
-      for (const auto& field : v) {
-        std::string key = field.first.Scalar();
-        std::uint64_t value = 0;
-        try {
-          value = field.second.as<std::uint64_t>();
-        } catch (const YAML::Exception&) {
-          options.FailAt("statfs_overrides", field.second, "expected an unsigned integer");
-        }
-        if (key == "type") {
-          r.type = value;
-        } else if (key == "bsize") {
-          r.bsize = value;
-        } else if (key == "blocks") {
-          r.blocks = value;
-        } else if (key == "bfree") {
-          r.bfree = value;
-        } else {
-          options.FailAt("statfs_overrides", field.first, "unknown statfs field \"" + key + "\"");
-        }
-      }
-      results[item.first.Scalar()] = r;
-    }
-    return MakeHugetlbfsCollector(FakeStatfs(std::move(results)));
-  };
+  spec.make = [](const CollectorOptions&) { return MakeHugetlbfsCollector(RealStatfs()); };
   return spec;
 }
 

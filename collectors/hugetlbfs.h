@@ -55,8 +55,9 @@ std::unique_ptr<StatfsSource> RealStatfs();
 // Fixed results keyed by mount point; any other mount point is kMissing.
 std::unique_ptr<StatfsSource> FakeStatfs(std::map<std::string, StatfsResult> results);
 
-// The collector with an explicit statfs source (tests); the registry uses RealStatfs unless the
-// option statfs_overrides is set.
+// The collector with an explicit statfs source: the spec uses RealStatfs(), tests FakeStatfs
+// (fixture trees cannot hold hugetlbfs mounts; tests/unit/test_util.h reads
+// tests/fixtures/<case>/statfs.yml).
 std::unique_ptr<Collector> MakeHugetlbfsCollector(std::unique_ptr<StatfsSource> statfs);
 
 CollectorSpec HugetlbfsCollectorSpec();

@@ -120,7 +120,7 @@ class KsmCollector : public Collector {
             v = static_cast<double>(*u);
           }
           if (v) EmitFileMetric(out, *m, {}, *v);
-        } else if (auto i = ReadUnknownIntFile(path)) {
+        } else if (auto i = ReadUnknownIntFile(ctx, path)) {
           EmitFileMetric(out, *m, {}, static_cast<double>(*i));
         }
       }

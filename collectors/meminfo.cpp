@@ -92,7 +92,7 @@ std::optional<std::uint64_t> ReadMeminfoValue(const Context& ctx, std::string_vi
       auto e = ParseMeminfo(line);
       if (!e.empty()) found = e[0].value;
     } catch (const ParseError& err) {
-      out.Fail(path.string() + ":" + std::to_string(n) + ": " + err.what());
+      out.Fail(FileLineError(path, n, err.what()));
     }
   });
   return found;

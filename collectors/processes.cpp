@@ -417,7 +417,7 @@ std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const Proce
   try {
     return ParseProcPidNumaMaps(buf);
   } catch (const ParseError& e) {
-    out.Fail(ParseErrorText(reader.Path(p.pid, "numa_maps"), e));
+    out.Fail(FileLineError(reader.Path(p.pid, "numa_maps"), e));
     return std::nullopt;
   }
 }
@@ -686,7 +686,7 @@ class ProcessesCollector : public Collector {
         g.ksm_profit += *ksm.process_profit;
       }
     } catch (const ParseError& e) {
-      out.Fail(ParseErrorText(s.reader.Path(p.pid, "ksm_stat"), e));
+      out.Fail(FileLineError(s.reader.Path(p.pid, "ksm_stat"), e));
     }
   }
 

@@ -149,7 +149,8 @@ class ThpCollector : public Collector {
         Size(ctx, out, path, *bytes, top_enabled, top_shmem, pmd_size);
       } else if (auto m = UnknownFileMetric("pagescope_thp_", name,
                                             "/sys/kernel/mm/transparent_hugepage")) {
-        if (auto v = ReadUnknownIntFile(path)) EmitFileMetric(out, *m, {}, static_cast<double>(*v));
+        if (auto v = ReadUnknownIntFile(ctx, path))
+          EmitFileMetric(out, *m, {}, static_cast<double>(*v));
       }
     }
   }
@@ -177,7 +178,7 @@ class ThpCollector : public Collector {
         if (auto v = ReadU64File(ctx, dir / name, out)) {
           EmitFileMetric(out, *m, {}, static_cast<double>(*v));
         }
-      } else if (auto v = ReadUnknownIntFile(dir / name)) {
+      } else if (auto v = ReadUnknownIntFile(ctx, dir / name)) {
         EmitFileMetric(out, *m, {}, static_cast<double>(*v));
       }
     }

@@ -10,12 +10,16 @@
 namespace pagescope {
 
 Scraper::Scraper(const Config& config, const Scraper* previous)
+    : Scraper(config, AllCollectors(), previous) {}
+
+Scraper::Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
+                 const Scraper* previous)
     : fs_(config.procfs, config.sysfs, config.rootfs),
       denied_limiter_(previous != nullptr
                           ? previous->denied_limiter_
                           : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))),
       open_files_(previous != nullptr ? previous->open_files_ : std::make_shared<OpenFiles>()) {
-  for (const auto& spec : AllCollectors()) {
+  for (const auto& spec : specs) {
     const auto& cc = config.collectors.at(spec.name);
     if (!cc.enabled) {
       disabled_names_.push_back(spec.name);

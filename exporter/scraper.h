@@ -21,6 +21,10 @@ class Scraper {
   // ConfigError). Collectors whose options did not change are taken over from `previous`, so
   // state such as carried-over fault counters survives a reload.
   explicit Scraper(const Config& config, const Scraper* previous = nullptr);
+  // The same with another list of collectors than collectors/registry.h's AllCollectors() (the
+  // same names in the same order: tests that give a collector a fake source through its factory).
+  Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
+          const Scraper* previous = nullptr);
 
   // Throws std::invalid_argument when `collect` or `exclude` names a collector that is not
   // enabled (the server answers 400).
@@ -29,7 +33,6 @@ class Scraper {
 
   const std::vector<std::string>& enabled() const { return enabled_names_; }
   const std::vector<std::string>& disabled() const { return disabled_names_; }
-  const FsRoot& fs() const { return fs_; }
 
  private:
   struct Entry {

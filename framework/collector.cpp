@@ -6,9 +6,13 @@
 
 namespace pagescope {
 
+ReadResult Context::Fetch(const std::filesystem::path& path) const {
+  return open_files_ != nullptr ? open_files_->Read(path) : FsRoot::ReadFile(path);
+}
+
 std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
                                               ReadStatus* status) const {
-  ReadResult r = open_files_ != nullptr ? open_files_->Read(path) : FsRoot::ReadFile(path);
+  ReadResult r = Fetch(path);
   if (status != nullptr) *status = r.status;
   if (!Usable(r.status, r.error, path)) return std::nullopt;
   return std::move(r.content);
@@ -37,6 +41,31 @@ std::optional<std::string> Context::Read(const std::filesystem::path& path) cons
     log::Debug("file not present, no series", {{"path", path.string()}});
   }
   return content;
+}
+
+std::optional<std::string> Context::ReadRootOnly(const std::filesystem::path& path) const {
+  ReadResult r = Fetch(path);
+  if (r.status == ReadStatus::kMissing || r.status == ReadStatus::kDenied) {
+    if (log::Enabled(log::Level::kDebug)) {
+      log::Debug("file not readable, no series", {{"path", path.string()}, {"err", r.error}});
+    }
+    return std::nullopt;
+  }
+  if (!Usable(r.status, r.error, path)) return std::nullopt;  // kError throws
+  return std::move(r.content);
+}
+
+std::optional<std::string> Context::TryRead(const std::filesystem::path& path) const {
+  ReadResult r = Fetch(path);
+  if (r.status != ReadStatus::kOk) return std::nullopt;
+  return std::move(r.content);
+}
+
+std::optional<std::vector<std::string>> Context::TryReadSubdirs(
+    const std::filesystem::path& path) const {
+  auto r = FsRoot::ReadSubdirs(path);
+  if (r.status != ReadStatus::kOk) return std::nullopt;
+  return std::move(r.names);
 }
 
 std::optional<std::vector<std::string>> Context::ReadDir(const std::filesystem::path& path) const {

@@ -39,6 +39,16 @@ class Context {
   // that vanish routinely (processes that exited).
   std::optional<std::string> ReadQuiet(const std::filesystem::path& path,
                                        ReadStatus* status = nullptr) const;
+  // For a file only root may read (mode 0400) where running without root is a supported
+  // setup: like Read, but permission denied is logged at debug level, not warned about.
+  std::optional<std::string> ReadRootOnly(const std::filesystem::path& path) const;
+  // For a file read on speculation (one a newer kernel added that this version does not know,
+  // where some are write-only or not text): the whole file, or nullopt without any log line or
+  // error when it cannot be read for any reason.
+  std::optional<std::string> TryRead(const std::filesystem::path& path) const;
+  // Like ReadSubdirs, for a directory that may well not be there (a hierarchy probed for, a
+  // cgroup that may vanish): nullopt without any log line or error when it cannot be listed.
+  std::optional<std::vector<std::string>> TryReadSubdirs(const std::filesystem::path& path) const;
   // Sorted entry names, or nullopt when missing or denied (same rules as Read).
   std::optional<std::vector<std::string>> ReadDir(const std::filesystem::path& path) const;
   // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
@@ -59,6 +69,7 @@ class Context {
   }
 
  private:
+  ReadResult Fetch(const std::filesystem::path& path) const;
   // The error taxonomy: true for kOk; false for a missing file (no series) or a denied one
   // (warned about); throws CollectError naming the path for any other error.
   bool Usable(ReadStatus status, const std::string& error, const std::filesystem::path& path) const;
@@ -70,19 +81,13 @@ class Context {
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
-// "path:line: message" for a ParseError in the file at `path` (for callers that report the
-// error and go on; hot loops build the path only here, when there is an error).
-inline std::string ParseErrorText(const std::filesystem::path& path, const ParseError& e) {
-  return path.string() + ":" + std::to_string(e.line()) + ": " + e.what();
-}
-
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
 template <typename F>
 auto ParseFile(const std::filesystem::path& path, F&& parse) -> decltype(parse()) {
   try {
     return parse();
   } catch (const ParseError& e) {
-    throw CollectError(ParseErrorText(path, e));
+    throw CollectError(FileLineError(path, e));
   }
 }
 

@@ -2,6 +2,7 @@
 // The error taxonomy shared by parsers, collectors and configuration.
 
 #include <cstddef>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -18,6 +19,16 @@ class ParseError : public std::runtime_error {
  private:
   std::size_t line_;
 };
+
+// "path:line: message": how an error about one line of a file reads (lines are 1-based).
+inline std::string FileLineError(const std::filesystem::path& path, std::size_t line,
+                                 const std::string& message) {
+  return path.string() + ":" + std::to_string(line) + ": " + message;
+}
+// The same for a parser's error in the text of the file at `path`.
+inline std::string FileLineError(const std::filesystem::path& path, const ParseError& e) {
+  return FileLineError(path, e.line(), e.what());
+}
 
 // A collector could not produce its data; the message names the file (and line) at fault.
 class CollectError : public std::runtime_error {

@@ -22,17 +22,11 @@ std::vector<CgroupHierarchy> FindCgroupHierarchies(const Context& ctx,
     break;
   }
   auto v1 = ctx.fs().Sys("fs/cgroup") / std::string(controller);
-  if (FsRoot::ReadSubdirs(v1).status == ReadStatus::kOk) out.push_back({v1, false});
+  if (ctx.TryReadSubdirs(v1)) out.push_back({v1, false});
   return out;
 }
 
 namespace {
-
-std::optional<std::vector<std::string>> ReadSubdirsQuiet(const std::filesystem::path& dir) {
-  auto r = FsRoot::ReadSubdirs(dir);
-  if (r.status != ReadStatus::kOk) return std::nullopt;
-  return std::move(r.names);
-}
 
 struct Pending {
   const CgroupHierarchy* hierarchy;
@@ -62,7 +56,7 @@ CgroupWalkStats WalkCgroups(
       ++stats.skipped_count;
       continue;
     }
-    auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ReadSubdirsQuiet(dir);
+    auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ctx.TryReadSubdirs(dir);
     if (!children) continue;  // a configured parent that is not there, or a vanished cgroup
     if (stats.scanned >= limits.max_cgroups) {
       ++stats.skipped_count;

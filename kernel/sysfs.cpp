@@ -76,11 +76,12 @@ std::optional<FileMetric> UnknownFileMetric(std::string_view prefix, std::string
   return m;
 }
 
-std::optional<std::int64_t> ReadUnknownIntFile(const std::filesystem::path& path) {
-  ReadResult r = FsRoot::ReadFile(path, 4096);
-  if (r.status != ReadStatus::kOk) return std::nullopt;
+std::optional<std::int64_t> ReadUnknownIntFile(const Context& ctx,
+                                               const std::filesystem::path& path) {
+  auto text = ctx.TryRead(path);
+  if (!text) return std::nullopt;
   try {
-    return parse::SingleI64(r.content);
+    return parse::SingleI64(*text);
   } catch (const ParseError&) {
     return std::nullopt;
   }

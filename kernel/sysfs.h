@@ -61,6 +61,7 @@ std::optional<FileMetric> UnknownFileMetric(std::string_view prefix, std::string
 
 // The value of such an unknown file when it holds exactly one integer; nullopt, without any
 // log line or error, for anything else (a directory, a text setting, an unreadable file).
-std::optional<std::int64_t> ReadUnknownIntFile(const std::filesystem::path& path);
+std::optional<std::int64_t> ReadUnknownIntFile(const Context& ctx,
+                                               const std::filesystem::path& path);
 
 }  // namespace pagescope

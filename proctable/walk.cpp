@@ -83,7 +83,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
     try {
       e.stat = ParseProcPidStat(buf);
     } catch (const ParseError& err) {
-      t.errors.push_back(ParseErrorText(reader.Path(pid, "stat"), err));
+      t.errors.push_back(FileLineError(reader.Path(pid, "stat"), err));
       continue;
     }
     if (e.stat.kernel_thread()) {
@@ -117,7 +117,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
         ++out->read;
       }
     } catch (const ParseError& err) {
-      t.errors.push_back(ParseErrorText(reader.Path(pid, "status"), err));
+      t.errors.push_back(FileLineError(reader.Path(pid, "status"), err));
     }
     t.processes.push_back(std::move(e));
   }

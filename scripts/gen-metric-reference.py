@@ -9,6 +9,7 @@ its type, labels and help text. `--check` compares with the committed file inste
 """
 
 import argparse
+import glob
 import os
 import re
 import sys
@@ -18,6 +19,8 @@ from pagescope_test import FIXTURES, SOURCE_DIR, Exporter, all_collectors, fixtu
 
 OUT = os.path.join(SOURCE_DIR, "docs", "metrics.md")
 README = os.path.join(SOURCE_DIR, "README.md")
+SECURITY = os.path.join(SOURCE_DIR, "docs", "security.md")
+NAMES = os.path.join(SOURCE_DIR, "docs", "metric-names.md")
 EXPORTER_ONLY = {"pagescope_scrape_collector_success", "pagescope_scrape_collector_duration_seconds",
                  "pagescope_build_info"}
 
@@ -42,40 +45,130 @@ def families(text):
     return out
 
 
-def tlb_families():
+def tlb_families(events=None):
     """The tlb collector counts with perf_event_open, so its output cannot come from fixture
-    files: its series come from the collector on the unit tests' fake perf backend."""
+    files: its series come from the collector on the unit tests' fake perf backend (with
+    `events`, a comma-separated list, instead of the default events)."""
     import subprocess
     import tempfile
     from pagescope_test import BUILD_DIR
+    env = dict(os.environ)
+    if events:
+        env["PAGESCOPE_TLB_REFERENCE_EVENTS"] = events
     with tempfile.NamedTemporaryFile(suffix=".prom") as out:
+        env["PAGESCOPE_TLB_REFERENCE"] = out.name
         subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
-                        "--gtest_filter=TlbReference.*"], check=True, capture_output=True,
-                       env=dict(os.environ, PAGESCOPE_TLB_REFERENCE=out.name))
+                        "--gtest_filter=TlbReference.*"], check=True, capture_output=True, env=env)
         with open(out.name) as f:
             return families(f.read())
 
 
-def collect():
+# Values that turn on the detail of an option that is not a switch (a switch, a flag whose
+# default is false, is turned on with true).
+ON_VALUES = {("vmstat", "fields"): ".*", ("buddyinfo", "free_blocks"): "all"}
+
+
+def collector_options(help_):
+    """{collector: {option (YAML name): (kind, default)}}, kind "flag" or "yaml", from --help."""
+    out = {}
+    for line in help_.splitlines():
+        m = re.match(r"^  --collector\.([a-z0-9_]+)\.([a-z0-9-]+)(=[A-Z]+)?\s+(.*)$", line)
+        if m:
+            d = re.search(r"\(default: (.*)\)$", m.group(4))
+            out.setdefault(m.group(1), {})[m.group(2).replace("-", "_")] = (
+                "flag", d.group(1) if d else "", m.group(3) is None)
+            continue
+        m = re.match(r"^    collectors\.([a-z0-9_]+)\.([a-z0-9_]+)\s+.*\(YAML only\)$", line)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2)] = ("yaml", "", False)
+    return out
+
+
+def opt_in(options, collector, option):
+    """Whether the option adds detail that is off by default: a switch that is off, a YAML-only
+    structure (unset by default), or an option of ON_VALUES."""
+    kind, default, switch = options[collector][option]
+    return (kind == "yaml" or (switch and default == "false")
+            or (collector, option) in ON_VALUES)
+
+
+def option_name(options, collector, option):
+    if options[collector][option][0] == "yaml":
+        return "`collectors.%s.%s` (YAML)" % (collector, option)
+    return "`--collector.%s.%s`" % (collector, option.replace("_", "-"))
+
+
+def collect(help_):
+    """({collector: {family: [type, help, labels, opt-in option or None]}}, exporter families).
+
+    Per fixture case: once with every option at its default (the case's pagescope.yml without
+    its opt-in options), then once per opt-in option of each collector with only that option
+    on (the case's value, or true, or ON_VALUES): a family that appears only then is listed with
+    that option."""
+    import tempfile
+    import yaml
     collectors = all_collectors()
+    options = collector_options(help_)
     by_collector = {c: {} for c in collectors}
     live = [c for c in collectors if c != "tlb"]
     exporter_fams = {}
+
+    def run(case, cfg, names):
+        args = fixture_args(case) + ["--collector.disable-defaults"] + \
+            ["--collector." + c for c in names]
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+            yaml.safe_dump({"collectors": cfg}, f)
+            f.flush()
+            with Exporter(args + ["--config.file=" + f.name]) as exp:
+                return {c: families(exp.scrape("/metrics?collect[]=" + c)) for c in names}
+
+    def add(c, fams, option):
+        for name, (typ, help_text, labels) in fams.items():
+            if name in EXPORTER_ONLY:
+                exporter_fams.setdefault(name, [typ, help_text, set(), None])[2].update(labels)
+                continue
+            entry = by_collector[c].setdefault(name, [typ, help_text, set(), option])
+            entry[2].update(labels)
+            if option is None:
+                entry[3] = None  # on by default in some case: not opt-in
+
     cases = sorted(d for d in os.listdir(FIXTURES) if os.path.isdir(os.path.join(FIXTURES, d)))
     for case in cases:
-        args = fixture_args(case) + ["--collector." + c for c in live]
-        cfg = os.path.join(FIXTURES, case, "pagescope.yml")
-        if os.path.exists(cfg):
-            args.append("--config.file=" + cfg)
-        with Exporter(args) as exp:
-            for c in live:
-                for name, (typ, help_, labels) in families(
-                        exp.scrape("/metrics?collect[]=" + c)).items():
-                    target = exporter_fams if name in EXPORTER_ONLY else by_collector[c]
-                    target.setdefault(name, [typ, help_, set()])[2].update(labels)
+        path = os.path.join(FIXTURES, case, "pagescope.yml")
+        case_cfg = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                case_cfg = (yaml.safe_load(f) or {}).get("collectors") or {}
+        base = {c: {o: v for o, v in (case_cfg.get(c) or {}).items()
+                    if not opt_in(options, c, o)} for c in live}
+        for c, fams in run(case, base, live).items():
+            add(c, fams, None)
+        for c in live:
+            for o in options.get(c, {}):
+                if not opt_in(options, c, o):
+                    continue
+                value = (case_cfg.get(c) or {}).get(o)
+                if value is None:
+                    if options[c][o][0] == "yaml":
+                        continue  # a structure no fixture case gives
+                    value = ON_VALUES.get((c, o), True)
+                cfg = dict(base, **{c: dict(base[c], **{o: value})})
+                add(c, run(case, cfg, [c])[c], option_name(options, c, o))
+    # statfs(2) of hugetlbfs mounts cannot come from a fixture tree: the unit tests give the
+    # collector statfs results through its factory (tests/fixtures/<case>/statfs.yml), and its
+    # goldens hold what it exports with them.
+    for path in sorted(glob.glob(os.path.join(SOURCE_DIR, "tests", "golden", "*",
+                                              "hugetlbfs.prom"))):
+        with open(path) as f:
+            add("hugetlbfs", families(f.read()), None)
     if "tlb" in by_collector:
-        by_collector["tlb"] = {n: v for n, v in tlb_families().items()
-                               if n not in EXPORTER_ONLY}
+        default_events = tlb_families()
+        events = re.search(r"Generic events to count: ([a-z_, ]+)\.",
+                           help_).group(1).replace(" ", "")
+        for name, (typ, help_text, labels) in tlb_families(events).items():
+            if name not in EXPORTER_ONLY:
+                by_collector["tlb"][name] = [typ, help_text, labels, None if name in
+                                             default_events else "`--collector.tlb.events`"]
     return collectors, by_collector, exporter_fams
 
 
@@ -162,27 +255,52 @@ def render_budget(collectors, counts):
 def render(collectors, by_collector, exporter_fams, counts=None):
     lines = ["# pagescope metric reference", "",
              "Generated by `scripts/gen-metric-reference.py` from the binary's own output on the "
-             "fixture trees; the test suite fails when it is out of date. Every metric follows "
-             "the scheme of the project's metric contract: base units in the name, `_total` only "
+             "fixture trees; the test suite fails when it is out of date. It lists every metric, "
+             "including those only an option turns on: their \"opt-in\" column names the option "
+             "(found by running each fixture case once with every option at its default and "
+             "once per option with only that option on). Every metric follows the naming rules "
+             "of [metric-names.md](metric-names.md): base units in the name, `_total` only "
              "on counters, `node` is the NUMA node id, `page_size` the hugepage size in IEC "
              "units (`2MiB`, `1GiB`). A file the kernel lacks gives no series, never a zero. "
              "The `tlb` collector counts with perf_event_open, so its section comes from the "
-             "collector on the unit tests' fake perf backend instead of a fixture tree.", ""]
+             "collector on the unit tests' fake perf backend instead of a fixture tree; the "
+             "`hugetlbfs` collector's sizes come from statfs(2) of mounts, which the unit tests "
+             "give it through its factory (its goldens).", ""]
     if counts is not None:
         lines += render_budget(collectors, counts)
     for c in collectors + ["(exporter)"]:
         fams = exporter_fams if c == "(exporter)" else by_collector[c]
         lines += ["## " + ("Exporter self-metrics" if c == "(exporter)" else "Collector `%s`" % c),
-                  "", "| metric | type | labels | help |", "|---|---|---|---|"]
+                  "", "| metric | type | labels | opt-in | help |", "|---|---|---|---|---|"]
         for name in sorted(fams):
-            typ, help_, labels = fams[name]
-            lines.append("| `%s` | %s | %s | %s |" % (
+            typ, help_, labels, option = fams[name]
+            lines.append("| `%s` | %s | %s | %s | %s |" % (
                 name, typ, ", ".join("`%s`" % l for l in sorted(labels)) or "—",
-                help_.replace("|", "\\|")))
+                option or "—", help_.replace("|", "\\|")))
         if not fams:
-            lines.append("| (none on the fixtures) | | | |")
+            lines.append("| (none on the fixtures) | | | | |")
         lines.append("")
     return "\n".join(lines)
+
+
+def naming_areas():
+    """The areas of docs/metric-names.md's table: the second word of every metric name."""
+    with open(NAMES) as f:
+        text = f.read()
+    areas = set()
+    for row in re.findall(r"^\s*\| (`[a-z_]+`(?:, `[a-z_]+`)*) \|", text, re.M):
+        areas.update(re.findall(r"`([a-z_]+)`", row))
+    return areas
+
+
+def misnamed(by_collector, exporter_fams):
+    """Metric names whose area is not in docs/metric-names.md."""
+    areas = naming_areas()
+    names = set(exporter_fams)
+    for fams in by_collector.values():
+        names.update(fams)
+    return sorted(n for n in names
+                  if not any(n.startswith("pagescope_%s_" % a) for a in areas))
 
 
 def help_text():
@@ -205,6 +323,103 @@ def collectors_table(help_):
     return "\n".join(rows)
 
 
+# What reading a file needs beyond what any user may do. A property of the kernel's file (its
+# mode, or the ptrace check the kernel makes before showing another process's memory), not of the
+# collector reading it, so written once here: each collector names its files in its spec
+# (`sources`, "reads …" in --help) and the table in docs/security.md is made from both.
+# tests/e2e/test_metric_reference.py checks on the running kernel that every file named there
+# that not everyone may read matches a rule below.
+PRIVILEGES = [
+    (r"^/proc/pagetypeinfo$", "root only (mode 0400): CAP_DAC_READ_SEARCH"),
+    (r"^/proc/<pid>/(smaps|smaps_rollup|numa_maps|exe|environ|mem|pagemap)$",
+     "own processes (mode 0444, but the kernel checks ptrace read access), others need root or "
+     "CAP_SYS_PTRACE"),
+    (r"^/proc/<pid>/(ksm_stat|ksm_merging_pages)$",
+     "own processes (mode 0400 to the owner, and the ptrace check), others need CAP_SYS_PTRACE "
+     "and CAP_DAC_READ_SEARCH"),
+    (r"^perf_event_open\(2\)",
+     "own processes at `perf_event_paranoid` ≤ 1 (≤ 2 with `exclude_kernel`), others (and any "
+     "process at Debian's 3) need CAP_PERFMON or root, and a seccomp filter must allow "
+     "`perf_event_open` (docs/tlb.md)"),
+    (r"^statfs\(2\)", "search permission on every directory of the mount point's path"),
+]
+
+
+def source_items(sources):
+    """A spec's sources ("a, b/{c,d} (note), …") as single paths: notes dropped, braces
+    expanded."""
+    def split_top(text):
+        parts, depth, cur = [], 0, ""
+        for ch in text:
+            depth += ch == "{"
+            depth -= ch == "}"
+            if ch == "," and depth == 0:
+                parts.append(cur)
+                cur = ""
+            else:
+                cur += ch
+        return parts + [cur]
+
+    def expand(item):
+        start = item.find("{")
+        if start < 0:
+            return [item]
+        depth = 0
+        for end in range(start, len(item)):
+            depth += item[end] == "{"
+            depth -= item[end] == "}"
+            if depth == 0:
+                break
+        out = []
+        for alt in split_top(item[start + 1:end]):
+            out += expand(item[:start] + alt + item[end + 1:])
+        return out
+
+    out = []
+    for item in split_top(re.sub(r"\s+\([^)]*\)", "", sources)):
+        out += expand(item.strip())
+    return out
+
+
+def needs(path):
+    """What reading `path` (as a spec names it) needs; None: any user may."""
+    for pattern, need in PRIVILEGES:
+        if re.search(pattern, path):
+            return need
+    return None
+
+
+def collector_sources(help_):
+    """[(collector, default, sources)] from --help."""
+    out = []
+    lines = help_.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^  --collector\.([a-z0-9_]+)\s+.* \[(enabled|disabled)\]$", line)
+        if m:
+            nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            out.append((m.group(1), m.group(2), nxt[len("reads "):]
+                        if nxt.startswith("reads ") else ""))
+    return out
+
+
+def privileges_table(help_):
+    """docs/security.md's table: what each collector reads and what that needs."""
+    rows = ["| collector | default | reads | needs |", "|---|---|---|---|"]
+    for name, default, sources in collector_sources(help_):
+        by_need = {}
+        items = source_items(sources)
+        for item in items:
+            need = needs(item)
+            if need:
+                by_need.setdefault(need, []).append(item)
+        parts = ["%s: %s" % (", ".join("`%s`" % i for i in files), need)
+                 for need, files in by_need.items()]
+        if len(items) > sum(len(f) for f in by_need.values()):
+            parts.append(("the rest: " if parts else "") + "any user")
+        rows.append("| `%s` | %s | `%s` | %s |" % (name, default, sources, "; ".join(parts)))
+    return "\n".join(rows)
+
+
 def readme_with(text, marker, body):
     begin, end = "<!-- %s:begin -->" % marker, "<!-- %s:end -->" % marker
     head, rest = text.split(begin, 1)
@@ -216,28 +431,36 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    text = render(*collect(), counts=measured())
     help_ = help_text()
+    collectors, by_collector, exporter_fams = collect(help_)
+    bad = misnamed(by_collector, exporter_fams)
+    if bad:
+        print("metric names outside the areas of docs/metric-names.md: %s" % ", ".join(bad),
+              file=sys.stderr)
+        return 1
+    text = render(collectors, by_collector, exporter_fams, counts=measured())
+    files = {}
     with open(README) as f:
         readme = f.read()
     new_readme = readme_with(readme, "collectors", collectors_table(help_))
-    new_readme = readme_with(new_readme, "flags", "```\n" + help_.rstrip() + "\n```")
+    files[README] = (readme, readme_with(new_readme, "flags",
+                                         "```\n" + help_.rstrip() + "\n```"))
+    with open(SECURITY) as f:
+        security = f.read()
+    files[SECURITY] = (security, readme_with(security, "privileges", privileges_table(help_)))
+    with open(OUT) as f:
+        files[OUT] = (f.read(), text)
     if args.check:
-        stale = []
-        with open(OUT) as f:
-            if f.read() != text:
-                stale.append("docs/metrics.md")
-        if new_readme != readme:
-            stale.append("README.md (collectors or flags)")
+        stale = [os.path.relpath(p, SOURCE_DIR) for p, (old, new) in files.items() if old != new]
         if stale:
             print("out of date: %s; run scripts/gen-metric-reference.py" % ", ".join(stale),
                   file=sys.stderr)
             return 1
         return 0
-    with open(OUT, "w") as f:
-        f.write(text)
-    with open(README, "w") as f:
-        f.write(new_readme)
+    for path, (old, new) in files.items():
+        if old != new:
+            with open(path, "w") as f:
+                f.write(new)
     return 0
 
 

@@ -2,7 +2,8 @@
 # Runs every test: installs what is missing, builds, checks formatting, runs the unit, golden,
 # end-to-end and live-kernel tests (live ones skip with a message unless root), then the unit
 # and end-to-end tests again under AddressSanitizer and UndefinedBehaviorSanitizer (not the guest
-# lab, label lab: a sanitizer build of pagescope inside a TCG guest adds minutes, not findings).
+# lab, label lab: a sanitizer build of pagescope inside a TCG guest adds minutes, not findings;
+# nor the contributing recipe, label recipe, which builds its own copy of the tree).
 # PAGESCOPE_SKIP_SANITIZE=1 skips the sanitizer pass (for quick local runs); then a bounded libFuzzer
 # run of every parser (scripts/fuzz.sh; PAGESCOPE_FUZZ_SECONDS per target, PAGESCOPE_SKIP_FUZZ=1
 # skips it).
@@ -31,7 +32,7 @@ if [[ "${PAGESCOPE_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure --timeout 900 -LE "live|bench|lab|fleet_large")
+    ctest --output-on-failure --timeout 900 -LE "live|bench|lab|fleet_large|recipe")
 fi
 
 if [[ "${PAGESCOPE_SKIP_FUZZ:-0}" != 1 ]]; then

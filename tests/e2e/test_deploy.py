@@ -224,7 +224,7 @@ class DeployFilesTest(unittest.TestCase):
         am = load_yaml(src("docker", "alertmanager", "alertmanager.yml"))
         receivers = {r["name"] for r in am["receivers"]}
         self.assertIn(am["route"]["receiver"], receivers)
-        ds = load_yaml(src("docker", "grafana", "provisioning", "datasources", "pagescope.yml"))
+        ds = load_yaml(src("dashboards", "provisioning", "datasources", "pagescope.yml"))
         for d in ds["datasources"]:
             self.assertIn(urllib.parse.urlparse(d["url"]).hostname, services)
 
@@ -258,7 +258,7 @@ class DeployFilesTest(unittest.TestCase):
             path = host_path("prometheus", rule_glob)
             refs.exists("prometheus rule_files " + rule_glob, os.path.dirname(path),
                         need_glob=os.path.basename(path))
-        prov = load_yaml(src("docker", "grafana", "provisioning", "dashboards", "pagescope.yml"))
+        prov = load_yaml(src("dashboards", "provisioning", "dashboards", "pagescope.yml"))
         for p in prov["providers"]:
             refs.exists("grafana dashboards " + p["options"]["path"],
                         host_path("grafana", p["options"]["path"]), need_glob="*.json")

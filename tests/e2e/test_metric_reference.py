@@ -1,13 +1,25 @@
-"""The metric reference (docs/metrics.md) matches what the binary exports."""
+"""The metric reference (docs/metrics.md), the README's collector and flag sections and the
+privilege table of docs/security.md match the binary; the privilege rules match the running
+kernel."""
 
+import glob
+import importlib.util
 import os
+import stat
 import subprocess
 import sys
 import unittest
 
-from pagescope_test import SOURCE_DIR
+from pagescope_test import BINARY, SOURCE_DIR
 
 SCRIPT = os.path.join(SOURCE_DIR, "scripts", "gen-metric-reference.py")
+
+
+def generator():
+    spec = importlib.util.spec_from_file_location("gen_metric_reference", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class MetricReference(unittest.TestCase):
@@ -15,6 +27,32 @@ class MetricReference(unittest.TestCase):
         r = subprocess.run([sys.executable, SCRIPT, "--check"], capture_output=True, text=True,
                            env=dict(os.environ))
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_privilege_rules_cover_what_the_kernel_restricts(self):
+        """Every file a collector declares that exists on this host and that not everyone may
+        read (no read bit for others) has a rule in the generator's PRIVILEGES, so the table
+        of docs/security.md does not call it readable by any user. /proc/<pid>/ files are
+        checked on this process's own (/proc/self)."""
+        gen = generator()
+        help_ = subprocess.run([BINARY, "--help"], check=True, capture_output=True,
+                               text=True).stdout
+        checked, missing = 0, []
+        for name, _, sources in gen.collector_sources(help_):
+            for item in gen.source_items(sources):
+                if not item.startswith("/") or item.endswith("/"):
+                    continue  # a system call, or a directory (the files in it are named apart)
+                concrete = item.replace("<pid>", "self")
+                if "<" in concrete or "**" in concrete:
+                    continue  # a configured cgroup parent or size
+                for path in glob.glob(concrete):
+                    st = os.stat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        continue
+                    checked += 1
+                    if not st.st_mode & stat.S_IROTH and gen.needs(item) is None:
+                        missing.append("%s (%s, mode %o)" % (item, name, st.st_mode & 0o777))
+        self.assertGreater(checked, 10)
+        self.assertEqual(missing, [], "add a rule to PRIVILEGES in scripts/gen-metric-reference.py")
 
     def test_metrics_contract_names_are_documented(self):
         with open(os.path.join(SOURCE_DIR, "docs", "metrics.md")) as f:

@@ -32,6 +32,7 @@ TEST(Golden, EveryCollectorOnEveryFixture) {
   auto cases = FixtureCases();
   ASSERT_FALSE(cases.empty());
   for (const auto& fixture : cases) {
+    const auto specs = FixtureCollectors(fixture);
     // A fixture may carry collector options in pagescope.yml (process groups, flavors, ...).
     std::string yaml;
     auto yml = FixtureDir(fixture) / "pagescope.yml";
@@ -39,7 +40,7 @@ TEST(Golden, EveryCollectorOnEveryFixture) {
     for (const auto& spec : AllCollectors()) {
       if (kNotFromFiles.count(spec.name)) continue;
       SCOPED_TRACE(fixture + "/" + spec.name);
-      std::string got = ScrapeText(FixtureConfig(fixture, {spec.name}, yaml));
+      std::string got = ScrapeText(FixtureConfig(fixture, {spec.name}, yaml), specs);
       auto golden = SourceDir() / "tests" / "golden" / fixture / (spec.name + ".prom");
       if (update) {
         WriteText(golden, got);

@@ -144,6 +144,48 @@ TEST(OpenFiles, OtherFilesAreReadThePlainWay) {
   std::filesystem::remove_all(dir);
 }
 
+// The read variants of the context: the usual Read, ReadRootOnly (no warning when denied) and
+// TryRead (speculative: nothing is an error).
+TEST(Context, ReadVariantsFollowTheErrorTaxonomy) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pagescope-context-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "a_directory");
+  testing::WriteText(dir / "f", "7\n");
+  FsRoot fs(dir, dir, dir);
+  log::RateLimiter limiter(std::chrono::minutes(1));
+  Context ctx(fs, limiter);
+  EXPECT_EQ(ctx.Read(dir / "f"), "7\n");
+  EXPECT_EQ(ctx.ReadRootOnly(dir / "f"), "7\n");
+  EXPECT_EQ(ctx.TryRead(dir / "f"), "7\n");
+  EXPECT_EQ(ctx.Read(dir / "missing"), std::nullopt);
+  EXPECT_EQ(ctx.ReadRootOnly(dir / "missing"), std::nullopt);
+  EXPECT_EQ(ctx.TryRead(dir / "missing"), std::nullopt);
+  // Something that is there but cannot be read as a file is an error naming it, except for a
+  // speculative read.
+  try {
+    ctx.ReadRootOnly(dir / "a_directory");
+    ADD_FAILURE() << "no error for a directory";
+  } catch (const CollectError& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "a_directory").string() + ": "), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(ctx.Read(dir / "a_directory"), CollectError);
+  EXPECT_EQ(ctx.TryRead(dir / "a_directory"), std::nullopt);
+  EXPECT_EQ(ctx.TryReadSubdirs(dir), std::vector<std::string>{"a_directory"});
+  EXPECT_EQ(ctx.TryReadSubdirs(dir / "missing"), std::nullopt);
+  EXPECT_EQ(ctx.TryReadSubdirs(dir / "f"), std::nullopt);
+  std::filesystem::remove_all(dir);
+  // A write-only sysfs file (hugepages-*/demote, 0200, unreadable even for root) is denied:
+  // quietly nothing for the speculative and the root-only read.
+  std::error_code ec;
+  for (const auto& d : std::filesystem::directory_iterator("/sys/kernel/mm/hugepages", ec)) {
+    auto demote = d.path() / "demote";
+    if (!std::filesystem::exists(demote)) continue;
+    EXPECT_EQ(ctx.TryRead(demote), std::nullopt) << demote;
+    EXPECT_EQ(ctx.ReadRootOnly(demote), std::nullopt) << demote;
+  }
+}
+
 TEST(OpenFiles, BoundedNumberOfDescriptors) {
   std::vector<std::filesystem::path> paths;
   for (const char* p :

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "collectors/hugetlbfs.h"
+#include "collectors/registry.h"
 #include "exporter/scraper.h"
 
 namespace pagescope::testing {
@@ -27,8 +29,32 @@ Config FixtureConfig(const std::string& fixture_case, const std::vector<std::str
   return LoadConfigFromText(cl, yaml, yaml.empty() ? "" : fixture_case + ".yml");
 }
 
-std::string ScrapeText(const Config& config) {
-  Scraper scraper(config);
+std::vector<CollectorSpec> FixtureCollectors(const std::string& fixture_case) {
+  std::vector<CollectorSpec> specs = AllCollectors();
+  auto path = FixtureDir(fixture_case) / "statfs.yml";
+  if (!std::filesystem::exists(path)) return specs;
+  std::map<std::string, StatfsResult> results;
+  for (const auto& item : YAML::LoadFile(path.string())) {
+    StatfsResult r;
+    r.type = item.second["type"] ? item.second["type"].as<std::uint64_t>() : kHugetlbfsMagic;
+    r.bsize = item.second["bsize"].as<std::uint64_t>();
+    r.blocks = item.second["blocks"].as<std::uint64_t>();
+    r.bfree = item.second["bfree"].as<std::uint64_t>();
+    results[item.first.as<std::string>()] = r;
+  }
+  for (auto& spec : specs) {
+    if (spec.name != "hugetlbfs") continue;
+    spec.make = [results](const CollectorOptions&) {
+      return MakeHugetlbfsCollector(FakeStatfs(results));
+    };
+  }
+  return specs;
+}
+
+std::string ScrapeText(const Config& config) { return ScrapeText(config, AllCollectors()); }
+
+std::string ScrapeText(const Config& config, const std::vector<CollectorSpec>& specs) {
+  Scraper scraper(config, specs);
   auto families = scraper.Scrape();
   std::erase_if(families, [](const prometheus::MetricFamily& f) {
     return f.name == "pagescope_scrape_collector_duration_seconds" ||

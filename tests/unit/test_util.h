@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "exporter/config.h"
+#include "framework/collector.h"
 #include "framework/errors.h"
 
 namespace pagescope::testing {
@@ -18,9 +19,15 @@ std::filesystem::path FixtureDir(const std::string& fixture_case);
 Config FixtureConfig(const std::string& fixture_case, const std::vector<std::string>& collectors,
                      const std::string& yaml = "");
 
+// AllCollectors(), where the case has tests/fixtures/<case>/statfs.yml with the hugetlbfs
+// collector given those statfs results through its factory (a map from mount point to {bsize,
+// blocks, bfree, type (default hugetlbfs)}): a fixture tree cannot hold hugetlbfs mounts.
+std::vector<CollectorSpec> FixtureCollectors(const std::string& fixture_case);
+
 // Scrapes with `config` and returns the text exposition without the sample lines that change
 // from run to run (collector durations, build info).
 std::string ScrapeText(const Config& config);
+std::string ScrapeText(const Config& config, const std::vector<CollectorSpec>& specs);
 
 std::string ReadText(const std::filesystem::path& path);
 
