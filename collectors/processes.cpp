@@ -912,7 +912,8 @@ CollectorSpec ProcessesCollectorSpec() {
   spec.help =
       "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
       "KSM";
-  spec.sources = "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, or a BPF task iterator";
+  spec.sources =
+      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf)";
   spec.options = {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
