@@ -7,19 +7,10 @@
 #include <sstream>
 
 #include "collectors/registry.h"
+#include "framework/yaml_errors.h"
 
 namespace pagescope {
 namespace {
-
-std::string MarkText(const std::string& file, const YAML::Mark& mark) {
-  if (mark.is_null()) return file;
-  return file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-}
-
-[[noreturn]] void FailNode(const std::string& file, const YAML::Node& node, const std::string& key,
-                           const std::string& message) {
-  throw ConfigError(MarkText(file, node.Mark()) + ": " + key + ": " + message);
-}
 
 std::string Known(const std::vector<std::string>& names) {
   std::string out;
@@ -120,12 +111,7 @@ void ApplySection(Layered& l, const std::string& file, const YAML::Node& section
 }
 
 void ApplyFile(Layered& l, const std::string& file, const std::string& text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
-    throw ConfigError(MarkText(file, e.mark) + ": invalid YAML: " + e.msg);
-  }
+  YAML::Node root = LoadYaml(text, file);
   if (root.IsNull() || !root.IsDefined()) return;  // an empty file is a valid, empty config
   if (!root.IsMap()) FailNode(file, root, "(top level)", "expected a mapping");
 

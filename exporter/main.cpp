@@ -17,11 +17,11 @@
 #include "exporter/config.h"
 #include "exporter/privileges.h"
 #include "exporter/scraper.h"
-#include "exporter/server.h"
-#include "exporter/web_config.h"
-#include "exporter/web_security.h"
 #include "framework/log.h"
 #include "pagescope/version.h"
+#include "web/server.h"
+#include "web/web_config.h"
+#include "web/web_security.h"
 
 namespace {
 
@@ -62,10 +62,11 @@ bool TlbEnabled(const pagescope::Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Scrapes run on one scrape thread, but the web server's hundreds of workers allocate too
-  // (request buffers, gzip). glibc would give threads their own arenas, each keeping the memory
-  // of the largest response it handled: one arena, and large buffers from mmap so they go back
-  // when freed.
+  // Scrapes (serializing and gzip included) run on one scrape thread, but the web server's
+  // event loop (request and response buffers), its password thread (bcrypt) and the main thread
+  // (reloads) allocate too. glibc would give threads their own arenas, each keeping the memory of
+  // the largest buffers it handled: one arena, and large buffers from mmap so they go back when
+  // freed.
   mallopt(M_ARENA_MAX, 1);
   mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   using namespace pagescope;

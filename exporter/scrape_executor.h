@@ -5,53 +5,105 @@
 // Requests with the same key (collect[]/exclude[]) that arrive while a job with that key is
 // queued but not yet started share its result: a result is always computed after the request
 // that receives it arrived.
+//
+// A job computes a T: the serialized exposition of a scrape (ScrapeExecutor), the verdict of a
+// password check.
 
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace pagescope {
 
-class ScrapeExecutor {
+template <typename T>
+class Executor {
  public:
   struct Result {
-    // Set on success: the serialized exposition.
-    std::string body;
-    // Set on failure; `bad_request` tells a caller error (unknown collector, 400) from
-    // anything else (500, or shutting down: 503).
+    // Set on success: what the job computed.
+    std::optional<T> value;
+    // Set on failure: the exception's message (or "shutting down").
     std::string error;
-    bool bad_request = false;
+    // Not run: the executor stopped first.
     bool shutting_down = false;
   };
-  // Computes a body; throws std::invalid_argument for a bad request.
-  using Work = std::function<std::string()>;
+  // Computes the value; an exception makes a failed Result.
+  using Work = std::function<T()>;
   // Receives the result, on the executor's thread (or, once stopped, on the caller's).
   using Done = std::function<void(std::shared_ptr<const Result>)>;
 
   // No malloc_trim after jobs: measured at 10,000 processes it returned nothing worth having
   // (main.cpp already sends buffers above 64 KiB to mmap), see docs/security.md.
-  ScrapeExecutor();
-  ~ScrapeExecutor();  // Stop()
-  ScrapeExecutor(const ScrapeExecutor&) = delete;
-  ScrapeExecutor& operator=(const ScrapeExecutor&) = delete;
+  Executor() : thread_([this] { Loop(); }) {}
+  ~Executor() { Stop(); }
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
 
   // Queues `work` unless a queued job shares `key`; `done` is called exactly once with the
   // result. After Stop(), `done` is called at once with a shutting_down result.
-  void Submit(const std::string& key, Work work, Done done);
+  void Submit(const std::string& key, Work work, Done done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      done(ShuttingDown());
+      return;
+    }
+    for (const auto& queued : queue_) {  // the queue holds only jobs not yet started
+      if (queued->key == key) {
+        queued->waiters.push_back(std::move(done));
+        return;
+      }
+    }
+    auto job = std::make_shared<Job>();
+    job->key = key;
+    job->work = std::move(work);
+    job->waiters.push_back(std::move(done));
+    queue_.push_back(std::move(job));
+    queued_.notify_one();
+  }
+
   // Submit and wait for the result (tests, and callers that may block).
-  std::shared_ptr<const Result> Run(const std::string& key, Work work);
+  std::shared_ptr<const Result> Run(const std::string& key, Work work) {
+    std::promise<std::shared_ptr<const Result>> promise;
+    auto future = promise.get_future();
+    Submit(key, std::move(work),
+           [&promise](std::shared_ptr<const Result> r) { promise.set_value(std::move(r)); });
+    return future.get();
+  }
 
   // Finishes the running job, answers queued ones with shutting_down and joins the thread.
   // Idempotent.
-  void Stop();
+  void Stop() {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    queued_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
 
   // Jobs run so far (coalesced requests do not count): for tests.
-  unsigned long jobs_run() const;
+  unsigned long jobs_run() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return jobs_run_;
+  }
+
+  // Requests waiting for a job that has not started yet (coalesced ones each count): for tests.
+  std::size_t waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::size_t n = 0;
+    for (const auto& job : queue_) n += job->waiters.size();
+    return n;
+  }
 
  private:
   struct Job {
@@ -59,8 +111,48 @@ class ScrapeExecutor {
     Work work;
     std::vector<Done> waiters;
   };
-  void Loop();
-  static std::shared_ptr<const Result> ShuttingDown();
+
+  static std::shared_ptr<const Result> ShuttingDown() {
+    auto r = std::make_shared<Result>();
+    r->error = "shutting down";
+    r->shutting_down = true;
+    return r;
+  }
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) break;
+      std::shared_ptr<Job> job = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      auto result = std::make_shared<Result>();
+      try {
+        result->value = job->work();
+      } catch (const std::exception& e) {
+        result->error = e.what();
+      } catch (...) {
+        result->error = "unknown exception";
+      }
+      job->work = nullptr;  // release what the work captured (the scraper) on this thread
+      lock.lock();
+      ++jobs_run_;
+      // The job left the queue, so no one adds waiters any more.
+      std::vector<Done> waiters = std::move(job->waiters);
+      lock.unlock();
+      std::shared_ptr<const Result> shared = std::move(result);
+      for (auto& done : waiters) done(shared);
+      lock.lock();
+    }
+    std::deque<std::shared_ptr<Job>> left = std::move(queue_);
+    queue_.clear();
+    lock.unlock();
+    auto down = ShuttingDown();
+    for (auto& job : left) {
+      for (auto& done : job->waiters) done(down);
+    }
+  }
 
   mutable std::mutex mu_;
   std::condition_variable queued_;  // the thread waits for jobs
@@ -68,7 +160,10 @@ class ScrapeExecutor {
   bool stopping_ = false;
   unsigned long jobs_run_ = 0;
   std::mutex stop_mu_;  // serializes Stop()
-  std::thread thread_;
+  std::thread thread_;  // last: starts after everything it uses
 };
+
+// Scrapes: the serialized (and, when asked, gzipped) exposition.
+using ScrapeExecutor = Executor<std::string>;
 
 }  // namespace pagescope

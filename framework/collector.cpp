@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "framework/yaml_errors.h"
+
 namespace pagescope {
 
 std::optional<std::string> Context::ReadQuiet(const std::filesystem::path& path,
@@ -81,8 +83,7 @@ void CollectorOptions::FailAt(const std::string& name, const YAML::Node& node,
     // Keep the file name of the option's origin, with the node's own line and column.
     auto colon = origin.find(':');
     std::string file = colon == std::string::npos ? origin : origin.substr(0, colon);
-    origin = file + ":" + std::to_string(node.Mark().line + 1) + ":" +
-             std::to_string(node.Mark().column + 1);
+    origin = MarkText(file, node.Mark());
   }
   throw ConfigError(origin + ": " + Key(name) + ": " + message);
 }

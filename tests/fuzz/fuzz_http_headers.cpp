@@ -2,9 +2,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "exporter/server.h"
-#include "exporter/web_config.h"
 #include "tests/fuzz/fuzz.h"
+#include "web/basic_auth.h"
+#include "web/http.h"
+#include "web/listen.h"
 
 // Request parts the server parses itself: Authorization and Accept-Encoding header values and
 // the query string (collect[]/exclude[]); libevent parses the request line and headers.
@@ -12,8 +13,10 @@
 static int Headers(std::string_view text) {
   std::string user, password;
   (void)pagescope::ParseBasicAuthorization(text, &user, &password);
+  (void)pagescope::DecodeBase64(text);
   (void)pagescope::AcceptsGzip(text);
   (void)pagescope::QueryValues(text, "collect[]");
+  (void)pagescope::ParseSelection(text, {"meminfo", "thp"});
   try {
     (void)pagescope::SplitListenAddress(text);
   } catch (const std::invalid_argument&) {

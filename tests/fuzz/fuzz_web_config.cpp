@@ -1,8 +1,8 @@
 // seeds:
 #include <string>
 
-#include "exporter/web_config.h"
 #include "tests/fuzz/fuzz.h"
+#include "web/web_config.h"
 
 // The --web.config.file parser (TLS file paths are opened if named: harmless reads).
 PAGESCOPE_FUZZ_TEXT(pagescope::ParseWebConfig(std::string(text), "/nonexistent/web.yml"))

@@ -22,7 +22,7 @@ TEST(ScrapeExecutor, RunsWorkOnOneThreadAndReturnsBody) {
     first = std::this_thread::get_id();
     return std::string("body");
   });
-  EXPECT_EQ(r1->body, "body");
+  EXPECT_EQ(r1->value, "body");
   EXPECT_TRUE(r1->error.empty());
   std::thread::id second;
   std::thread([&] {
@@ -35,14 +35,27 @@ TEST(ScrapeExecutor, RunsWorkOnOneThreadAndReturnsBody) {
   EXPECT_NE(first, std::this_thread::get_id());
 }
 
-TEST(ScrapeExecutor, BadRequestAndFailure) {
+TEST(ScrapeExecutor, FailureHasNoValue) {
   ScrapeExecutor ex;
-  auto bad = ex.Run("a", []() -> std::string { throw std::invalid_argument("unknown"); });
-  EXPECT_TRUE(bad->bad_request);
-  EXPECT_EQ(bad->error, "unknown");
   auto fail = ex.Run("a", []() -> std::string { throw std::runtime_error("boom"); });
-  EXPECT_FALSE(fail->bad_request);
+  EXPECT_FALSE(fail->value.has_value());
   EXPECT_EQ(fail->error, "boom");
+  EXPECT_FALSE(fail->shutting_down);
+}
+
+// Password checks get a typed verdict, not a body to compare with "ok".
+TEST(ScrapeExecutor, TypedResults) {
+  enum class Verdict { kYes, kNo };
+  Executor<Verdict> ex;
+  EXPECT_EQ(ex.Run("a", [] { return Verdict::kNo; })->value, Verdict::kNo);
+  EXPECT_EQ(ex.Run("b", [] { return Verdict::kYes; })->value, Verdict::kYes);
+  auto fail = ex.Run("c", []() -> Verdict { throw std::runtime_error("SHA-256 failed"); });
+  EXPECT_FALSE(fail->value.has_value());
+  EXPECT_EQ(fail->error, "SHA-256 failed");
+  ex.Stop();
+  auto down = ex.Run("d", [] { return Verdict::kYes; });
+  EXPECT_TRUE(down->shutting_down);
+  EXPECT_FALSE(down->value.has_value());
 }
 
 // While one job runs, requests with the same key queue one job and share it; a request never
@@ -57,15 +70,20 @@ TEST(ScrapeExecutor, CoalescesQueuedJobsOnlyAndResultsAreFresh) {
     if (n == 1) released.wait();
     return std::to_string(n);
   };
-  auto first = std::async(std::launch::async, [&] { return ex.Run("k", work)->body; });
+  auto first =
+      std::async(std::launch::async, [&] { return ex.Run("k", work)->value.value_or(""); });
   while (runs.load() == 0) std::this_thread::sleep_for(1ms);
   // Job 1 is running: these arrive after it started and must not get its result.
   std::vector<std::future<std::string>> later;
   for (int i = 0; i < 8; ++i) {
-    later.push_back(std::async(std::launch::async, [&] { return ex.Run("k", work)->body; }));
+    later.push_back(
+        std::async(std::launch::async, [&] { return ex.Run("k", work)->value.value_or(""); }));
   }
-  auto other = std::async(std::launch::async, [&] { return ex.Run("other", work)->body; });
-  std::this_thread::sleep_for(100ms);
+  while (ex.waiting() < 8) std::this_thread::sleep_for(1ms);
+  auto other =
+      std::async(std::launch::async, [&] { return ex.Run("other", work)->value.value_or(""); });
+  while (ex.waiting() < 9) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(ex.waiting(), 9u);
   release.set_value();
   EXPECT_EQ(first.get(), "1");
   for (auto& f : later) EXPECT_EQ(f.get(), "2");  // one job shared by all eight
@@ -93,7 +111,7 @@ TEST(ScrapeExecutor, ShutdownFailsQueuedJobsAndFinishesTheRunningOne) {
   std::this_thread::sleep_for(50ms);
   release.set_value();
   stopper.join();
-  EXPECT_EQ(running.get()->body, "done");
+  EXPECT_EQ(running.get()->value, "done");
   auto q = queued.get();
   EXPECT_TRUE(q->shutting_down);
 }
@@ -108,7 +126,7 @@ TEST(ScrapeExecutor, SubmitAnswersEachRequestOnceOnTheExecutorThread) {
   std::vector<std::pair<std::string, std::thread::id>> answers;
   auto done = [&](std::shared_ptr<const ScrapeExecutor::Result> r) {
     std::lock_guard<std::mutex> lock(mu);
-    answers.push_back({r->body, std::this_thread::get_id()});
+    answers.push_back({r->value.value_or(""), std::this_thread::get_id()});
   };
   ex.Submit(
       "blocker",

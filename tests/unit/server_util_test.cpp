@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include "exporter/server.h"
 #include "framework/log.h"
+#include "framework/metric_sink.h"
+#include "web/http.h"
+#include "web/landing.h"
+#include "web/listen.h"
 
 namespace pagescope {
 namespace {
@@ -22,15 +25,13 @@ std::string Gunzip(const std::string& in) {
 }
 
 TEST(Server, AcceptEncoding) {
-  EXPECT_TRUE(AcceptsGzip("gzip"));
-  EXPECT_TRUE(AcceptsGzip("deflate, gzip;q=1.0, *;q=0.5"));
-  EXPECT_TRUE(AcceptsGzip("GZIP"));
-  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
-  EXPECT_FALSE(AcceptsGzip("gzip; q=0.000"));
-  EXPECT_TRUE(AcceptsGzip("gzip;q=0.5"));
-  EXPECT_FALSE(AcceptsGzip("identity"));
-  EXPECT_FALSE(AcceptsGzip(""));
-  EXPECT_FALSE(AcceptsGzip("xgzip"));
+  for (const char* yes :
+       {"gzip", "deflate, gzip;q=1.0, *;q=0.5", "GZIP", "gzip;q=0.5", " x-gzip "}) {
+    EXPECT_TRUE(AcceptsGzip(yes)) << yes;
+  }
+  for (const char* no : {"gzip;q=0", "gzip; q=0.000", "identity", "", "xgzip", "deflate,"}) {
+    EXPECT_FALSE(AcceptsGzip(no)) << no;
+  }
 }
 
 TEST(Server, GzipRoundTrip) {
@@ -65,6 +66,36 @@ TEST(Server, QueryValues) {
             (std::vector<std::string>{"a b", "c d"}));
   EXPECT_EQ(QueryValues("debug&exclude[]=%zz&&=", "exclude[]"), (std::vector<std::string>{"%zz"}));
   EXPECT_TRUE(QueryValues("", "collect[]").empty());
+}
+
+// A bad collect[] or exclude[] is a typed result (the server answers it 400), not an exception.
+TEST(Server, SelectionOrBadRequest) {
+  const std::vector<std::string> enabled = {"meminfo", "thp", "hugepages"};
+  auto s = ParseSelection("collect[]=meminfo&exclude%5B%5D=thp&x=1", enabled);
+  ASSERT_TRUE(std::holds_alternative<Selection>(s));
+  EXPECT_EQ(std::get<Selection>(s).collect, (std::vector<std::string>{"meminfo"}));
+  EXPECT_EQ(std::get<Selection>(s).exclude, (std::vector<std::string>{"thp"}));
+  s = ParseSelection("", enabled);
+  ASSERT_TRUE(std::holds_alternative<Selection>(s));
+  EXPECT_TRUE(std::get<Selection>(s).collect.empty());
+  EXPECT_TRUE(std::get<Selection>(s).exclude.empty());
+  // The first unknown name, collect[] before exclude[]; the message is the 400's body.
+  s = ParseSelection("exclude[]=nosuch&collect[]=meminfo&collect[]=numa", enabled);
+  ASSERT_TRUE(std::holds_alternative<BadRequest>(s));
+  EXPECT_EQ(std::get<BadRequest>(s).message, "collector \"numa\" is unknown or not enabled");
+  s = ParseSelection("exclude[]=nosuch", enabled);
+  ASSERT_TRUE(std::holds_alternative<BadRequest>(s));
+  EXPECT_EQ(std::get<BadRequest>(s).message, "collector \"nosuch\" is unknown or not enabled");
+}
+
+TEST(Server, LandingPageEscapesAndListsCollectors) {
+  std::string page = LandingPage("/m?a=1&b=\"2\"", {"meminfo", "<thp>"}, {"tlb"});
+  EXPECT_EQ(page.rfind("<!DOCTYPE html>\n", 0), 0u);
+  EXPECT_NE(page.find("<a href=\"/m?a=1&amp;b=&quot;2&quot;\">Metrics</a>"), std::string::npos);
+  EXPECT_NE(page.find("<h2>Enabled collectors</h2>\n<ul>\n<li>meminfo</li>\n<li>&lt;thp&gt;</li>\n"
+                      "</ul>\n<h2>Disabled collectors</h2>\n<ul>\n<li>tlb</li>\n</ul>\n"
+                      "</body></html>\n"),
+            std::string::npos);
 }
 
 TEST(Log, Formats) {

@@ -1,10 +1,17 @@
-#include "exporter/web_config.h"
+#include "web/web_config.h"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "framework/errors.h"
+#include "tests/unit/test_util.h"
+#include "web/basic_auth.h"
+#include "web/tls.h"
 
 namespace pagescope {
 namespace {
@@ -72,6 +79,57 @@ TEST(WebConfig, ParseBasicAuthorization) {
   EXPECT_FALSE(ParseBasicAuthorization("Basic YQ==YQ==", &u, &p));
   EXPECT_FALSE(ParseBasicAuthorization("Basic YWxpY2U=", &u, &p));  // no colon
   EXPECT_FALSE(ParseBasicAuthorization("", &u, &p));
+}
+
+TEST(WebConfig, DecodeBase64) {
+  const std::pair<const char*, const char*> good[] = {
+      {"", ""}, {"YQ==", "a"}, {"YWI=", "ab"}, {"YWJj", "abc"}, {"+/+/", "\xfb\xff\xbf"}};
+  for (const auto& [text, decoded] : good) EXPECT_EQ(DecodeBase64(text), decoded) << text;
+  for (const char* bad : {"YQ", "YQ=", "Y===", "YQ==YQ==", "Y=Q=", "!!!!", "YW J"}) {
+    EXPECT_FALSE(DecodeBase64(bad).has_value()) << bad;
+  }
+}
+
+TEST(WebConfig, TlsProtocolVersions) {
+  EXPECT_EQ(TlsProtocolVersion("TLS10"), TLS1_VERSION);
+  EXPECT_EQ(TlsProtocolVersion("TLS11"), TLS1_1_VERSION);
+  EXPECT_EQ(TlsProtocolVersion("TLS12"), TLS1_2_VERSION);
+  EXPECT_EQ(TlsProtocolVersion("TLS13"), TLS1_3_VERSION);
+  EXPECT_FALSE(TlsProtocolVersion("TLS14").has_value());
+  EXPECT_FALSE(TlsProtocolVersion("tls12").has_value());
+  TlsConfig none;
+  none.cert_file = "/nonexistent/a.crt";
+  auto loaded = LoadTlsMaterial(none);
+  ASSERT_TRUE(std::holds_alternative<TlsFileError>(loaded));
+  EXPECT_EQ(std::get<TlsFileError>(loaded).key, "cert_file");
+  EXPECT_NE(std::get<TlsFileError>(loaded).message.find("cannot open \"/nonexistent/a.crt\""),
+            std::string::npos);
+}
+
+// TLS and basic auth (OpenSSL, libxcrypt) stay in the module: only its own sources include
+// their headers, never the executable's (exporter/, the server) nor the collectors.
+TEST(WebConfig, ModulePrivateHeadersStayInTheModule) {
+  const std::filesystem::path root = testing::SourceDir();
+  const std::set<std::string> module = {"web/basic_auth.cpp", "web/basic_auth.h",
+                                        "web/tls.cpp",        "web/tls.h",
+                                        "web/web_config.cpp", "web/web_security.cpp"};
+  int files = 0;
+  for (const char* dir : {"exporter", "web", "framework", "collectors", "kernel", "proctable"}) {
+    if (!std::filesystem::is_directory(root / dir)) continue;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root / dir)) {
+      const std::string rel = std::filesystem::relative(entry.path(), root).string();
+      if (!entry.is_regular_file() || module.count(rel) != 0) continue;
+      std::ifstream in(entry.path());
+      std::stringstream text;
+      text << in.rdbuf();
+      ++files;
+      for (const char* header :
+           {"\"web/tls.h\"", "\"web/basic_auth.h\"", "<openssl/", "<crypt.h>"}) {
+        EXPECT_EQ(text.str().find(header), std::string::npos) << rel << " includes " << header;
+      }
+    }
+  }
+  EXPECT_GT(files, 10);
 }
 
 TEST(WebConfig, EmptyAndHeaders) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/web_security.h"
+#include "web/web_security.h"
 
 namespace pagescope {
 namespace {

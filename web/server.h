@@ -6,17 +6,17 @@
 // One event-loop thread (libevent's evhttp) owns every connection: an idle or slow connection
 // costs a few KiB and no thread, so it cannot hold up scrapes. Scrapes run on one executor thread
 // and uncached password checks (bcrypt) on another; the loop only parses requests and writes the
-// answers they post back.
+// answers they post back. What is not the loop is beside it: web/http.h (query, gzip),
+// web/listen.h (sockets), web/landing.h (the page on /).
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "exporter/scraper.h"
-#include "exporter/web_config.h"
-#include "exporter/web_security.h"
+#include "web/web_config.h"
+#include "web/web_security.h"
 
 namespace pagescope {
 
@@ -36,22 +36,6 @@ struct ServerOptions {
   // What checks passwords and speaks TLS (LoadWebSecurity); needed when `web` is set.
   std::shared_ptr<WebSecurity> security;
 };
-
-// "[host]:port" split into host (brackets removed; empty for all addresses) and port.
-// Throws std::invalid_argument when it is not of that form.
-struct ListenAddress {
-  std::string host;
-  std::string port;
-};
-ListenAddress SplitListenAddress(std::string_view address);
-
-// The decoded, non-empty values of `name` in a URL query string ("a=1&collect%5B%5D=x").
-std::vector<std::string> QueryValues(std::string_view query, std::string_view name);
-
-// True when an Accept-Encoding header value accepts gzip (q=0 refuses it).
-bool AcceptsGzip(std::string_view accept_encoding);
-// gzip-compresses `data` (RFC 1952).
-std::string Gzip(std::string_view data);
 
 class Server {
  public:

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporter/web_config.h"
+#include "web/web_config.h"
 
 struct bufferevent;
 struct event_base;
@@ -23,15 +23,16 @@ class WebSecurity {
   // LoadWebConfig; on a mistake returns null and sets `error` (the ConfigError's message).
   virtual std::shared_ptr<const WebConfig> Load(const std::string& file, std::string* error) = 0;
 
-  // Basic auth (see BasicAuthChecker and ParseBasicAuthorization in web_config.h).
+  // Basic auth (BasicAuthChecker and ParseBasicAuthorization in web/basic_auth.h).
   virtual bool ParseAuthorization(std::string_view header, std::string* user,
                                   std::string* password) = 0;
   virtual bool IsCached(const WebConfig& config, std::string_view user,
                         std::string_view password) = 0;
   virtual bool Check(const WebConfig& config, std::string_view user, std::string_view password) = 0;
 
-  // TLS for the server: the first call creates the SSL_CTX, later ones (reloads) change the
-  // certificate, verification and versions for new connections. Throws std::runtime_error.
+  // TLS for the server (TlsServerContext in web/tls.h): the first call creates the SSL_CTX, later
+  // ones (reloads) change the certificate, verification and versions for new connections. Throws
+  // std::runtime_error.
   virtual void SetTls(const TlsConfig& config) = 0;
   // A bufferevent that accepts TLS on the socket libevent gives it later (for evhttp_set_bevcb).
   // Never null: without memory it aborts rather than let libevent fall back to plain text.

@@ -1,4 +1,4 @@
-#include "exporter/web_security.h"
+#include "web/web_security.h"
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -10,6 +10,8 @@
 #include <stdexcept>
 
 #include "framework/errors.h"
+#include "web/basic_auth.h"
+#include "web/tls.h"
 
 namespace pagescope {
 namespace {
@@ -45,7 +47,7 @@ class OpenSslWebSecurity : public WebSecurity {
   }
 
   bufferevent* NewTlsConnection(event_base* base) override {
-    SSL* ssl = tls_ ? SSL_new(static_cast<SSL_CTX*>(tls_->ssl_ctx())) : nullptr;
+    SSL* ssl = tls_ ? SSL_new(tls_->ssl_ctx()) : nullptr;
     bufferevent* bev = ssl == nullptr
                            ? nullptr
                            : bufferevent_openssl_socket_new(

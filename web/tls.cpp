@@ -1,0 +1,163 @@
+#include "web/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include <iterator>
+#include <map>
+#include <stdexcept>
+
+namespace pagescope {
+namespace {
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  return buf;
+}
+
+}  // namespace
+
+TlsMaterial::~TlsMaterial() {
+  X509_free(cert);
+  sk_X509_pop_free(chain, X509_free);
+  EVP_PKEY_free(key);
+  X509_STORE_free(ca_store);
+  sk_X509_NAME_pop_free(ca_names, X509_NAME_free);
+}
+
+std::variant<std::shared_ptr<const TlsMaterial>, TlsFileError> LoadTlsMaterial(const TlsConfig& c) {
+  auto m = std::make_shared<TlsMaterial>();
+  ERR_clear_error();
+  BIO* bio = BIO_new_file(c.cert_file.c_str(), "r");
+  if (bio == nullptr) {
+    return TlsFileError{"cert_file", "cannot open \"" + c.cert_file + "\": " + OpenSslError()};
+  }
+  m->cert = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+  if (m->cert == nullptr) {
+    BIO_free(bio);
+    return TlsFileError{"cert_file",
+                        "no PEM certificate in \"" + c.cert_file + "\": " + OpenSslError()};
+  }
+  m->chain = sk_X509_new_null();
+  while (X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr))
+    sk_X509_push(m->chain, extra);
+  ERR_clear_error();  // the end of the file
+  BIO_free(bio);
+
+  bio = BIO_new_file(c.key_file.c_str(), "r");
+  if (bio == nullptr) {
+    return TlsFileError{"key_file", "cannot open \"" + c.key_file + "\": " + OpenSslError()};
+  }
+  m->key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (m->key == nullptr) {
+    return TlsFileError{"key_file",
+                        "no PEM private key in \"" + c.key_file + "\": " + OpenSslError()};
+  }
+  if (X509_check_private_key(m->cert, m->key) != 1) {
+    ERR_clear_error();
+    return TlsFileError{"key_file", "\"" + c.key_file + "\" does not match the certificate in \"" +
+                                        c.cert_file + "\""};
+  }
+  if (!c.client_ca_file.empty()) {
+    m->ca_store = X509_STORE_new();
+    if (X509_STORE_load_file(m->ca_store, c.client_ca_file.c_str()) != 1) {
+      return TlsFileError{"client_ca_file",
+                          "cannot load \"" + c.client_ca_file + "\": " + OpenSslError()};
+    }
+    m->ca_names = SSL_load_client_CA_file(c.client_ca_file.c_str());
+    if (m->ca_names == nullptr) {
+      return TlsFileError{"client_ca_file",
+                          "no certificates in \"" + c.client_ca_file + "\": " + OpenSslError()};
+    }
+  }
+  return m;
+}
+
+std::optional<int> TlsProtocolVersion(std::string_view name) {
+  static const std::map<std::string, int, std::less<>> kVersions = {
+      {"TLS10", TLS1_VERSION},
+      {"TLS11", TLS1_1_VERSION},
+      {"TLS12", TLS1_2_VERSION},
+      {"TLS13", TLS1_3_VERSION},
+  };
+  auto it = kVersions.find(name);
+  if (it == kVersions.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+
+int ClientHello(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<TlsServerContext*>(arg);
+  auto config = self->Get();
+  if (!config || !config->material) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  const TlsMaterial& m = *config->material;
+  if (SSL_set_min_proto_version(ssl, config->min_version) != 1 ||
+      SSL_set_max_proto_version(ssl, config->max_version) != 1 ||
+      SSL_use_cert_and_key(ssl, m.cert, m.key, m.chain, 1) != 1) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  // How each client_auth_type verifies, indexed by ClientAuth.
+  static constexpr struct {
+    int mode;
+    SSL_verify_cb callback;
+  } kVerify[] = {
+      {SSL_VERIFY_NONE, nullptr},               // kNoClientCert
+      {SSL_VERIFY_PEER, AcceptAnyCertificate},  // kRequestClientCert
+      {SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, AcceptAnyCertificate},  // kRequireAny...
+      {SSL_VERIFY_PEER, nullptr},                                    // kVerifyClientCertIfGiven
+      {SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr},  // kRequireAndVerify...
+  };
+  static_assert(std::size(kVerify) ==
+                static_cast<std::size_t>(ClientAuth::kRequireAndVerifyClientCert) + 1);
+  const auto& verify = kVerify[static_cast<int>(config->client_auth)];
+  SSL_set_verify(ssl, verify.mode, verify.callback);
+  if (m.ca_store != nullptr) {
+    SSL_set1_verify_cert_store(ssl, m.ca_store);
+    SSL_set_client_CA_list(ssl, SSL_dup_CA_list(m.ca_names));
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+}  // namespace
+
+TlsServerContext::TlsServerContext() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) throw std::runtime_error("SSL_CTX_new: " + OpenSslError());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
+                               SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // No resumption: every connection is checked against the current configuration.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  static const unsigned char kSessionId[] = "pagescope";
+  SSL_CTX_set_session_id_context(ctx, kSessionId, sizeof(kSessionId) - 1);
+  SSL_CTX_set_client_hello_cb(ctx, ClientHello, this);
+  ctx_ = ctx;
+}
+
+TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }
+
+void TlsServerContext::Set(const TlsConfig& config) {
+  auto next = std::make_shared<const TlsConfig>(config);
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(next);
+}
+
+std::shared_ptr<const TlsConfig> TlsServerContext::Get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+}  // namespace pagescope

@@ -1,0 +1,67 @@
+#pragma once
+// TLS for the server, inside the web module only (OpenSSL): the certificate, key and client CAs
+// of a TlsConfig loaded into OpenSSL objects, and the SSL_CTX that applies the current ones to
+// each new connection. Never included by the executable (see web/web_security.h).
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "web/web_config.h"
+
+namespace pagescope {
+
+// Certificates and keys loaded into OpenSSL objects; applied to each TLS connection.
+struct TlsMaterial {
+  X509* cert = nullptr;
+  STACK_OF(X509) * chain = nullptr;
+  EVP_PKEY* key = nullptr;
+  X509_STORE* ca_store = nullptr;
+  STACK_OF(X509_NAME) * ca_names = nullptr;
+  TlsMaterial() = default;
+  TlsMaterial(const TlsMaterial&) = delete;
+  TlsMaterial& operator=(const TlsMaterial&) = delete;
+  ~TlsMaterial();
+};
+
+// What is wrong with one of a TlsConfig's files: the key that names it (cert_file, key_file,
+// client_ca_file) and why.
+struct TlsFileError {
+  std::string key;
+  std::string message;
+};
+
+// Loads the files `config` names and checks the key against the certificate.
+std::variant<std::shared_ptr<const TlsMaterial>, TlsFileError> LoadTlsMaterial(
+    const TlsConfig& config);
+
+// OpenSSL's protocol version for "TLS10", "TLS11", "TLS12" or "TLS13"; nullopt otherwise.
+std::optional<int> TlsProtocolVersion(std::string_view name);
+
+// TLS on a live server: one SSL_CTX whose client-hello callback applies the current TlsConfig
+// (certificate, key, client verification, protocol versions) to each new connection, so a
+// reload changes them without a restart.
+class TlsServerContext {
+ public:
+  TlsServerContext();  // throws std::runtime_error
+  ~TlsServerContext();
+  TlsServerContext(const TlsServerContext&) = delete;
+  TlsServerContext& operator=(const TlsServerContext&) = delete;
+
+  SSL_CTX* ssl_ctx() const { return ctx_; }  // owned here
+  void Set(const TlsConfig& config);
+  std::shared_ptr<const TlsConfig> Get() const;
+
+ private:
+  SSL_CTX* ctx_ = nullptr;
+  mutable std::mutex mu_;
+  std::shared_ptr<const TlsConfig> current_;
+};
+
+}  // namespace pagescope
