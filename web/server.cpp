@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "exporter/scrape_executor.h"
+#include "web/scrape_executor.h"
 #include "framework/log.h"
 #include "web/http.h"
 #include "web/landing.h"
