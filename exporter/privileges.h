@@ -1,5 +1,5 @@
 #pragma once
-// What the process grants the collectors, set once at start-up (exporter/main.cpp) from what the
+// What the process grants the collectors, set once at start-up (main.cpp) from what the
 // enabled collectors declare (CollectorSpec::capabilities, CollectorSpec::open_files).
 //
 // --web.drop-privileges-to=USER: when started as root, become USER (its uid, primary gid and

@@ -21,11 +21,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "exporter/scrape_executor.h"
 #include "framework/log.h"
 #include "web/http.h"
 #include "web/landing.h"
 #include "web/listen.h"
+#include "web/scrape_executor.h"
 
 namespace pagescope {
 namespace {

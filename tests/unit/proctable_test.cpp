@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "proctable/bpf_tasks.h"
 #include "proctable/identity.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
@@ -66,17 +67,10 @@ TEST(ProcStates, NewExecAndGone) {
   EXPECT_EQ(states.size(), 1u);
 }
 
-// The shape of the BPF task iterator's records (proctable/bpf_tasks.h, TaskFigures).
-struct Figures {
-  int pid = 0;
-  std::uint64_t start_time = 0, minflt = 0, majflt = 0, rss_pages = 0, rss_sum_pages = 0,
-                swap_pages = 0, hugetlb_pages = 0, locked_pages = 0, pinned_pages = 0;
-  bool kernel_thread = false;
-  bool has_mm = false;
-  char comm[16] = {};
-};
+// The BPF task iterator's records.
+using Figures = TaskFigures;
 
-TEST(TableFromFigures, SameEntriesAsTheWalk) {
+TEST(TableFromFigures, TaskFiguresMakeTheEntriesTheWalkMakes) {
   std::vector<Figures> records(3);
   records[0].pid = 2;
   records[0].kernel_thread = true;

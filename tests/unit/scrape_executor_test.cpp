@@ -1,4 +1,4 @@
-#include "exporter/scrape_executor.h"
+#include "web/scrape_executor.h"
 
 #include <gtest/gtest.h>
 
