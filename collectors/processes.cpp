@@ -11,6 +11,7 @@
 #include "kernel/proc_pid.h"
 #include "kernel/sys_fs_cgroup.h"
 #include "kernel/sysfs.h"
+#include "proctable/bpf_tasks.h"
 #include "proctable/numa_locality.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
@@ -497,7 +498,7 @@ class ProcessesCollector : public Collector {
   void Collect(const Context& ctx, MetricSink& out) override {
     // One scrape at a time updates the carried counters (scrapes may run concurrently).
     std::lock_guard lock(mu_);
-    const ProcessTable& table = ScanProcesses(ctx);
+    const ProcessTable& table = ScanProcesses(ctx, source_.get());
     for (const auto& e : table.errors) out.Fail(e);
     vanished_ += table.vanished;
     denied_ += table.denied;
@@ -830,6 +831,9 @@ class ProcessesCollector : public Collector {
 
  public:
   long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
+  // Where the table comes from (the source and status_interval_seconds options); the qemu and
+  // tlb collectors of the scrape share it (ScanProcesses).
+  std::shared_ptr<const ProcessSource> source_;
 
  private:
   std::string buf_;
@@ -843,6 +847,36 @@ class ProcessesCollector : public Collector {
 };
 
 }  // namespace
+
+static std::shared_ptr<const ProcessSource> MakeProcessSource(
+    const CollectorOptions& o, const std::function<GroupPlaces::Clock::time_point()>& now) {
+  const std::string source = o.String("source");
+  if (source == "procfs") {
+    long long interval = o.Int("status_interval_seconds");
+    if (interval < 0 || interval > 86400) {
+      o.Fail("status_interval_seconds", "must be between 0 and 86400");
+    }
+    auto cache = std::make_shared<StatusCache>(std::chrono::seconds(interval), now);
+    return std::make_shared<ProcessSource>(ProcessSource{
+        "procfs",
+        [cache](const Context& ctx, ProcessTable& t) { WalkProcfs(ctx, t, cache.get()); }});
+  }
+  if (source != "bpf") o.Fail("source", "expected procfs or bpf, got \"" + source + "\"");
+  // Opened once, here: a failure stops start-up (no silent fall-back to /proc).
+  auto bpf = std::make_shared<BpfTaskSource>();
+  std::string error;
+  if (!bpf->Open(error)) o.Fail("source", "bpf: cannot load the BPF task iterator: " + error);
+  return std::make_shared<ProcessSource>(
+      ProcessSource{"bpf", [bpf](const Context&, ProcessTable& t) {
+                      std::vector<TaskFigures> records;
+                      std::string err;
+                      if (!bpf->Read(records, err)) {
+                        t.errors.push_back("BPF task iterator: " + err);
+                        return;
+                      }
+                      TableFromFigures(records, SystemPageSize(), t);
+                    }});
+}
 
 std::unique_ptr<Collector> MakeProcessesCollector(
     const CollectorOptions& o, std::function<GroupPlaces::Clock::time_point()> now) {
@@ -860,9 +894,11 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   }
   GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
                          *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
+  auto source = MakeProcessSource(o, now);  // before `now` moves into the collector
   auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
                                                 static_cast<std::size_t>(max_groups), *idle,
                                                 std::move(now), std::move(locality));
+  c->source_ = std::move(source);
   long long numa_max = o.Int("hugetlb_numa_max_processes");
   if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
   if (o.Bool("hugetlb_numa")) c->hugetlb_numa_max_ = numa_max;
@@ -876,7 +912,8 @@ CollectorSpec ProcessesCollectorSpec() {
   spec.help =
       "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
       "KSM";
-  spec.sources = "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}";
+  spec.sources =
+      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf)";
   spec.options = {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
@@ -888,6 +925,21 @@ CollectorSpec ProcessesCollectorSpec() {
        "groups are counted in the group \"" +
            std::string(kOverflowGroup) +
            "\". A group keeps its place while it lives; free places go first come."});
+  spec.options.push_back(
+      {"source", OptionType::kString, "procfs",
+       "Where the per-process figures come from: procfs (/proc/<pid>/{stat,status}) or bpf (a "
+       "BPF task iterator, one pass over the kernel's tasks; needs root or CAP_BPF and "
+       "CAP_PERFMON, kernel 5.8+ with BTF, and a build with BPF; docs/performance.md). With bpf "
+       "a new process's exe, cmdline and cgroup are still read from /proc. The qemu and tlb "
+       "collectors share the table."});
+  spec.options.push_back(
+      {"status_interval_seconds", OptionType::kInt, "60",
+       "source=procfs: re-read /proc/<pid>/status of a process whose whole stat text is "
+       "unchanged since the last scrape (it did not run) only when its status figures are older "
+       "than this (0: every scrape). Swap-out/in and hugetlb faults change stat, so they show at "
+       "once; an mlock/munlock or an io_uring/VFIO pin of resident memory by a process that then "
+       "sleeps without a clock tick of CPU time, or swap-out of shared memory it maps, can leave "
+       "VmLck, VmPin or VmSwap up to this many seconds old."});
   spec.options.push_back({"idle_timeout", OptionType::kString, "1h",
                           "Drop a group (and its series) after this long without a process "
                           "(e.g. 10m, 1h; 0: never)."});
@@ -911,6 +963,13 @@ CollectorSpec ProcessesCollectorSpec() {
        "With hugetlb_numa: at most this many numa_maps reads per scrape (each walks the "
        "process's mappings); the rest are counted in "
        "pagescope_process_hugetlb_numa_skipped_total."});
+  // source=bpf loads the BPF task iterator when the collector is made, after privileges are
+  // dropped: keep what it needs.
+  spec.capabilities_for = [](const CollectorOptions& o) {
+    return o.String("source") == "bpf"
+               ? std::vector<Capability>{Capability::kBpf, Capability::kPerfmon}
+               : std::vector<Capability>{};
+  };
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeProcessesCollector(o, [] { return GroupPlaces::Clock::now(); });
   };

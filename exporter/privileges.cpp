@@ -42,6 +42,11 @@ ProcessNeeds CollectorNeeds(const Config& config, const std::vector<CollectorSpe
     if (it == config.collectors.end() || !it->second.enabled) continue;
     needs.capabilities.insert(needs.capabilities.end(), spec.capabilities.begin(),
                               spec.capabilities.end());
+    if (spec.capabilities_for) {
+      auto more =
+          spec.capabilities_for(CollectorOptions("collectors." + spec.name, it->second.options));
+      needs.capabilities.insert(needs.capabilities.end(), more.begin(), more.end());
+    }
     if (spec.open_files) {
       needs.open_files +=
           spec.open_files(CollectorOptions("collectors." + spec.name, it->second.options));

@@ -10,7 +10,8 @@
 //                       named by --web.config.file on reload)
 //   CAP_NET_BIND_SERVICE only when a listen port is below 1024
 //   and the capabilities the enabled collectors declare (CAP_PERFMON for tlb: perf_event_open
-//   on other users' processes, counting kernel mode too)
+//   on other users' processes, counting kernel mode too; CAP_BPF and CAP_PERFMON for processes
+//   with source=bpf: loading and running the BPF task iterator)
 // Everything else, including the bounding set beyond those, is dropped, and no_new_privs set.
 
 #include <cstdint>

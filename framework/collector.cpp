@@ -187,6 +187,8 @@ std::string_view CapabilityName(Capability cap) {
   switch (cap) {
     case Capability::kPerfmon:
       return "CAP_PERFMON";
+    case Capability::kBpf:
+      return "CAP_BPF";
   }
   return "CAP_UNKNOWN";
 }

@@ -159,6 +159,7 @@ class CollectorOptions {
 // (linux/capability.h).
 enum class Capability : int {
   kPerfmon = 38,  // perf_event_open on other users' processes and despite perf_event_paranoid
+  kBpf = 39,      // loading BPF programs (the processes collector's source=bpf)
 };
 // "CAP_PERFMON".
 std::string_view CapabilityName(Capability cap);
@@ -176,6 +177,8 @@ struct CollectorSpec {
   // drops the others, and how many file descriptors it may hold open at once, from its options
   // (the RLIMIT_NOFILE soft limit is raised to make room). Unset: nothing beyond the defaults.
   std::vector<Capability> capabilities;
+  // Capabilities that depend on its options (as processes' source=bpf), added to `capabilities`.
+  std::function<std::vector<Capability>(const CollectorOptions&)> capabilities_for;
   std::function<std::uint64_t(const CollectorOptions&)> open_files;
 };
 

@@ -14,10 +14,12 @@
 // collector when it first sees the process (ProcStates, proctable/proc_states.h, caches it by
 // key).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,17 +40,65 @@ struct ProcessTable {
 inline constexpr std::size_t kScanPerThread = 1000;
 inline constexpr std::size_t kMaxScanThreads = 4;
 
-// Fills `table` from <procfs>/<pid>/{stat,status}.
-void WalkProcfs(const Context& ctx, ProcessTable& table);
+// The status figures of the last walk (VmSwap, HugetlbPages, VmLck, VmPin), kept between
+// scrapes so that a process that did not run is not read again (the processes collector's
+// status_interval_seconds option). Per process: its pid, a 64-bit hash of its whole stat text,
+// the four figures and when status was read (about 56 bytes).
+//
+// A process whose stat text is byte-identical to the last walk's did not run in between: its
+// CPU times (utime, stime), faults, rss, vsize, state and last CPU are unchanged. A swap-out or
+// swap-in changes rss (and a swap-in a fault counter), a hugetlb fault changes minflt/majflt, so
+// VmSwap and HugetlbPages follow such changes at once. What can be up to `interval` old: VmLck
+// and VmPin changed by a process that then sleeps without a clock tick of CPU time (an mlock()
+// of memory already resident, munlock(), an io_uring buffer registration or a VFIO pin of
+// resident memory), and VmSwap when another process's memory pressure swaps out pages of a
+// process and its rss does not show it (shared memory it maps, counted in rss only while
+// mapped resident). The figures are re-read at least every `interval`.
+class StatusCache {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // interval 0: status is read at every walk (nothing is kept).
+  StatusCache(Clock::duration interval, std::function<Clock::time_point()> now)
+      : interval_(interval), now_(std::move(now)) {}
+  Clock::duration interval() const { return interval_; }
+  // Processes whose status figures were reused / read in the last walk (tests, benchmarks).
+  std::uint64_t reused() const { return reused_; }
+  std::uint64_t read() const { return read_; }
 
-// Another source of the table's figures; `name` keys the memoized table of a scrape.
+  struct Entry {
+    int pid = 0;
+    std::uint8_t present = 0;  // bit i: figure i was in status
+    std::uint64_t stat_hash = 0;
+    std::uint64_t figures[4] = {};  // vm_swap, hugetlb_pages, vm_lck, vm_pin
+    Clock::time_point read_at{};
+  };
+
+ private:
+  friend void WalkProcfs(const Context& ctx, ProcessTable& table, StatusCache* cache);
+  Clock::duration interval_;
+  std::function<Clock::time_point()> now_;
+  std::mutex mu_;               // one walk at a time uses the cache
+  std::vector<Entry> entries_;  // the last walk's, sorted by pid
+  std::uint64_t reused_ = 0;
+  std::uint64_t read_ = 0;
+};
+
+// Fills `table` from <procfs>/<pid>/{stat,status}; with `cache` (interval > 0), the status of a
+// process whose stat is unchanged is reused while younger than the interval.
+void WalkProcfs(const Context& ctx, ProcessTable& table, StatusCache* cache = nullptr);
+
+// Another source of the table's figures (the BPF task iterator, the /proc walk with a
+// StatusCache); `name` names it in messages.
 struct ProcessSource {
   std::string name;
   std::function<void(const Context&, ProcessTable&)> fill;
 };
 
-// The table of this scrape, memoized in the Context: from `source` when given, else the /proc
-// walk. Collectors that ask for the same source share one walk.
+// The table of this scrape, memoized in the Context: one walk per scrape. The first collector
+// of the scrape that asks decides where it comes from: `source` when given, else the plain
+// /proc walk. The processes collector runs first in a scrape and passes its configured source
+// (collectors.processes.source and status_interval_seconds), so the qemu and tlb collectors of
+// the same scrape get that table; without the processes collector they get the /proc walk.
 const ProcessTable& ScanProcesses(const Context& ctx, const ProcessSource* source = nullptr);
 
 // Appends per-process records of another source to `table`, sorted by pid as they come. A

@@ -341,6 +341,8 @@ PRIVILEGES = [
      "own processes at `perf_event_paranoid` ≤ 1 (≤ 2 with `exclude_kernel`), others (and any "
      "process at Debian's 3) need CAP_PERFMON or root, and a seccomp filter must allow "
      "`perf_event_open` (docs/tlb.md)"),
+    (r"^bpf\(2\)", "only with `source=bpf`: CAP_BPF and CAP_PERFMON, or root (kernel 5.8+ with "
+     "BTF; docs/performance.md)"),
     (r"^statfs\(2\)", "search permission on every directory of the mount point's path"),
 ]
 

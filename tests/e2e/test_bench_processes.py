@@ -21,7 +21,9 @@ class BenchProcesses(unittest.TestCase):
             check=True, capture_output=True, text=True, timeout=600).stdout
         print(out)
         self.assertIn("| 200 | pagescope |", out)
-        self.assertIn("pagescope / process-exporter CPU", out)
+        self.assertIn("| 200 | pagescope-interval0 |", out)
+        self.assertIn("| variant | / process-exporter CPU | / floor CPU |", out)
+        self.assertIn("load average (1 min)", out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Least privilege on the real kernel: the exporter works as an unprivileged user (with at most
 as many series as root), and --web.drop-privileges-to switches every thread to the user with only
 CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH left (and CAP_PERFMON, which the tlb collector declares,
-only when it is enabled). Needs root (to become nobody); skips otherwise."""
+only when it is enabled; CAP_BPF and CAP_PERFMON for the processes collector with source=bpf). Needs root (to become nobody); skips otherwise."""
 
 import os
 import resource
@@ -11,13 +11,13 @@ import tempfile
 import time
 import unittest
 
-from pagescope_test import BINARY, Exporter, all_collectors, is_root
+from pagescope_test import BINARY, Exporter, all_collectors, is_root, tool, value
 
 SUCCESS = "pagescope_scrape_collector_success"
 NOBODY = 65534
 SETPRIV = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
            "--inh-caps=-all", "--bounding-set=-all", "--"]
-CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_PERFMON = 2, 19, 38
+CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_PERFMON, CAP_BPF = 2, 19, 38, 39
 
 
 def successes(m):
@@ -136,6 +136,25 @@ class Privileges(unittest.TestCase):
                 self.assertEqual(soft, want)
         finally:
             resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+
+    @unittest.skipUnless(os.path.exists(tool("bpf_tasks")),
+                         "built without the BPF task source (PAGESCOPE_BPF)")
+    def test_bpf_source_keeps_cap_bpf_and_cap_perfmon(self):
+        """processes with source=bpf declares CAP_BPF and CAP_PERFMON: as nobody with only those
+        beyond the defaults, the BPF task iterator loads after the drop and counts this test."""
+        with Exporter(["--web.drop-privileges-to=nobody", "--collector.disable-defaults",
+                       "--collector.processes", "--collector.processes.source=bpf"]) as exp:
+            m = exp.metrics()
+            st = status_fields("/proc/%d/status" % exp.proc.pid)
+            kept = [l for l in exp.log_text().splitlines() if "dropped privileges" in l]
+        want = ((1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE) | (1 << CAP_PERFMON)
+                | (1 << CAP_BPF))
+        self.assertEqual(int(st["CapEff"], 16), want)
+        self.assertEqual(int(st["Uid"].split()[0]), NOBODY)
+        self.assertEqual(len(kept), 1, kept)
+        self.assertIn("CAP_BPF", kept[0])
+        self.assertEqual(successes(m).get("processes"), 1)
+        self.assertGreaterEqual(value(m, "pagescope_process_num_procs", group="python3") or 0, 1)
 
     def test_drop_privileges_needs_root_and_a_real_user(self):
         r = subprocess.run(SETPRIV + [BINARY, "--web.listen-address=127.0.0.1:0",

@@ -45,6 +45,27 @@ TEST(ProcessNeeds, OnlyTheEnabledCollectorsDeclarationsCount) {
   EXPECT_THAT(both.capabilities, ::testing::ElementsAre(Capability::kPerfmon));
 }
 
+TEST(ProcessNeeds, ProcessesWithTheBpfSourceKeepsCapBpfAndCapPerfmon) {
+  ProcessNeeds bpf =
+      CollectorNeeds(ConfigFromFlags({"collectors.processes.source=bpf"}), AllCollectors());
+  EXPECT_THAT(bpf.capabilities, ::testing::ElementsAre(Capability::kPerfmon, Capability::kBpf));
+  EXPECT_EQ(KeptCapabilities(bpf.capabilities),
+            "CAP_SYS_PTRACE,CAP_DAC_READ_SEARCH,CAP_PERFMON,CAP_BPF");
+  // With tlb too: CAP_PERFMON once.
+  ProcessNeeds both =
+      CollectorNeeds(ConfigFromFlags({"collectors.processes.source=bpf", "collectors.tlb.enabled"}),
+                     AllCollectors());
+  EXPECT_THAT(both.capabilities, ::testing::ElementsAre(Capability::kPerfmon, Capability::kBpf));
+  // procfs (the default) or the collector disabled: nothing.
+  EXPECT_TRUE(
+      CollectorNeeds(ConfigFromFlags({"collectors.processes.source=procfs"}), AllCollectors())
+          .capabilities.empty());
+  EXPECT_TRUE(CollectorNeeds(ConfigFromFlags({"collectors.processes.source=bpf",
+                                              "collectors.processes.enabled=false"}),
+                             AllCollectors())
+                  .capabilities.empty());
+}
+
 TEST(ProcessNeeds, RaisesTheSoftDescriptorLimitUpToTheHardOne) {
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);

@@ -206,6 +206,13 @@ class ProcTree {
         << "00400000-7fff00000000 ---p 00000000 00:00 0   [rollup]\nRss:  40 kB\n"
         << "AnonHugePages:  " << anon_huge_kb << " kB\n";
   }
+  // Rewrites status with these figures (kB), leaving stat as it is.
+  void SetStatus(int pid, const std::string& comm, std::uint64_t swap_kb, std::uint64_t hugetlb_kb,
+                 std::uint64_t lck_kb) {
+    std::ofstream(root_ / "proc" / std::to_string(pid) / "status")
+        << "Name:\t" << comm << "\nVmLck:\t" << lck_kb << " kB\nVmPin:\t0 kB\nVmRSS:\t40 kB\n"
+        << "VmSwap:\t" << swap_kb << " kB\nHugetlbPages:\t" << hugetlb_kb << " kB\n";
+  }
   void Remove(int pid) { std::filesystem::remove_all(root_ / "proc" / std::to_string(pid)); }
   const std::filesystem::path& root() const { return root_; }
 
@@ -547,6 +554,132 @@ TEST(ProcessScan, SplitWalkSeesEveryProcessOnce) {
                 Sample(got, "pagescope_process_minor_faults_total", "odd"),
             static_cast<double>(minflt));
   EXPECT_EQ(Sample(got, "pagescope_process_major_faults_total", "odd"), n / 2);
+}
+
+// The status interval (collectors.processes.status_interval_seconds): status of a process
+// whose stat text is unchanged is reused while younger than the interval.
+class StatusWalk {
+ public:
+  explicit StatusWalk(int interval_seconds)
+      : cache_(std::chrono::seconds(interval_seconds), [this] { return now; }) {}
+  ProcessTable Walk(const ProcTree& tree) {
+    FsRoot fs(tree.root() / "proc", tree.root() / "sys", tree.root());
+    Context ctx(fs, limiter_);
+    ProcessTable t;
+    WalkProcfs(ctx, t, &cache_);
+    return t;
+  }
+  const StatusCache& cache() const { return cache_; }
+  StatusCache::Clock::time_point now{};
+
+ private:
+  StatusCache cache_;
+  log::RateLimiter limiter_{std::chrono::minutes(1)};
+};
+
+std::uint64_t SwapOf(const ProcessTable& t, int pid) {
+  for (const auto& p : t.processes) {
+    if (p.pid == pid) return p.status.vm_swap.value_or(~0ull);
+  }
+  return ~0ull;
+}
+
+TEST(StatusInterval, UnchangedStatReusesStatusUntilTheInterval) {
+  ProcTree tree;
+  tree.Add(10, "idle", 5, 0);
+  tree.SetStatus(10, "idle", 8, 2048, 4);
+  StatusWalk w(60);
+  w.now = StatusCache::Clock::time_point(std::chrono::seconds(1000));
+  auto first = w.Walk(tree);
+  EXPECT_EQ(SwapOf(first, 10), 8u * 1024);
+  EXPECT_EQ(w.cache().read(), 1u);
+  // status changes behind an unchanged stat (as an mlock by a process that then sleeps).
+  tree.SetStatus(10, "idle", 16, 4096, 8);
+  w.now += std::chrono::seconds(59);
+  auto second = w.Walk(tree);
+  EXPECT_EQ(w.cache().reused(), 1u);
+  EXPECT_EQ(w.cache().read(), 0u);
+  ASSERT_EQ(second.processes.size(), 1u);
+  const ProcessEntry& p = second.processes[0];
+  EXPECT_TRUE(p.has_status);
+  EXPECT_EQ(p.status.vm_swap, 8u * 1024);
+  EXPECT_EQ(p.status.hugetlb_pages, 2048u * 1024);
+  EXPECT_EQ(p.status.vm_lck, 4u * 1024);
+  EXPECT_EQ(p.status.vm_pin, 0u);
+  EXPECT_FALSE(p.status.vm_rss.has_value());  // not kept (no collector uses it)
+  // At the interval it is read again.
+  w.now += std::chrono::seconds(1);
+  auto third = w.Walk(tree);
+  EXPECT_EQ(w.cache().read(), 1u);
+  EXPECT_EQ(SwapOf(third, 10), 16u * 1024);
+  EXPECT_EQ(third.processes[0].status.vm_lck, 8u * 1024);
+}
+
+TEST(StatusInterval, ChangedStatReadsStatusAgain) {
+  ProcTree tree;
+  tree.Add(10, "busy", 5, 0);
+  tree.Add(11, "idle", 5, 0);
+  StatusWalk w(60);
+  w.Walk(tree);
+  EXPECT_EQ(w.cache().read(), 2u);
+  tree.Add(10, "busy", 6, 0);  // a fault: stat differs
+  tree.SetStatus(10, "busy", 12, 0, 0);
+  tree.SetStatus(11, "idle", 12, 0, 0);
+  auto t = w.Walk(tree);
+  EXPECT_EQ(w.cache().read(), 1u);
+  EXPECT_EQ(w.cache().reused(), 1u);
+  EXPECT_EQ(SwapOf(t, 10), 12u * 1024);
+  EXPECT_EQ(SwapOf(t, 11), 4u * 1024);  // ProcTree::Add's status: VmSwap 4 kB
+  // A process that went away and a new one with its pid and another start time.
+  tree.Remove(11);
+  tree.Add(11, "idle", 5, 0, 200);
+  t = w.Walk(tree);
+  EXPECT_EQ(w.cache().read(), 1u);
+  EXPECT_EQ(SwapOf(t, 11), 4u * 1024);
+}
+
+TEST(StatusInterval, ZeroReadsEveryScrape) {
+  ProcTree tree;
+  tree.Add(10, "idle", 5, 0);
+  StatusWalk w(0);
+  w.Walk(tree);
+  tree.SetStatus(10, "idle", 16, 0, 0);
+  auto t = w.Walk(tree);
+  EXPECT_EQ(SwapOf(t, 10), 16u * 1024);
+  EXPECT_EQ(w.cache().reused(), 0u);
+}
+
+// Through the collector's options: the default interval (60 s) and 0, with its injected clock.
+TEST(StatusInterval, CollectorOption) {
+  ProcTree tree;
+  tree.Add(10, "idle", 5, 0);
+  GroupedCollector def("");
+  GroupedCollector every("collectors:\n  processes:\n    status_interval_seconds: 0\n");
+  EXPECT_EQ(Sample(def.Run(tree), "pagescope_process_swap_bytes", "idle"), 4096);
+  EXPECT_EQ(Sample(every.Run(tree), "pagescope_process_swap_bytes", "idle"), 4096);
+  tree.SetStatus(10, "idle", 16, 0, 0);
+  def.now = At(30);
+  every.now = At(30);
+  EXPECT_EQ(Sample(def.Run(tree), "pagescope_process_swap_bytes", "idle"), 4096);
+  EXPECT_EQ(Sample(every.Run(tree), "pagescope_process_swap_bytes", "idle"), 16384);
+  def.now = At(60);
+  EXPECT_EQ(Sample(def.Run(tree), "pagescope_process_swap_bytes", "idle"), 16384);
+}
+
+TEST(ProcessSourceOption, BadValuesNameTheOption) {
+  auto error = [](const std::string& yaml) {
+    try {
+      GroupedCollector c(yaml);
+    } catch (const pagescope::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_THAT(error("collectors:\n  processes:\n    source: ebpf\n"),
+              ::testing::AllOf(::testing::HasSubstr("collectors.processes.source"),
+                               ::testing::HasSubstr("expected procfs or bpf")));
+  EXPECT_THAT(error("collectors:\n  processes:\n    status_interval_seconds: -1\n"),
+              ::testing::HasSubstr("status_interval_seconds"));
 }
 
 }  // namespace
