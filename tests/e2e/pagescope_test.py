@@ -69,6 +69,22 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10):
         proc.wait()
 
 
+def start_child(cmd, ready, send=None):
+    """Starts a test tool that talks on stdin/stdout: waits for its line `send[0]` and answers
+    `send[1]` when given, then waits for its line `ready`; returns the Popen."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if send is not None:
+        line = p.stdout.readline().strip()
+        if line != send[0]:
+            raise RuntimeError("%s said %r" % (cmd, line))
+        p.stdin.write(send[1] + "\n")
+        p.stdin.flush()
+    line = p.stdout.readline().strip()
+    if line != ready:
+        raise RuntimeError("%s said %r, not %r" % (cmd, line, ready))
+    return p
+
+
 class Exporter:
     """The real pagescope binary on 127.0.0.1:<random port>."""
 

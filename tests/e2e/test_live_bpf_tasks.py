@@ -13,7 +13,8 @@ import subprocess
 import time
 import unittest
 
-from pagescope_test import SysfsRestorer, kernel_lock, require_root, stop_process, tool
+from pagescope_test import (SysfsRestorer, kernel_lock, require_root, start_child, stop_process,
+                            tool)
 
 BPF_TASKS = tool("bpf_tasks")
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
@@ -105,20 +106,6 @@ def assert_matches_proc(test, row, proc, where, page_kb=PAGE_KB, exact_sums=True
     test.assertEqual(row["has_mm"], 1, where)
 
 
-def start(cmd, ready, send=None):
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    if send is not None:
-        line = p.stdout.readline().strip()
-        if line != send[0]:
-            raise RuntimeError("%s said %r" % (cmd, line))
-        p.stdin.write(send[1] + "\n")
-        p.stdin.flush()
-    line = p.stdout.readline().strip()
-    if line != ready:
-        raise RuntimeError("%s said %r, not %r" % (cmd, line, ready))
-    return p
-
-
 def hidden_from_root(pid):
     """This VM's pid 1 (its supervisor) is invisible to the task iterator, and root cannot read
     its namespaces either; such processes are left out of the every-pid check."""
@@ -145,12 +132,13 @@ class BpfTasksTest(unittest.TestCase):
                     sysfs.set(POOL + "/nr_hugepages", int(f.read()) + 2)
             children = {}
             try:
-                children["touch"] = start([tool("touch_pages"), str(touched)], "touched",
-                                          send=("mapped", "go"))
-                children["mlock"] = start([tool("mlock_hold"), "8"], "ready")
-                children["threads"] = start(["python3", "-c", THREADS_CHILD], "ready")
+                children["touch"] = start_child([tool("touch_pages"), str(touched)], "touched",
+                                                send=("mapped", "go"))
+                children["mlock"] = start_child([tool("mlock_hold"), "8"], "ready")
+                children["threads"] = start_child(["python3", "-c", THREADS_CHILD], "ready")
                 if have_pool:
-                    children["hugetlb"] = start([tool("hugetlb_hold"), "2048", "2", "2"], "ready")
+                    children["hugetlb"] = start_child(
+                        [tool("hugetlb_hold"), "2048", "2", "2"], "ready")
                 time.sleep(0.2)  # let the children settle (no assertion depends on time)
                 header, rows = dump()
                 self.assertEqual(header["exact_sums"], "1",

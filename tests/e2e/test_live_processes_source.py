@@ -12,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from pagescope_test import (BINARY, Exporter, SysfsRestorer, kernel_lock, require_root,
+from pagescope_test import (BINARY, Exporter, SysfsRestorer, kernel_lock, require_root, start_child,
                             stop_process, tool, value)
 
 BPF_BUILT = os.path.exists(tool("bpf_tasks"))
@@ -22,20 +22,6 @@ FIGURES = ("pagescope_process_num_procs", "pagescope_process_resident_bytes",
            "pagescope_process_swap_bytes", "pagescope_process_hugetlb_bytes",
            "pagescope_process_locked_bytes", "pagescope_process_pinned_bytes",
            "pagescope_process_minor_faults_total", "pagescope_process_major_faults_total")
-
-
-def start(cmd, ready, send=None):
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    if send is not None:
-        line = p.stdout.readline().strip()
-        if line != send[0]:
-            raise RuntimeError("%s said %r" % (cmd, line))
-        p.stdin.write(send[1] + "\n")
-        p.stdin.flush()
-    line = p.stdout.readline().strip()
-    if line != ready:
-        raise RuntimeError("%s said %r, not %r" % (cmd, line, ready))
-    return p
 
 
 def start_failure(args):
@@ -58,12 +44,12 @@ class ProcessesSourceTest(unittest.TestCase):
                     sysfs.set(POOL + "/nr_hugepages", int(f.read()) + 2)
             children = {}
             try:
-                children["touch_pages"] = start([tool("touch_pages"), "3000"], "touched",
-                                                send=("mapped", "go"))
-                children["mlock_hold"] = start([tool("mlock_hold"), "8"], "ready")
+                children["touch_pages"] = start_child([tool("touch_pages"), "3000"], "touched",
+                                                      send=("mapped", "go"))
+                children["mlock_hold"] = start_child([tool("mlock_hold"), "8"], "ready")
                 if have_pool:
-                    children["hugetlb_hold"] = start([tool("hugetlb_hold"), "2048", "2", "2"],
-                                                     "ready")
+                    children["hugetlb_hold"] = start_child(
+                        [tool("hugetlb_hold"), "2048", "2", "2"], "ready")
                 time.sleep(0.2)  # let the children settle (no assertion depends on time)
                 with Exporter(ONLY) as procfs, \
                         Exporter(ONLY + ["--collector.processes.source=bpf"]) as bpf:
