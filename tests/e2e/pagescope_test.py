@@ -85,6 +85,42 @@ def start_child(cmd, ready, send=None):
     return p
 
 
+POOL_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+
+@contextlib.contextmanager
+def children_with_known_figures(touched, extra=()):
+    """Children with known figures, for tests that compare a source of per-process figures with
+    /proc: touch_pages (`touched` pages touched: faults and resident pages), mlock_hold (8 MiB
+    locked) and, when the 2 MiB pool can be raised by 2 pages (restored after), hugetlb_hold (two
+    2 MiB hugetlb pages), plus (name, cmd, ready) of `extra`. Needs root; hold kernel_lock().
+    Yields ({name: Popen}, whether the hugetlb child runs); the children end after."""
+    with SysfsRestorer() as sysfs:
+        have_pool = os.path.exists(POOL_2M)
+        if have_pool:
+            with open(POOL_2M + "/nr_hugepages") as f:
+                sysfs.set(POOL_2M + "/nr_hugepages", int(f.read()) + 2)
+        children = {}
+        try:
+            children["touch_pages"] = start_child([tool("touch_pages"), str(touched)], "touched",
+                                                  send=("mapped", "go"))
+            children["mlock_hold"] = start_child([tool("mlock_hold"), "8"], "ready")
+            for name, cmd, ready in extra:
+                children[name] = start_child(cmd, ready)
+            if have_pool:
+                children["hugetlb_hold"] = start_child(
+                    [tool("hugetlb_hold"), "2048", "2", "2"], "ready")
+            time.sleep(0.2)  # let the children settle (no assertion depends on time)
+            yield children, have_pool
+        finally:
+            for child in children.values():
+                child.stdin.close()  # each exits when its stdin closes
+                stop_process(child, timeout=30)
+                child.stdout.close()
+        if not have_pool:
+            print("\nno 2 MiB hugepage pool (%s): hugetlb figures compared as 0 only" % POOL_2M)
+
+
 class Exporter:
     """The real pagescope binary on 127.0.0.1:<random port>."""
 

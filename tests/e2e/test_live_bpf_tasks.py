@@ -10,14 +10,11 @@ Root (or CAP_BPF + CAP_PERFMON); the build needs PAGESCOPE_BPF (clang, bpftool, 
 import os
 import re
 import subprocess
-import time
 import unittest
 
-from pagescope_test import (SysfsRestorer, kernel_lock, require_root, start_child, stop_process,
-                            tool)
+from pagescope_test import children_with_known_figures, kernel_lock, require_root, tool
 
 BPF_TASKS = tool("bpf_tasks")
-POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 # A child with two threads that fault: one exits (its faults move to the signal struct, which
@@ -125,47 +122,28 @@ class BpfTasksTest(unittest.TestCase):
     @require_root
     def test_children_match_proc(self):
         touched = 3000
-        with kernel_lock(), SysfsRestorer() as sysfs:
-            have_pool = os.path.exists(POOL)
+        with kernel_lock(), children_with_known_figures(
+                touched, extra=[("threads", ["python3", "-c", THREADS_CHILD], "ready")]) as (
+                    children, have_pool):
+            header, rows = dump()
+            self.assertEqual(header["exact_sums"], "1",
+                             "the per-CPU counters are summed on this kernel")
+            for name, child in children.items():
+                self.assertIn(child.pid, rows, name)
+                assert_matches_proc(self, rows[child.pid], proc_figures(child.pid),
+                                    "%s (pid %d)" % (name, child.pid))
+            touch, mlock = rows[children["touch_pages"].pid], rows[children["mlock_hold"].pid]
+            self.assertGreaterEqual(touch["minflt"], touched)
+            self.assertGreaterEqual(touch["rss_sum_pages"], touched)
+            self.assertEqual(mlock["locked_pages"] * PAGE_KB, 8 * 1024)
+            threads = rows[children["threads"].pid]
+            self.assertGreaterEqual(threads["minflt"], 5000, "both threads' faults, the "
+                                    "dead one's through the signal struct")
             if have_pool:
-                with open(POOL + "/nr_hugepages") as f:
-                    sysfs.set(POOL + "/nr_hugepages", int(f.read()) + 2)
-            children = {}
-            try:
-                children["touch"] = start_child([tool("touch_pages"), str(touched)], "touched",
-                                                send=("mapped", "go"))
-                children["mlock"] = start_child([tool("mlock_hold"), "8"], "ready")
-                children["threads"] = start_child(["python3", "-c", THREADS_CHILD], "ready")
-                if have_pool:
-                    children["hugetlb"] = start_child(
-                        [tool("hugetlb_hold"), "2048", "2", "2"], "ready")
-                time.sleep(0.2)  # let the children settle (no assertion depends on time)
-                header, rows = dump()
-                self.assertEqual(header["exact_sums"], "1",
-                                 "the per-CPU counters are summed on this kernel")
-                for name, child in children.items():
-                    self.assertIn(child.pid, rows, name)
-                    assert_matches_proc(self, rows[child.pid], proc_figures(child.pid),
-                                        "%s (pid %d)" % (name, child.pid))
-                touch, mlock = rows[children["touch"].pid], rows[children["mlock"].pid]
-                self.assertGreaterEqual(touch["minflt"], touched)
-                self.assertGreaterEqual(touch["rss_sum_pages"], touched)
-                self.assertEqual(mlock["locked_pages"] * PAGE_KB, 8 * 1024)
-                threads = rows[children["threads"].pid]
-                self.assertGreaterEqual(threads["minflt"], 5000, "both threads' faults, the "
-                                        "dead one's through the signal struct")
-                if have_pool:
-                    self.assertEqual(rows[children["hugetlb"].pid]["hugetlb_pages"] * PAGE_KB,
-                                     2 * 2048)
-                for name in ("touch", "mlock", "threads"):
-                    self.assertEqual(rows[children[name].pid]["hugetlb_pages"], 0, name)
-            finally:
-                for child in children.values():
-                    child.stdin.close()  # each exits when its stdin closes
-                    stop_process(child, timeout=30)
-                    child.stdout.close()
-        if not have_pool:
-            print("\nno 2 MiB hugepage pool (%s): HugetlbPages checked as 0 only" % POOL)
+                self.assertEqual(rows[children["hugetlb_hold"].pid]["hugetlb_pages"] * PAGE_KB,
+                                 2 * 2048)
+            for name in ("touch_pages", "mlock_hold", "threads"):
+                self.assertEqual(rows[children[name].pid]["hugetlb_pages"], 0, name)
 
     @require_root
     def test_every_process(self):

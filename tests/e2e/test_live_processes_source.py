@@ -9,14 +9,12 @@ Root (the BPF source needs CAP_BPF and CAP_PERFMON); the build needs PAGESCOPE_B
 
 import os
 import subprocess
-import time
 import unittest
 
-from pagescope_test import (BINARY, Exporter, SysfsRestorer, kernel_lock, require_root, start_child,
-                            stop_process, tool, value)
+from pagescope_test import (BINARY, Exporter, children_with_known_figures, kernel_lock,
+                            require_root, tool, value)
 
 BPF_BUILT = os.path.exists(tool("bpf_tasks"))
-POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 ONLY = ["--collector.disable-defaults", "--collector.processes"]
 FIGURES = ("pagescope_process_num_procs", "pagescope_process_resident_bytes",
            "pagescope_process_swap_bytes", "pagescope_process_hugetlb_bytes",
@@ -37,43 +35,23 @@ class ProcessesSourceTest(unittest.TestCase):
     @unittest.skipUnless(BPF_BUILT, "built without the BPF task source (PAGESCOPE_BPF: clang, "
                                     "bpftool, libbpf)")
     def test_bpf_groups_equal_procfs_for_idle_children(self):
-        with kernel_lock(), SysfsRestorer() as sysfs:
-            have_pool = os.path.exists(POOL)
+        with kernel_lock(), children_with_known_figures(3000) as (children, have_pool):
+            with Exporter(ONLY) as procfs, \
+                    Exporter(ONLY + ["--collector.processes.source=bpf"]) as bpf:
+                got_procfs, got_bpf = procfs.metrics(), bpf.metrics()
+            for group in children:
+                for name in FIGURES:
+                    a = value(got_procfs, name, group=group)
+                    self.assertIsNotNone(a, "%s{group=%s} (procfs)" % (name, group))
+                    self.assertEqual(value(got_bpf, name, group=group), a,
+                                     "%s{group=%s}: bpf against procfs" % (name, group))
+            self.assertEqual(value(got_bpf, "pagescope_process_locked_bytes",
+                                   group="mlock_hold"), 8 * 2**20)
+            self.assertGreaterEqual(value(got_bpf, "pagescope_process_minor_faults_total",
+                                          group="touch_pages"), 3000)
             if have_pool:
-                with open(POOL + "/nr_hugepages") as f:
-                    sysfs.set(POOL + "/nr_hugepages", int(f.read()) + 2)
-            children = {}
-            try:
-                children["touch_pages"] = start_child([tool("touch_pages"), "3000"], "touched",
-                                                      send=("mapped", "go"))
-                children["mlock_hold"] = start_child([tool("mlock_hold"), "8"], "ready")
-                if have_pool:
-                    children["hugetlb_hold"] = start_child(
-                        [tool("hugetlb_hold"), "2048", "2", "2"], "ready")
-                time.sleep(0.2)  # let the children settle (no assertion depends on time)
-                with Exporter(ONLY) as procfs, \
-                        Exporter(ONLY + ["--collector.processes.source=bpf"]) as bpf:
-                    got_procfs, got_bpf = procfs.metrics(), bpf.metrics()
-                for group in children:
-                    for name in FIGURES:
-                        a = value(got_procfs, name, group=group)
-                        self.assertIsNotNone(a, "%s{group=%s} (procfs)" % (name, group))
-                        self.assertEqual(value(got_bpf, name, group=group), a,
-                                         "%s{group=%s}: bpf against procfs" % (name, group))
-                self.assertEqual(value(got_bpf, "pagescope_process_locked_bytes",
-                                       group="mlock_hold"), 8 * 2**20)
-                self.assertGreaterEqual(value(got_bpf, "pagescope_process_minor_faults_total",
-                                              group="touch_pages"), 3000)
-                if have_pool:
-                    self.assertEqual(value(got_bpf, "pagescope_process_hugetlb_bytes",
-                                           group="hugetlb_hold"), 2 * 2 * 2**20)
-            finally:
-                for child in children.values():
-                    child.stdin.close()  # each exits when its stdin closes
-                    stop_process(child, timeout=30)
-                    child.stdout.close()
-        if not have_pool:
-            print("\nno 2 MiB hugepage pool (%s): hugetlb compared as 0 only" % POOL)
+                self.assertEqual(value(got_bpf, "pagescope_process_hugetlb_bytes",
+                                       group="hugetlb_hold"), 2 * 2 * 2**20)
 
     def test_bad_source_value_stops_start_up(self):
         code, out = start_failure(ONLY + ["--collector.processes.source=ebpf"])
