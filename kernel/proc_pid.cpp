@@ -80,6 +80,9 @@ ProcPidStat ParseProcPidStat(std::string_view text) {
         case 12:
           s.majflt = v;
           break;
+        case 20:
+          s.num_threads = v;
+          break;
         case 22:
           s.starttime = v;
           break;

@@ -6,6 +6,7 @@
 
 #include "framework/errors.h"
 #include "kernel/parse.h"
+#include "kernel/proc_loadavg.h"
 #include "kernel/proc_mountinfo.h"
 #include "proctable/qemu_cmdline.h"
 
@@ -14,12 +15,13 @@ namespace {
 
 TEST(ProcPidStat, CommWithSpacesAndParentheses) {
   auto s = ParseProcPidStat(
-      "4242 (my (weird) proc) S 1 4242 4242 0 -1 4194560 1234 0 7 0 10 5 0 0 20 0 1 0 98765 "
+      "4242 (my (weird) proc) S 1 4242 4242 0 -1 4194560 1234 0 7 0 10 5 0 0 20 0 3 0 98765 "
       "10000000 321 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n");
   EXPECT_EQ(s.comm, "my (weird) proc");
   EXPECT_EQ(s.state, 'S');
   EXPECT_EQ(s.minflt, 1234u);
   EXPECT_EQ(s.majflt, 7u);
+  EXPECT_EQ(s.num_threads, 3u);
   EXPECT_EQ(s.starttime, 98765u);
   EXPECT_EQ(s.rss_pages, 321u);
   EXPECT_FALSE(s.kernel_thread());
@@ -39,6 +41,22 @@ TEST(ProcPidStat, TruncatedAndCorrupted) {
   EXPECT_THROW(ParseProcPidStat("4242 (cat) S 1 4242 4242 0 -1 4194560 x12 0 7 0 10 5 0 0 20 0 "
                                 "1 0 98765 10000000 321 1"),
                ParseError);
+}
+
+TEST(ProcLoadavg, TasksAndTheirShape) {
+  auto l = ParseProcLoadavg("39.82 15.13 5.94 6/133 26634\n");
+  EXPECT_DOUBLE_EQ(l.load1, 39.82);
+  EXPECT_DOUBLE_EQ(l.load15, 5.94);
+  EXPECT_EQ(l.runnable, 6u);
+  EXPECT_EQ(l.tasks, 133u);
+  EXPECT_EQ(l.last_pid, 26634u);
+  EXPECT_EQ(ParseProcLoadavg("0.00 0.00 0.00 1/80 1").tasks, 80u);
+  EXPECT_THROW(ParseProcLoadavg(""), ParseError);
+  EXPECT_THROW(ParseProcLoadavg("0.00 0.00 0.00 1/80"), ParseError);  // truncated
+  EXPECT_THROW(ParseProcLoadavg("0.00 0.00 0.00 180 11206\n"), ParseError);
+  EXPECT_THROW(ParseProcLoadavg("0.00 0.00 0.00 1/x 11206\n"), ParseError);
+  EXPECT_THROW(ParseProcLoadavg("0.00 0.00 0.00 1/80 11206\n1\n"), ParseError);
+  EXPECT_THROW(ParseProcLoadavg("0.00 0.0x 0.00 1/80 11206\n"), ParseError);
 }
 
 TEST(ProcPidStatus, KeysInKb) {

@@ -1,0 +1,5 @@
+// seeds: proc/loadavg
+#include "kernel/proc_loadavg.h"
+#include "tests/fuzz/fuzz.h"
+
+PAGESCOPE_FUZZ_TEXT(pagescope::ParseProcLoadavg(text))
