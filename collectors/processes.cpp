@@ -12,6 +12,7 @@
 #include "kernel/sys_fs_cgroup.h"
 #include "kernel/sysfs.h"
 #include "proctable/bpf_tasks.h"
+#include "proctable/bpf_tasks_table.h"
 #include "proctable/numa_locality.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
@@ -866,16 +867,10 @@ static std::shared_ptr<const ProcessSource> MakeProcessSource(
   auto bpf = std::make_shared<BpfTaskSource>();
   std::string error;
   if (!bpf->Open(error)) o.Fail("source", "bpf: cannot load the BPF task iterator: " + error);
+  // The iterator's table, completed from /proc with what the kernel keeps from the iterator.
+  auto table = std::make_shared<BpfProcessTable>(bpf);
   return std::make_shared<ProcessSource>(
-      ProcessSource{"bpf", [bpf](const Context&, ProcessTable& t) {
-                      std::vector<TaskFigures> records;
-                      std::string err;
-                      if (!bpf->Read(records, err)) {
-                        t.errors.push_back("BPF task iterator: " + err);
-                        return;
-                      }
-                      TableFromFigures(records, SystemPageSize(), t);
-                    }});
+      ProcessSource{"bpf", [table](const Context& ctx, ProcessTable& t) { table->Fill(ctx, t); }});
 }
 
 std::unique_ptr<Collector> MakeProcessesCollector(

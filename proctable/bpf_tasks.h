@@ -45,6 +45,8 @@ class BpfTaskWalker {
   // The last Read's rss_sum_pages and swap_pages are exact sums over CPUs (false when the
   // per-CPU offsets could not be found, e.g. more than 4096 CPUs: then the shared counts).
   virtual bool exact_sums() const = 0;
+  // Tasks (thread-group leaders and other threads) the last Read handed back.
+  virtual std::uint64_t tasks() const = 0;
 };
 
 // Not thread-safe: one Read at a time (the processes collector reads once per scrape).
@@ -61,9 +63,12 @@ class BpfTaskSource {
   // `module_path`: pagescope-bpf.so to load (tests); empty: lib/pagescope/ next to the
   // executable, or ../lib/pagescope/ (installed).
   bool Open(std::string& error, const std::string& module_path = "");
-  // Runs the iterator once: every process (kernel threads included), sorted by pid.
+  // Runs the iterator once: every process it hands back (kernel threads included), sorted by
+  // pid. The kernel may keep some from it: BpfProcessTable (proctable/bpf_tasks_table.h)
+  // completes the table from /proc.
   bool Read(std::vector<TaskFigures>& out, std::string& error);
   bool exact_sums() const { return walker_ && walker_->exact_sums(); }
+  std::uint64_t tasks() const { return walker_ ? walker_->tasks() : 0; }
 
  private:
   std::unique_ptr<BpfTaskWalker> walker_;

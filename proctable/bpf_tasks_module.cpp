@@ -142,6 +142,7 @@ class Walker final : public BpfTaskWalker {
     task_iter__destroy(skel_);
   }
   bool exact_sums() const override { return exact_; }
+  std::uint64_t tasks() const override { return tasks_; }
 
   bool Read(std::vector<TaskFigures>& out, std::string& error) override {
     out.clear();
@@ -152,6 +153,7 @@ class Walker final : public BpfTaskWalker {
     }
     index_.clear();
     pending_.clear();
+    tasks_ = 0;
     buf_.resize(64 * 1024);
     std::size_t have = 0;  // bytes of an incomplete record carried over
     bool ok = true;
@@ -199,6 +201,7 @@ class Walker final : public BpfTaskWalker {
 
  private:
   void Add(const task_record& r, std::vector<TaskFigures>& out) {
+    ++tasks_;
     const int tgid = static_cast<int>(r.tgid);
     if (!(r.flags & TASK_RECORD_LEADER)) {
       auto it = index_.find(tgid);
@@ -238,7 +241,8 @@ class Walker final : public BpfTaskWalker {
 
   task_iter* skel_;
   bpf_link* link_;
-  bool exact_ = false;  // the last Read's records carried TASK_RECORD_EXACT
+  bool exact_ = false;       // the last Read's records carried TASK_RECORD_EXACT
+  std::uint64_t tasks_ = 0;  // records of the last Read (one per task)
   std::int64_t boottime_offset_ns_;
   std::uint64_t ns_per_tick_ = 10000000;
   std::vector<char> buf_;

@@ -189,6 +189,10 @@ void WalkProcfs(const Context& ctx, ProcessTable& t, StatusCache* cache) {
   }
 }
 
+void ReadProcesses(const Context& ctx, const std::vector<int>& pids, ProcessTable& table) {
+  ScanRange(ctx, pids, 0, pids.size(), table);
+}
+
 const ProcessTable& ScanProcesses(const Context& ctx, const ProcessSource* source) {
   if (source == nullptr) {
     return ctx.Memo<ProcessTable>("proc_pid_table", [&ctx] {

@@ -87,6 +87,10 @@ class StatusCache {
 // process whose stat is unchanged is reused while younger than the interval.
 void WalkProcfs(const Context& ctx, ProcessTable& table, StatusCache* cache = nullptr);
 
+// Reads <procfs>/<pid>/{stat,status} of these thread-group leaders into `table` as the walk
+// does (kernel threads counted, processes that exited counted as vanished), in their order.
+void ReadProcesses(const Context& ctx, const std::vector<int>& pids, ProcessTable& table);
+
 // Another source of the table's figures (the BPF task iterator, the /proc walk with a
 // StatusCache); `name` names it in messages.
 struct ProcessSource {

@@ -3,7 +3,10 @@
 Children with known figures (pages touched, a dead and a live thread that faulted, mlock()ed
 memory, faulted MAP_HUGETLB pages) are read through tests/tools/bpf_tasks and through
 /proc/<pid>/stat and status; every field must match exactly while they are idle. Then every
-process of the machine: each pid /proc lists appears, with the same start time and kind.
+process of the machine: each pid /proc lists appears in the iterator's records with the same
+start time and kind, except those the kernel keeps from the iterator (this VM's PID 1); and in
+the table the processes collector gets (BpfProcessTable: the records completed from /proc),
+every one appears, PID 1 included, with /proc's figures, and the kernel threads are counted.
 Root (or CAP_BPF + CAP_PERFMON); the build needs PAGESCOPE_BPF (clang, bpftool, libbpf).
 """
 
@@ -42,6 +45,13 @@ def dump():
                                      text=True).stdout)
 
 
+def table(scrapes):
+    """{pid: figures} of the last of `scrapes` tables BpfProcessTable makes, and the header's
+    fields (tables, listed, from_proc, kernel_threads, processes)."""
+    return parse_dump(subprocess.run([BPF_TASKS, "table", str(scrapes)], check=True,
+                                     capture_output=True, text=True).stdout)
+
+
 def parse_proc(stat, status):
     """What /proc/<pid>/stat and status say, in the tool's units (pages, clock ticks)."""
     comm = stat[stat.index("(") + 1:stat.rindex(")")]
@@ -73,7 +83,7 @@ def proc_figures(pid):
 def parse_dump(out):
     """{pid: figures} and the header's fields, from `bpf_tasks dump`."""
     lines = out.splitlines()
-    header = dict(kv.split("=") for kv in lines[0].split())
+    header = dict(kv.split("=", 1) for kv in lines[0].split())
     rows = {}
     for line in lines[1:]:
         head, comm = line.split(" comm=", 1)
@@ -105,7 +115,8 @@ def assert_matches_proc(test, row, proc, where, page_kb=PAGE_KB, exact_sums=True
 
 def hidden_from_root(pid):
     """This VM's pid 1 (its supervisor) is invisible to the task iterator, and root cannot read
-    its namespaces either; such processes are left out of the every-pid check."""
+    its namespaces either; such processes are left out of the iterator's every-pid check (the
+    table's check has them)."""
     try:
         os.readlink("/proc/%d/ns/pid" % pid)
         return False
@@ -177,6 +188,58 @@ class BpfTasksTest(unittest.TestCase):
         self.assertGreater(checked, 10)
         print("\n%d processes checked, %d hidden from root (left out), exact_sums=%s"
               % (checked, len(hidden), header["exact_sums"]))
+
+    @require_root
+    def test_table_has_every_process_with_proc_figures(self):
+        def leaders():
+            out = {}
+            for name in os.listdir("/proc"):
+                if name.isdigit():
+                    try:
+                        out[int(name)] = proc_figures(int(name))
+                    except (FileNotFoundError, ProcessLookupError):
+                        pass
+            return out
+        before = leaders()
+        header, rows = table(3)
+        after = leaders()
+        stable = {pid for pid in before if pid in after
+                  and before[pid]["start_time"] == after[pid]["start_time"]}
+        kthreads = {pid for pid in stable if before[pid]["flags"] & 0x00200000}
+        from_proc = set() if header["from_proc"] == "-" else {
+            int(p) for p in header["from_proc"].split(",")}
+        self.assertIn(1, rows, "PID 1 is in the table")
+        self.assertEqual(sorted(pid for pid in stable if hidden_from_root(pid)
+                                and pid not in kthreads and pid not in from_proc), [],
+                         "the processes the iterator does not hand back come from /proc")
+        self.assertEqual(sorted(stable - kthreads - set(rows)), [],
+                         "in /proc before and after the tables, not in the last")
+        self.assertEqual(sorted(kthreads & set(rows)), [], "kernel threads are counted only")
+        kthreads_ever = {pid for snap in (before, after) for pid, p in snap.items()
+                         if p["flags"] & 0x00200000}
+        self.assertTrue(len(kthreads) <= int(header["kernel_threads"]) <= len(kthreads_ever),
+                        "%s kernel threads counted, /proc listed %d throughout, %d at all"
+                        % (header["kernel_threads"], len(kthreads), len(kthreads_ever)))
+        idle = 0
+        for pid in sorted(stable - kthreads):
+            row, was, now = rows[pid], before[pid], after[pid]
+            where = "pid %d (%s)" % (pid, was["comm"])
+            self.assertEqual(row["start_time"], was["start_time"], where)
+            self.assertEqual(row["comm"], was["comm"], where)
+            self.assertTrue(was["minflt"] <= row["minflt"] <= now["minflt"], where)
+            if was != now:
+                continue  # it ran: faults between /proc's before and after only
+            idle += 1
+            self.assertEqual(row["majflt"], was["majflt"], where)
+            self.assertEqual(row["rss_pages"], was["rss_pages"], where)
+            for field, key in (("vm_swap", "VmSwap"), ("hugetlb", "HugetlbPages"),
+                               ("vm_lck", "VmLck"), ("vm_pin", "VmPin")):
+                self.assertEqual(row[field], (was[key] or 0) * 1024, "%s %s" % (where, key))
+        self.assertGreater(idle, 5)
+        print("\n%d processes in the table (%d idle, every figure compared), %s kernel "
+              "threads; from /proc: %s; /proc listed in %s of %s tables"
+              % (len(rows), idle, header["kernel_threads"], header["from_proc"],
+                 header["listed"], header["tables"]))
 
     @require_root
     def test_cap_bpf_and_cap_perfmon_suffice(self):
