@@ -1,8 +1,11 @@
 #include "web/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <iterator>
 #include <map>
 #include <stdexcept>
@@ -90,9 +93,130 @@ std::optional<int> TlsProtocolVersion(std::string_view name) {
   return it->second;
 }
 
+const std::vector<CipherSuiteName>& GoCipherSuites() {
+  // Go's crypto/tls CipherSuites() (Go 1.22 and later), in its order; the OpenSSL names are
+  // what OPENSSL_cipher_name() gives for these standard names (a unit test checks).
+  static const std::vector<CipherSuiteName> kSuites = {
+      {"TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", true},
+      {"TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", true},
+      {"TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", true},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA", false},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA", false},
+      {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA", false},
+      {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA", false},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", false},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", false},
+      {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256", false},
+      {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384", false},
+      {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305", false},
+      {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305", false},
+  };
+  return kSuites;
+}
+
+bool IsGoInsecureCipherSuite(std::string_view name) {
+  static const std::string_view kInsecure[] = {
+      "TLS_RSA_WITH_RC4_128_SHA",
+      "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+      "TLS_RSA_WITH_AES_128_CBC_SHA",
+      "TLS_RSA_WITH_AES_256_CBC_SHA",
+      "TLS_RSA_WITH_AES_128_CBC_SHA256",
+      "TLS_RSA_WITH_AES_128_GCM_SHA256",
+      "TLS_RSA_WITH_AES_256_GCM_SHA384",
+      "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+      "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+      "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+      "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+      "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+  };
+  return std::find(std::begin(kInsecure), std::end(kInsecure), name) != std::end(kInsecure);
+}
+
+std::optional<std::string_view> OpenSslGroupName(std::string_view go_name) {
+  static const std::map<std::string_view, std::string_view> kGroups = {
+      {"CurveP256", "P-256"},
+      {"CurveP384", "P-384"},
+      {"CurveP521", "P-521"},
+      {"X25519", "X25519"},
+  };
+  auto it = kGroups.find(go_name);
+  if (it == kGroups.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> SubjectAltNames(X509* cert) {
+  std::vector<std::string> out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    const ASN1_STRING* s = nullptr;
+    if (n->type == GEN_DNS) {
+      s = n->d.dNSName;
+    } else if (n->type == GEN_EMAIL) {
+      s = n->d.rfc822Name;
+    } else if (n->type == GEN_URI) {
+      s = n->d.uniformResourceIdentifier;
+    } else if (n->type == GEN_IPADD) {
+      const unsigned char* ip = ASN1_STRING_get0_data(n->d.iPAddress);
+      const int len = ASN1_STRING_length(n->d.iPAddress);
+      static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      char text[INET6_ADDRSTRLEN] = {};
+      // Go prints an IPv4-mapped IPv6 address as IPv4 (net.IP.String).
+      if (len == 4 || (len == 16 && std::equal(kMapped, kMapped + 12, ip))) {
+        inet_ntop(AF_INET, ip + (len - 4), text, sizeof text);
+        out.emplace_back(text);
+      } else if (len == 16) {
+        inet_ntop(AF_INET6, ip, text, sizeof text);
+        out.emplace_back(text);
+      }
+      continue;
+    }
+    if (s != nullptr) {
+      out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                       static_cast<std::size_t>(ASN1_STRING_length(s)));
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
 namespace {
 
 int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+
+// The TlsConfig a connection's handshake uses, kept with the SSL object (its ex_data) so that a
+// reload during the handshake does not free it under the verification callback.
+void FreeConnectionConfig(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::shared_ptr<const TlsConfig>*>(ptr);
+}
+
+int ConfigIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeConnectionConfig);
+  return index;
+}
+
+// OpenSSL's verification of the client's chain (as SSL_set_verify asked for), then
+// client_allowed_sans on the client's own certificate (exporter-toolkit's
+// VerifyPeerCertificate, which Go calls after its verification).
+int VerifyClientCertificate(X509_STORE_CTX* store, void*) {
+  const int ok = X509_verify_cert(store);
+  if (ok <= 0) return ok;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* config =
+      ssl == nullptr
+          ? nullptr
+          : static_cast<std::shared_ptr<const TlsConfig>*>(SSL_get_ex_data(ssl, ConfigIndex()));
+  if (config == nullptr || !*config || (*config)->allowed_sans.empty()) return ok;
+  const auto& allowed = (*config)->allowed_sans;
+  for (const std::string& san : SubjectAltNames(X509_STORE_CTX_get0_cert(store))) {
+    if (std::find(allowed.begin(), allowed.end(), san) != allowed.end()) return ok;
+  }
+  X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
+  return 0;
+}
 
 int ClientHello(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<TlsServerContext*>(arg);
@@ -104,9 +228,25 @@ int ClientHello(SSL* ssl, int* alert, void* arg) {
   const TlsMaterial& m = *config->material;
   if (SSL_set_min_proto_version(ssl, config->min_version) != 1 ||
       SSL_set_max_proto_version(ssl, config->max_version) != 1 ||
-      SSL_use_cert_and_key(ssl, m.cert, m.key, m.chain, 1) != 1) {
+      SSL_use_cert_and_key(ssl, m.cert, m.key, m.chain, 1) != 1 ||
+      (!config->cipher_list.empty() &&
+       SSL_set_cipher_list(ssl, config->cipher_list.c_str()) != 1) ||
+      (!config->groups.empty() && SSL_set1_groups_list(ssl, config->groups.c_str()) != 1)) {
     *alert = SSL_AD_INTERNAL_ERROR;
     return SSL_CLIENT_HELLO_ERROR;
+  }
+  // For client_allowed_sans (VerifyClientCertificate). A second ClientHello (after a TLS 1.3
+  // HelloRetryRequest) finds the first one's.
+  if (auto* kept =
+          static_cast<std::shared_ptr<const TlsConfig>*>(SSL_get_ex_data(ssl, ConfigIndex()))) {
+    *kept = config;
+  } else {
+    auto held = std::make_unique<std::shared_ptr<const TlsConfig>>(config);
+    if (SSL_set_ex_data(ssl, ConfigIndex(), held.get()) != 1) {
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    held.release();  // freed with the SSL object (FreeConnectionConfig)
   }
   // How each client_auth_type verifies, indexed by ClientAuth.
   static constexpr struct {
@@ -144,6 +284,7 @@ TlsServerContext::TlsServerContext() {
   static const unsigned char kSessionId[] = "pagescope";
   SSL_CTX_set_session_id_context(ctx, kSessionId, sizeof(kSessionId) - 1);
   SSL_CTX_set_client_hello_cb(ctx, ClientHello, this);
+  SSL_CTX_set_cert_verify_callback(ctx, VerifyClientCertificate, nullptr);
   ctx_ = ctx;
 }
 

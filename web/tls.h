@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "web/web_config.h"
 
@@ -44,9 +45,31 @@ std::variant<std::shared_ptr<const TlsMaterial>, TlsFileError> LoadTlsMaterial(
 // OpenSSL's protocol version for "TLS10", "TLS11", "TLS12" or "TLS13"; nullopt otherwise.
 std::optional<int> TlsProtocolVersion(std::string_view name);
 
+// The names exporter-toolkit accepts in cipher_suites: Go's crypto/tls CipherSuites() (its
+// secure suites), each with OpenSSL's name; TLS 1.3 suites are listed but, as in Go, not
+// configurable (`tls13`: accepted and left to the library's defaults).
+struct CipherSuiteName {
+  std::string_view go;
+  std::string_view openssl;
+  bool tls13;
+};
+const std::vector<CipherSuiteName>& GoCipherSuites();
+// Go's InsecureCipherSuites() (RSA key exchange, RC4, 3DES, CBC-SHA256): exporter-toolkit
+// refuses them in cipher_suites (Go 1.22 and later moved the RSA key exchange ones here).
+bool IsGoInsecureCipherSuite(std::string_view name);
+// curve_preferences: exporter-toolkit's names CurveP256, CurveP384, CurveP521 and X25519 as
+// OpenSSL group names (P-256, P-384, P-521, X25519); nullopt for any other name.
+std::optional<std::string_view> OpenSslGroupName(std::string_view go_name);
+
+// The subject alternative names client_allowed_sans compares with, as Go's crypto/x509 gives
+// them to exporter-toolkit: DNS names, email addresses, IP addresses (dotted IPv4, including
+// IPv4-mapped IPv6; RFC 5952 IPv6) and URIs.
+std::vector<std::string> SubjectAltNames(X509* cert);
+
 // TLS on a live server: one SSL_CTX whose client-hello callback applies the current TlsConfig
-// (certificate, key, client verification, protocol versions) to each new connection, so a
-// reload changes them without a restart.
+// (certificate, key, client verification, protocol versions, TLS 1.2 cipher suites, groups)
+// to each new connection, so a reload changes them without a restart; its certificate
+// verification callback checks client_allowed_sans after OpenSSL verified the chain.
 class TlsServerContext {
  public:
   TlsServerContext();  // throws std::runtime_error

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <variant>
 
@@ -34,6 +35,61 @@ int TlsVersion(const std::string& file, const YAML::Node& node, const std::strin
   return *version;
 }
 
+// A list of strings (null or [] : empty); each item with its node, for messages.
+std::vector<std::pair<std::string, YAML::Node>> StringList(const std::string& file,
+                                                           const YAML::Node& node,
+                                                           const std::string& key) {
+  std::vector<std::pair<std::string, YAML::Node>> out;
+  if (node.IsNull()) return out;
+  if (!node.IsSequence()) FailNode(file, node, key, "expected a list");
+  for (const auto& item : node) out.emplace_back(Scalar(file, item, key), item);
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, const char* separator) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : separator) + p;
+  return out;
+}
+
+// cipher_suites: Go's names (exporter-toolkit's) to an OpenSSL cipher list of the TLS 1.2
+// suites (TLS 1.3 suites are accepted and, as in Go, not configurable); `given`: any named.
+std::string CipherList(const std::string& file, const YAML::Node& node, const std::string& key,
+                       bool* given) {
+  std::vector<std::string> tls12;
+  for (const auto& [name, item] : StringList(file, node, key)) {
+    *given = true;
+    const auto& suites = GoCipherSuites();
+    auto it = std::find_if(suites.begin(), suites.end(),
+                           [&](const CipherSuiteName& c) { return c.go == name; });
+    if (it == suites.end()) {
+      std::vector<std::string> known;
+      for (const auto& c : suites) known.emplace_back(c.go);
+      FailNode(file, item, key,
+               "unknown cipher suite \"" + name + "\"" +
+                   (IsGoInsecureCipherSuite(name)
+                        ? " (one of Go's insecure suites, which exporter-toolkit refuses too)"
+                        : "") +
+                   "; known: " + Join(known, ", "));
+    }
+    if (!it->tls13) tls12.emplace_back(it->openssl);
+  }
+  return Join(tls12, ":");
+}
+
+std::string GroupList(const std::string& file, const YAML::Node& node, const std::string& key) {
+  std::vector<std::string> groups;
+  for (const auto& [name, item] : StringList(file, node, key)) {
+    auto group = OpenSslGroupName(name);
+    if (!group) {
+      FailNode(file, item, key,
+               "unknown curve \"" + name + "\"; known: CurveP256, CurveP384, CurveP521, X25519");
+    }
+    groups.emplace_back(*group);
+  }
+  return Join(groups, ":");
+}
+
 std::string Resolve(const std::string& config_file, const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   return (std::filesystem::path(config_file).parent_path() / path).string();
@@ -45,6 +101,8 @@ TlsConfig ParseTls(const std::string& file, const YAML::Node& node) {
   c.min_version = *TlsProtocolVersion("TLS12");  // exporter-toolkit's defaults
   c.max_version = *TlsProtocolVersion("TLS13");
   bool auth_given = false;
+  bool suites_given = false, sans_given = false;
+  std::optional<YAML::Node> suites_key, sans_key;  // for messages (copies bind, = would assign)
   for (const auto& kv : node) {
     std::string k = kv.first.Scalar();
     const YAML::Node& v = kv.second;
@@ -59,6 +117,7 @@ TlsConfig ParseTls(const std::string& file, const YAML::Node& node) {
           {"NoClientCert", ClientAuth::kNoClientCert},
           {"RequestClientCert", ClientAuth::kRequestClientCert},
           {"RequireAnyClientCert", ClientAuth::kRequireAnyClientCert},
+          {"RequireClientCert", ClientAuth::kRequireAnyClientCert},  // exporter-toolkit's alias
           {"VerifyClientCertIfGiven", ClientAuth::kVerifyClientCertIfGiven},
           {"RequireAndVerifyClientCert", ClientAuth::kRequireAndVerifyClientCert},
       };
@@ -82,13 +141,24 @@ TlsConfig ParseTls(const std::string& file, const YAML::Node& node) {
       } catch (const YAML::Exception&) {
         FailNode(file, v, p + k, "expected true or false");
       }
-    } else if (k == "cipher_suites" || k == "curve_preferences" || k == "cert" || k == "key" ||
-               k == "client_allowed_sans") {
-      FailNode(file, kv.first, p + k, "not supported by pagescope (OpenSSL's defaults are used)");
+    } else if (k == "cipher_suites") {
+      c.cipher_list = CipherList(file, v, p + k, &suites_given);
+      suites_key.emplace(kv.first);
+    } else if (k == "curve_preferences") {
+      c.groups = GroupList(file, v, p + k);
+    } else if (k == "client_allowed_sans") {
+      for (auto& [san, item] : StringList(file, v, p + k)) c.allowed_sans.push_back(san);
+      sans_given = !v.IsNull();
+      sans_key.emplace(kv.first);
+    } else if (k == "cert" || k == "key" || k == "client_ca") {
+      FailNode(file, kv.first, p + k,
+               "inline PEM is not supported by pagescope: use cert_file, key_file, "
+               "client_ca_file");
     } else {
       FailNode(file, kv.first, p + k,
                "unknown key (known: cert_file, key_file, client_auth_type, client_ca_file, "
-               "min_version, max_version, prefer_server_cipher_suites)");
+               "min_version, max_version, cipher_suites, curve_preferences, "
+               "client_allowed_sans, prefer_server_cipher_suites)");
     }
   }
   if (c.cert_file.empty())
@@ -106,6 +176,26 @@ TlsConfig ParseTls(const std::string& file, const YAML::Node& node) {
     c.client_auth = ClientAuth::kRequireAndVerifyClientCert;
   if (!c.client_ca_file.empty() && c.client_auth == ClientAuth::kNoClientCert) {
     FailNode(file, node, p + "client_ca_file", "given but client_auth_type is NoClientCert");
+  }
+  if (sans_given && c.allowed_sans.empty()) {
+    FailNode(file, *sans_key, p + "client_allowed_sans",
+             "an empty list would refuse every client (leave the key out for no SAN check)");
+  }
+  // As exporter-toolkit: the SANs can only be checked when a certificate must be sent.
+  if (sans_given && c.client_auth != ClientAuth::kRequireAnyClientCert &&
+      c.client_auth != ClientAuth::kRequireAndVerifyClientCert) {
+    FailNode(file, *sans_key, p + "client_allowed_sans",
+             "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert");
+  }
+  // Only TLS 1.3 suites named: Go has no TLS 1.2 suite left, so TLS 1.2 clients are refused
+  // (TLS 1.3 suites are not configurable).
+  if (suites_given && c.cipher_list.empty()) {
+    if (c.max_version < *TlsProtocolVersion("TLS13")) {
+      FailNode(file, *suites_key, p + "cipher_suites",
+               "names no TLS 1.2 suite (TLS 1.3 suites are not configurable) and max_version "
+               "is below TLS13: no client could connect");
+    }
+    c.min_version = *TlsProtocolVersion("TLS13");
   }
   auto loaded = LoadTlsMaterial(c);
   if (const auto* error = std::get_if<TlsFileError>(&loaded)) {

@@ -3,7 +3,8 @@
 // (https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md):
 //
 //   tls_server_config: {cert_file, key_file, client_auth_type, client_ca_file,
-//                       min_version, max_version}
+//                       min_version, max_version, cipher_suites, curve_preferences,
+//                       client_allowed_sans, prefer_server_cipher_suites}
 //   http_server_config: {headers: {Name: value}, http2: bool}
 //   basic_auth_users: {user: bcrypt-hash}
 //
@@ -40,6 +41,15 @@ struct TlsConfig {
   ClientAuth client_auth = ClientAuth::kNoClientCert;
   int min_version = 0;  // OpenSSL protocol constants (TLS1_2_VERSION ...)
   int max_version = 0;  // 0: the newest the library supports
+  // cipher_suites' TLS 1.2 suites as an OpenSSL cipher list ("ECDHE-RSA-AES128-GCM-SHA256:…",
+  // in the file's order, the server's preference); empty: OpenSSL's defaults. TLS 1.3 suites
+  // are not configurable (as in Go): OpenSSL's defaults.
+  std::string cipher_list;
+  // curve_preferences as an OpenSSL groups list ("X25519:P-256"); empty: OpenSSL's defaults.
+  std::string groups;
+  // client_allowed_sans: a client certificate must carry one of these as a DNS name, email
+  // address, IP address or URI SAN (checked after chain verification); empty: no SAN check.
+  std::vector<std::string> allowed_sans;
   std::shared_ptr<const TlsMaterial> material;
 };
 

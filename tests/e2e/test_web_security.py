@@ -1,5 +1,7 @@
 """--web.config.file end to end: real TLS 1.2/1.3 handshakes (with and without client
-certificates), basic auth with bcrypt, headers, SIGHUP reload, and configuration errors.
+certificates), cipher_suites, curve_preferences and client_allowed_sans against Python's ssl and
+Debian's `openssl s_client`, basic auth with bcrypt, headers, SIGHUP reload, and configuration
+errors.
 
 Certificates come from a throwaway CA made with the openssl command in a temporary directory."""
 
@@ -33,7 +35,9 @@ def openssl(*args, cwd):
 
 
 def make_pki(d):
-    """ca, server (localhost/127.0.0.1), client signed by ca; rogue client signed by another ca."""
+    """ca, server (localhost/127.0.0.1), client signed by ca; rogue client signed by another ca;
+    clients signed by ca with other SANs: scraper (DNS scraper.example, a SPIFFE URI) and
+    stranger (DNS stranger.example, an email address)."""
     for ca in ("ca", "rogueca"):
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca + ".key", "-out",
                 ca + ".crt", "-days", "2", "-subj", "/CN=" + ca, cwd=d)
@@ -41,16 +45,23 @@ def make_pki(d):
     with open(ext, "w") as f:
         f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
 
-    def leaf(name, ca):
+    def leaf(name, ca, sans=None):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
                 name + ".csr", "-subj", "/CN=" + name, cwd=d)
+        extfile = ext
+        if sans:
+            extfile = os.path.join(d, name + ".ext")
+            with open(extfile, "w") as f:
+                f.write("subjectAltName=%s\n" % sans)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-                "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", ext, cwd=d)
+                "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", extfile, cwd=d)
 
     leaf("server", "ca")
     leaf("server2", "ca")
     leaf("client", "ca")
     leaf("rogue", "rogueca")
+    leaf("scraper", "ca", "DNS:scraper.example,URI:spiffe://example.org/prometheus")
+    leaf("stranger", "ca", "DNS:stranger.example,email:stranger@example.org")
 
 
 def bcrypt(password):
@@ -175,6 +186,104 @@ class WebSecurity(unittest.TestCase):
             self.assertIn(b"200 OK", self.handshake(exp, self.context(client="rogue"))[2])
             with self.assertRaises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
                 self.handshake(exp, self.context())
+
+    def s_client(self, exp, *args):
+        """(exit code, output) of Debian's `openssl s_client` making one handshake and a
+        request; `args` restrict what it offers (-tls1_2, -cipher, -groups ...)."""
+        r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % exp.port,
+                            "-servername", "localhost", "-CAfile", self.path("ca.crt"),
+                            "-verify_return_error", "-ign_eof"] + list(args),
+                           input="GET /-/healthy HTTP/1.0\r\n\r\n", capture_output=True,
+                           text=True, timeout=30)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_cipher_suites_apply_to_tls12(self):
+        extra = ("  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+                 "    - TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256\n"
+                 "    - TLS_AES_128_GCM_SHA256\n")
+        with self.start(self.tls_config(extra)) as exp:
+            for offered in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"):
+                ctx = self.context(ssl.TLSVersion.TLSv1_2)
+                ctx.set_ciphers(offered)
+                with socket.create_connection(("127.0.0.1", exp.port), timeout=10) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                        self.assertEqual(s.cipher()[0], offered)
+            # A client offering only suites the file leaves out is refused.
+            for offered in ("ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "AES128-SHA"):
+                ctx = self.context(ssl.TLSVersion.TLSv1_2)
+                ctx.set_ciphers(offered)
+                with self.assertRaises(ssl.SSLError, msg=offered):
+                    self.handshake(exp, ctx)
+                code, out = self.s_client(exp, "-tls1_2", "-cipher", offered)
+                self.assertNotEqual(code, 0, out)
+                self.assertRegex(out, "handshake failure|no cipher", offered)
+            code, out = self.s_client(exp, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+            self.assertEqual(code, 0, out)
+            self.assertIn("200 OK", out)
+            # TLS 1.3 suites are not configurable (as in Go): every one of them is served.
+            for suite in ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"):
+                code, out = self.s_client(exp, "-tls1_3", "-ciphersuites", suite)
+                self.assertEqual(code, 0, out)
+                self.assertIn("Cipher is " + suite, out)
+        # Only TLS 1.3 suites named: no TLS 1.2 suite is left, so TLS 1.2 clients are refused.
+        with self.start(self.tls_config("  cipher_suites: [TLS_AES_128_GCM_SHA256]\n")) as exp:
+            with self.assertRaises(ssl.SSLError):
+                self.handshake(exp, self.context(ssl.TLSVersion.TLSv1_2))
+            self.assertEqual(self.handshake(exp, self.context())[0], "TLSv1.3")
+
+    def test_curve_preferences(self):
+        with self.start(self.tls_config("  curve_preferences: [X25519, CurveP384]\n")) as exp:
+            for version in ("-tls1_2", "-tls1_3"):
+                extra = ["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"] if version == "-tls1_2" else []
+                for group in ("X25519", "P-384"):
+                    code, out = self.s_client(exp, version, "-groups", group, *extra)
+                    self.assertEqual(code, 0, out)
+                    self.assertIn("200 OK", out)
+                    names = {"X25519": "X25519", "P-384": "(P-384|secp384r1)"}[group]
+                    self.assertRegex(out, r"Server Temp Key: (ECDH, )?%s\b" % names)
+                # A client offering only curves the file leaves out is refused.
+                for group in ("P-256", "P-521", "ffdhe2048"):
+                    if group == "ffdhe2048" and version == "-tls1_2":
+                        continue  # TLS 1.2 has no FFDHE groups to offer
+                    code, out = self.s_client(exp, version, "-groups", group, *extra)
+                    self.assertNotEqual(code, 0, (version, group, out))
+                    self.assertNotIn("200 OK", out)
+
+    def test_client_allowed_sans(self):
+        def served(exp, client, version=None):
+            try:
+                return b"200 OK" in self.handshake(exp, self.context(version, client=client))[2]
+            except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                return False
+        extra = ("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
+                 "  client_allowed_sans:\n    - scraper.example\n    - 127.0.0.1\n")
+        with self.start(self.tls_config(extra)) as exp:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                self.assertTrue(served(exp, "scraper", version), "DNS SAN on the list")
+                self.assertTrue(served(exp, "client", version), "IP SAN on the list")
+                self.assertFalse(served(exp, "stranger", version), "SANs not on the list")
+                self.assertFalse(served(exp, "rogue", version), "SAN listed, chain not trusted")
+                self.assertFalse(served(exp, None, version), "no certificate")
+            code, out = self.s_client(exp, "-cert", self.path("stranger.crt"),
+                                      "-key", self.path("stranger.key"))
+            self.assertNotIn("200 OK", out)
+            code, out = self.s_client(exp, "-cert", self.path("scraper.crt"),
+                                      "-key", self.path("scraper.key"))
+            self.assertEqual(code, 0, out)
+            self.assertIn("200 OK", out)
+            self.assertIsNone(exp.proc.poll(), "exporter died")
+        # URI and email SANs; RequireAnyClientCert checks the SANs without a chain.
+        extra = ("  client_auth_type: RequireAnyClientCert\n"
+                 "  client_allowed_sans: [spiffe://example.org/prometheus, localhost]\n")
+        with self.start(self.tls_config(extra)) as exp:
+            self.assertTrue(served(exp, "scraper"), "URI SAN on the list")
+            self.assertTrue(served(exp, "rogue"), "any chain, DNS SAN on the list")
+            self.assertFalse(served(exp, "stranger"))
+        extra = ("  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n"
+                 "  client_allowed_sans: [stranger@example.org]\n")
+        with self.start(self.tls_config(extra)) as exp:
+            self.assertTrue(served(exp, "stranger"), "email SAN on the list")
+            self.assertFalse(served(exp, "scraper"))
 
     def test_basic_auth_and_headers(self):
         cfg = ("basic_auth_users:\n  alice: '%s'\n  bob: '%s'\n"
@@ -311,6 +420,13 @@ class WebSecurity(unittest.TestCase):
              "  client_auth_type: Sometimes\n", ":4:", "client_auth_type"),
             ("nonsense: [\n", ":", "invalid YAML"),
             ("basic_auth_user:\n  alice: x\n", ":1:", "unknown key"),
+            ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+             "  cipher_suites:\n    - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+             "    - TLS_RSA_WITH_AES_128_CBC_SHA\n", ":6:", "unknown cipher suite"),
+            ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+             "  curve_preferences: [secp256r1]\n", ":4:", "unknown curve"),
+            ("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+             "  client_allowed_sans: [scraper.example]\n", ":4:", "client_auth_type"),
         ]
         for text, line, word in cases:
             cfg = self.write_config(text, "bad.yml")
