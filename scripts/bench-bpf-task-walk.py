@@ -2,11 +2,14 @@
 """The BPF task source (proctable/bpf_tasks.h) against the /proc floor, side by side.
 
 For each count of extra idle processes (tests/tools/idle_procs), R rounds; in each round the
-floor (tests/tools/proc_floor: open and read stat and status of every process) and the BPF
-source (tests/tools/bpf_tasks bench: BpfTaskSource::Read, one iter/task pass handing back every
-process's TaskFigures, threads' faults summed, per-CPU counters summed) each walk K times, in
-an order that alternates from round to round. Prints the median CPU per walk of each and their
-ratio. Both count the CPU of the reading process (getrusage: user + system, which includes the
+floor (tests/tools/proc_floor: open and read stat and status of every process), the BPF source
+(tests/tools/bpf_tasks bench: BpfTaskSource::Read, one iter/task pass handing back every
+process's TaskFigures, threads' faults summed, per-CPU counters summed) and the table the
+processes collector gets from it (bpf_tasks bench-table: BpfProcessTable::Fill, the same pass
+plus /proc/loadavg read twice and the processes the kernel keeps from the iterator read from
+/proc, with a listing of /proc when the task counts differ) each walk K times, in an order that
+rotates from round to round. Prints the median CPU per walk of each and their ratios to the
+floor. All count the CPU of the reading process (getrusage: user + system, which includes the
 kernel's work in the iterator and in procfs).
 
 usage: scripts/bench-bpf-task-walk.py [--build build] [--counts 2000,10000] [--rounds 5]
@@ -48,23 +51,28 @@ def main():
         try:
             if idle.stdout.readline().strip() != "ready":
                 raise RuntimeError("idle_procs %d did not start" % n)
-            floor, bpf, procs = [], [], 0
+            floor, bpf, table, procs = [], [], [], 0
+            tools_of = {"floor": [os.path.join(tools, "proc_floor")], "bpf": [walk, "bench"],
+                        "table": [walk, "bench-table"]}
             for r in range(args.rounds):
-                order = [("floor", floor), ("bpf", bpf)]
-                for name, acc in (order if r % 2 == 0 else order[::-1]):
-                    tool = ([os.path.join(tools, "proc_floor")] if name == "floor"
-                            else [walk, "bench"])
-                    cpu, procs = run(tool + [str(args.walks)])
+                order = [("floor", floor), ("bpf", bpf), ("table", table)]
+                order = order[r % 3:] + order[:r % 3]
+                for name, acc in order:
+                    cpu, got = run(tools_of[name] + [str(args.walks)])
+                    if name == "floor":
+                        procs = got
                     acc.append(cpu)
-            rows.append((n, procs, statistics.median(floor), statistics.median(bpf)))
+            rows.append((n, procs, statistics.median(floor), statistics.median(bpf),
+                         statistics.median(table)))
         finally:
             idle.stdin.close()
             idle.wait(timeout=120)
     print("| extra procs | processes | /proc floor CPU ms/walk | BpfTaskSource::Read CPU ms/walk "
-          "| BPF / floor |")
-    print("|---:|---:|---:|---:|---:|")
-    for n, procs, fl, bp in rows:
-        print("| %d | %d | %.2f | %.2f | %.3f |" % (n, procs, fl * 1e3, bp * 1e3, bp / fl))
+          "| BPF / floor | BpfProcessTable::Fill CPU ms/walk | table / floor |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, procs, fl, bp, tb in rows:
+        print("| %d | %d | %.2f | %.2f | %.3f | %.2f | %.3f |"
+              % (n, procs, fl * 1e3, bp * 1e3, bp / fl, tb * 1e3, tb / fl))
     print("\nMedian over %d rounds of %d walks each (getrusage of each tool). Reproduce: "
           "scripts/bench-bpf-task-walk.py --counts %s --rounds %d --walks %d (as root)."
           % (args.rounds, args.walks, args.counts, args.rounds, args.walks))
