@@ -121,6 +121,21 @@ class VmstatCollector : public Collector {
 
 }  // namespace
 
+std::optional<std::string> VmstatFieldsSelectNothing(const std::string& expression,
+                                                     const std::vector<VmstatEntry>& entries) {
+  const std::regex re(expression, std::regex::ECMAScript);
+  std::size_t inside = 0;
+  std::string example;
+  for (const auto& e : entries) {
+    if (std::regex_match(e.name, re)) return std::nullopt;
+    if (std::regex_search(e.name, re) && inside++ == 0) example = e.name;
+  }
+  if (inside == 0) return "it matches none of the " + std::to_string(entries.size()) + " fields";
+  return "it matches part of " + std::to_string(inside) + " field names (such as " + example +
+         ") but no whole name: the expression must match the whole name (add .* where a name "
+         "goes on, e.g. pg.* rather than ^pg)";
+}
+
 CollectorSpec VmstatCollectorSpec() {
   CollectorSpec spec;
   spec.name = "vmstat";
@@ -131,12 +146,33 @@ CollectorSpec VmstatCollectorSpec() {
   spec.sources = "/proc/vmstat";
   spec.options = {{"fields", OptionType::kRegex, kVmstatDefaultFields,
                    "Regular expression (ECMAScript) selecting /proc/vmstat fields by their "
-                   "whole name."}};
+                   "whole name (pg.* for the names that start with pg); one that selects no "
+                   "field of the running kernel is logged as a warning at start-up."}};
   spec.make = [](const CollectorOptions& options) {
     try {
       return std::make_unique<VmstatCollector>(options.String("fields"));
     } catch (const std::regex_error& e) {
       options.Fail("fields", std::string("invalid regular expression: ") + e.what());
+    }
+  };
+  // A warning, not an error: fields come and go with kernel versions and options (zswap, KSM,
+  // NUMA), and one configuration serves a fleet of kernels; an expression that selects nothing
+  // on this one must still not leave the collector silently empty.
+  spec.check = [](const CollectorOptions& options, const FsRoot& fs) {
+    const auto path = fs.Proc("vmstat");
+    const ReadResult r = FsRoot::ReadFile(path);
+    if (r.status != ReadStatus::kOk) return;  // the scrape reports a missing or denied file
+    std::vector<VmstatEntry> entries;
+    try {
+      entries = ParseVmstat(r.content);
+    } catch (const ParseError&) {
+      return;  // the scrape reports it with the file and line
+    }
+    const std::string expression = options.String("fields");
+    if (auto why = VmstatFieldsSelectNothing(expression, entries)) {
+      log::Warn("collectors.vmstat.fields (--collector.vmstat.fields) selects no field of " +
+                    path.string() + ": the vmstat collector exports nothing",
+                {{"origin", options.Origin("fields")}, {"fields", expression}, {"why", *why}});
     }
   };
   return spec;

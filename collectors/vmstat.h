@@ -4,6 +4,7 @@
 // count events; every other field counts events since boot.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,12 @@ std::vector<VmstatEntry> ParseVmstat(std::string_view text);
 // True when the field is a current amount (exported as gauge pagescope_vmstat_<field>), false
 // when it counts events (counter pagescope_vmstat_<field>_total).
 bool VmstatFieldIsGauge(std::string_view field);
+
+// Why a `fields` expression selects none of these fields (the kernel's, in order), or nullopt
+// when it selects some: "it matches part of N names (such as pgpgin) but no whole name" when
+// regex_search finds it inside names, else that it matches none.
+std::optional<std::string> VmstatFieldsSelectNothing(const std::string& expression,
+                                                     const std::vector<VmstatEntry>& entries);
 
 // The default of --collector.vmstat.fields: page faults, swap, THP, compaction, hugetlb, NUMA,
 // page migration, KSM, zswap and OOM kills. The regular expression must match the whole name.

@@ -32,7 +32,10 @@ Scraper::Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
         if (old.name == e.name && old.fingerprint == e.fingerprint) e.collector = old.collector;
       }
     }
-    if (!e.collector) e.collector = spec.make(options);
+    if (!e.collector) {
+      e.collector = spec.make(options);
+      if (spec.check) spec.check(options, fs_);
+    }
     entries_.push_back(std::move(e));
     enabled_names_.push_back(spec.name);
   }

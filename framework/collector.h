@@ -180,6 +180,11 @@ struct CollectorSpec {
   // Capabilities that depend on its options (as processes' source=bpf), added to `capabilities`.
   std::function<std::vector<Capability>(const CollectorOptions&)> capabilities_for;
   std::function<std::uint64_t(const CollectorOptions&)> open_files;
+  // Optional: looks at the running kernel once, when the collector is made (start-up, or a
+  // reload that changed its options), through the injected roots, and logs a warning about
+  // options that make it export nothing here (options that can never work are a ConfigError
+  // of `make`).
+  std::function<void(const CollectorOptions&, const FsRoot&)> check;
 };
 
 // The spec of a collector that takes no options and is on by default.

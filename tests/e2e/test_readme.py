@@ -1,8 +1,11 @@
 """The README's examples are true: every YAML block is a configuration the real binary accepts,
-and the quick-start scripts it names exist."""
+the quick-start scripts it names exist, and the arguments of every `./scripts/run.sh ...`
+example start the real binary without a warning, each collector they configure exporting
+series."""
 
 import os
 import re
+import shlex
 import tempfile
 import unittest
 
@@ -29,6 +32,23 @@ class Readme(unittest.TestCase):
                     self.assertTrue(any(n == "pagescope_scrape_collector_success" for n, _ in m))
             finally:
                 os.unlink(f.name)
+
+    def test_run_sh_examples_export_what_they_configure(self):
+        examples = re.findall(r"`\./scripts/run\.sh ([^`]+)`", self.text)
+        self.assertGreaterEqual(len(examples), 1)
+        for example in examples:
+            args = shlex.split(example)
+            with self.subTest(example=example), \
+                    Exporter(args + fixture_args("two_nodes")) as exp:
+                m = parse_exposition(exp.scrape())
+                log = exp.log_text()
+                self.assertNotIn("level=warn", log)
+                for collector in set(re.findall(r"--collector\.([a-z0-9_]+)\.", example)):
+                    self.assertEqual(m.get(("pagescope_scrape_collector_success",
+                                            frozenset({("collector", collector)}))), 1.0,
+                                     collector)
+                    series = [n for n, _ in m if n.startswith("pagescope_%s_" % collector)]
+                    self.assertTrue(series, "%s: %s exports nothing" % (example, collector))
 
     def test_quick_start_scripts_exist(self):
         for script in re.findall(r"^\./(scripts/\S+\.sh)", self.text, re.M):

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "collectors/pressure.h"
 #include "collectors/vmstat.h"
@@ -97,6 +99,27 @@ TEST(Vmstat, FieldsOptionFromFileAndFlag) {
       LoadConfigFromText(cl, "collectors:\n  vmstat:\n    fields: pgfault\n", "x.yml"));
   EXPECT_NE(text.find("pagescope_vmstat_oom_kill_total 1"), std::string::npos);
   EXPECT_EQ(text.find("pgfault"), std::string::npos);
+}
+
+// An expression that selects nothing is told apart from one that selects something, and the
+// anchoring mistake (^pg: matched inside names, never a whole one) says so.
+TEST(Vmstat, FieldsThatSelectNothing) {
+  std::ifstream in(testing::FixtureDir("two_nodes") / "proc" / "vmstat");
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto entries = ParseVmstat(text.str());
+  ASSERT_GT(entries.size(), 100u);
+  EXPECT_EQ(VmstatFieldsSelectNothing(kVmstatDefaultFields, entries), std::nullopt);
+  EXPECT_EQ(VmstatFieldsSelectNothing("pg.*", entries), std::nullopt);
+  EXPECT_EQ(VmstatFieldsSelectNothing("oom_kill", entries), std::nullopt);
+  auto why = VmstatFieldsSelectNothing("^pg", entries);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("it matches part of "), std::string::npos) << *why;
+  EXPECT_NE(why->find("must match the whole name"), std::string::npos) << *why;
+  why = VmstatFieldsSelectNothing("zswp(in|out)x", entries);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(*why, "it matches none of the " + std::to_string(entries.size()) + " fields");
+  EXPECT_TRUE(VmstatFieldsSelectNothing("x", {}).has_value());
 }
 
 TEST(Vmstat, BadFieldsExpressionNamesTheOption) {
