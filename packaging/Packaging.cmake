@@ -28,6 +28,12 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/alerts/ DESTINATION ${PAGESCOPE_DATA_DIR}/
         FILES_MATCHING PATTERN "*.yml")
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/dashboards/ DESTINATION ${PAGESCOPE_DATA_DIR}/dashboards
         OPTIONAL FILES_MATCHING PATTERN "*.json")
+# The mixin's sources, so that a site that scrapes pagescope under another job name can render
+# the rules and dashboards with its own selector (README.Debian): share/pagescope/mixin/build.sh
+# --out DIR --config '{"selector": "job=\"node\""}' (needs jsonnet and python3-yaml).
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/mixin/ DESTINATION ${PAGESCOPE_DATA_DIR}/mixin
+        USE_SOURCE_PERMISSIONS FILES_MATCHING PATTERN "*.libsonnet" PATTERN "*.jsonnet"
+        PATTERN "*.sh" PATTERN "*.py" PATTERN "README.md")
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/README.Debian
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
@@ -51,6 +57,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Rendering the mixin with another job selector (share/pagescope/mixin/build.sh).
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "jsonnet, python3-yaml, prometheus")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 file(WRITE ${CMAKE_BINARY_DIR}/packaging/deb/conffiles "${PAGESCOPE_CONFIG_DIR}/pagescope.yml\n")
 foreach(script postinst prerm postrm)

@@ -435,6 +435,19 @@ class DeployFilesTest(unittest.TestCase):
             for d_name, pattern in (("alerts", "*.yml"), ("dashboards", "*.json")):
                 for f in glob.glob(src(d_name, pattern)):
                     self.assertIn(f"{p}/share/pagescope/{d_name}/{os.path.basename(f)}", files)
+            # The mixin, to render the rules and dashboards for another job name (README.Debian).
+            mixin = os.path.join(d, p, "share/pagescope/mixin")
+            for rel in ("build.sh", "build.jsonnet", "config.libsonnet", "render.py"):
+                self.assertIn(f"{p}/share/pagescope/mixin/{rel}", files)
+            self.assertTrue(os.access(os.path.join(mixin, "build.sh"), os.X_OK))
+            rendered = os.path.join(d, "rendered")
+            r = run([os.path.join(mixin, "build.sh"), "--out", rendered, "--config",
+                     '{"selector": "job=\\"node\\""}'])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(os.path.join(rendered, "alerts", "pagescope-rules.yml")) as f:
+                rules = f.read()
+            self.assertIn('job="node"', rules)
+            self.assertNotIn('job="pagescope"', rules)
             with open(os.path.join(d, p, "lib/systemd/system/pagescope.service")) as f:
                 unit = f.read()
             self.assertIn(f"ExecStart={prefix}/bin/pagescope --config.file=/"
