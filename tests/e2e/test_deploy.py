@@ -7,6 +7,11 @@
   (both through the compose mounts), the packaging files CMake installs; names agree across
   files (Service selector and DaemonSet labels, ports, flags and mount points);
 - the PrometheusRule manifest is what scripts/gen-prometheusrule.py makes from alerts/*.yml;
+- deploy/kube-prometheus-stack (a kustomize overlay) labels the ServiceMonitor and the
+  PrometheusRule `release: kube-prometheus-stack`, which kube-prometheus-stack's default
+  serviceMonitorSelector and ruleSelector look for, and changes nothing else (rendered here
+  the way kustomize applies its patches, and with `kubectl kustomize` where kubectl is
+  installed; Debian 12's kubernetes-client 1.20 predates the `patches` field);
 - the systemd unit passes `systemd-analyze verify` with no message and keeps its exposure score;
 - the example configuration starts the real exporter; `cmake --install` installs what the
   Debian package needs.
@@ -16,11 +21,13 @@ references are reported as skipped subtests; with mixin/ present they must exist
 The slow checks (image build and run, .deb in a chroot) are in scripts/verify-deploy.sh.
 """
 
+import copy
 import fnmatch
 import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -329,6 +336,63 @@ class DeployFilesTest(unittest.TestCase):
         args = c["args"] + compose_config()["services"]["pagescope"]["command"]
         for arg in args:
             self.assertIn(arg.split("=")[0] + "=", help_text, arg)
+
+    def test_kube_prometheus_stack_overlay(self):
+        base = {}
+        for r in load_yaml(src("deploy", "kubernetes", "kustomization.yaml"))["resources"]:
+            with open(src("deploy", "kubernetes", r), encoding="utf-8") as f:
+                for d in yaml.safe_load_all(f):
+                    base[(d["kind"], d["metadata"]["name"])] = d
+        overlay_dir = src("deploy", "kube-prometheus-stack")
+        overlay = load_yaml(os.path.join(overlay_dir, "kustomization.yaml"))
+        self.assertEqual(overlay["resources"], ["../kubernetes"])
+        # The patches as kustomize applies them: JSON 6902 operations on the targets.
+        rendered = {k: copy.deepcopy(v) for k, v in base.items()}
+        targets = set()
+        for patch in overlay["patches"]:
+            t = patch["target"]
+            key = (t["kind"], t["name"])
+            self.assertIn(key, rendered, t)
+            self.assertEqual(rendered[key]["apiVersion"].split("/")[0], t["group"])
+            targets.add(key)
+            for op in load_yaml(os.path.join(overlay_dir, patch["path"])):
+                self.assertEqual(op["op"], "add")
+                parts = op["path"].strip("/").split("/")
+                node = rendered[key]
+                for part in parts[:-1]:
+                    node = node[part]
+                node[parts[-1]] = op["value"]
+        self.assertEqual(targets, {("ServiceMonitor", "pagescope"),
+                                   ("PrometheusRule", "pagescope")})
+        # kube-prometheus-stack's defaults (serviceMonitorSelectorNilUsesHelmValues and
+        # ruleSelectorNilUsesHelmValues): matchLabels {release: <Helm release name>}.
+        default_selector = {"release": "kube-prometheus-stack"}
+        for key in targets:
+            labels = rendered[key]["metadata"]["labels"]
+            self.assertLessEqual(default_selector.items(), labels.items(), key)
+            self.assertFalse(default_selector.items() <= base[key]["metadata"]["labels"].items(),
+                             "the base alone carries the label: the overlay is not needed")
+        for key in set(base) - targets:
+            self.assertEqual(rendered[key], base[key], key)
+        for key in targets:  # only metadata.labels changed
+            a, b = dict(rendered[key]), dict(base[key])
+            a["metadata"] = dict(a["metadata"], labels=None)
+            b["metadata"] = dict(b["metadata"], labels=None)
+            self.assertEqual(a, b, key)
+        # The real kustomize, where kubectl is installed.
+        r = run(["kubectl", "kustomize", overlay_dir]) if shutil.which("kubectl") else None
+        if r is None:
+            print("\nkubectl not installed: the overlay was rendered by this test only")
+            return
+        self.assertEqual(r.returncode, 0, r.stderr)
+        real = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(r.stdout)}
+        self.assertEqual(set(real), set(rendered))
+        for key, d in rendered.items():
+            # kustomize adds the namespace of the base's kustomization to every object.
+            want = copy.deepcopy(d)
+            if key[0] != "Namespace":
+                want["metadata"].setdefault("namespace", "monitoring")
+            self.assertEqual(real[key], want, key)
 
     def test_prometheusrule_is_up_to_date(self):
         r = run(["python3", src("scripts", "gen-prometheusrule.py"), "--check"])
