@@ -908,7 +908,8 @@ CollectorSpec ProcessesCollectorSpec() {
       "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
       "KSM";
   spec.sources =
-      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf)";
+      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf), "
+      "/proc/loadavg (source=bpf: the kernel's task count)";
   spec.options = {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
