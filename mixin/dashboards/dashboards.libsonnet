@@ -1,9 +1,12 @@
 // The five dashboards. Every panel has the datasource variable, a unit and a description.
 local g = import '../lib/grafana.libsonnet';
+local policy = import '../lib/policy.libsonnet';
 
 {
   local c = $._config,
   local s = c.selector,
+  // The THP modes expected, as text: "never (database)".
+  local thpExpected = std.join(', ', ['%s (%s)' % [e.mode, std.join(', ', e.kinds)] for e in policy.thpExpectations(c)]),
   local i = s + ', instance=~"$instance"',
   local ip = i + ', page_size=~"$page_size"',
   local inp = ip + ', node=~"$node"',
@@ -139,7 +142,7 @@ local g = import '../lib/grafana.libsonnet';
       'Transparent hugepages (mode, usage, faults and fallbacks, khugepaged, per-size mTHP) and kernel samepage merging (pages, profit, scans).',
       [
         g.row('Transparent hugepages'),
-        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled' + (if c.thpExpectedMode == null then '.' else ' (expected: %s).' % c.thpExpectedMode), 'none',
+        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled' + (if thpExpected == '' then '.' else ' (expected by host kind: %s).' % thpExpected), 'none',
                [g.target(q('pagescope_thp_enabled{%(i)s} == 1'), '{{mode}}')], textMode='name'),
         g.stat('THP defrag', 'The active mode of /sys/kernel/mm/transparent_hugepage/defrag.', 'none',
                [g.target(q('pagescope_thp_defrag{%(i)s} == 1'), '{{mode}}')], textMode='name'),
@@ -464,13 +467,13 @@ local g = import '../lib/grafana.libsonnet';
         g.timeseries('Hugepages available per group, pages', 'Available pages per size summed over the hosts of the group (fleet_page_size:pagescope_hugepages_available_pages:sum).', 'none',
                      [fq('fleet_page_size:pagescope_hugepages_available_pages:sum{%(f)s}', '%(lg)s {{page_size}}')], w=12, min=0),
         g.row('Settings drift'),
-        g.timeseries('Hosts per THP mode', 'Hosts in each transparent hugepage `enabled` mode (expected: %s): more than one mode in a group is drift.' % (if c.thpExpectedMode == null then 'not set' else c.thpExpectedMode), 'none',
+        g.timeseries('Hosts per THP mode', 'Hosts in each transparent hugepage `enabled` mode (expected by host kind: %s): more than one mode in a group is drift.' % (if thpExpected == '' then 'not set' else thpExpected), 'none',
                      [fq('count by (%(l)s, mode) (pagescope_thp_enabled{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
         g.timeseries('Hosts per KSM mode', 'Hosts in each KSM run mode (expected: %s).' % (if c.ksmExpectedMode == null then 'not set' else c.ksmExpectedMode), 'none',
                      [fq('count by (%(l)s, mode) (pagescope_ksm_run{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
-      ] + (if c.thpExpectedMode == null && c.ksmExpectedMode == null then [] else [
-             g.stat('Hosts off the expected settings', 'Hosts whose THP mode is not %s or whose KSM run mode is not %s (recording rules fleet:pagescope_thp_mode_unexpected_hosts:sum, fleet:pagescope_ksm_run_unexpected_hosts:sum).' % [c.thpExpectedMode, c.ksmExpectedMode], 'none',
-                    (if c.thpExpectedMode == null then [] else [fq('fleet:pagescope_thp_mode_unexpected_hosts:sum{%(f)s}', 'THP %(lg)s')])
+      ] + (if thpExpected == '' && c.ksmExpectedMode == null then [] else [
+             g.stat('Hosts off the expected settings', 'Hosts whose THP mode is not the one their kind expects (%s) or whose KSM run mode is not %s (recording rules fleet:pagescope_thp_mode_unexpected_hosts:sum, fleet:pagescope_ksm_run_unexpected_hosts:sum).' % [if thpExpected == '' then 'none set' else thpExpected, c.ksmExpectedMode], 'none',
+                    (if thpExpected == '' then [] else [fq('fleet:pagescope_thp_mode_unexpected_hosts:sum{%(f)s}', 'THP %(lg)s')])
                     + (if c.ksmExpectedMode == null then [] else [fq('fleet:pagescope_ksm_run_unexpected_hosts:sum{%(f)s}', 'KSM %(lg)s')]),
                     w=8, h=8, thresholds={ mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] }),
            ]) + [
