@@ -107,12 +107,15 @@ local policy = import 'lib/policy.libsonnet';
               p: if listed == [] then '%g' % c.hugepagesLowPagesDefault else std.join(', ', ['%g of %s' % [c.hugepagesLowPages[k], k] for k in listed]) + ', else %g' % c.hugepagesLowPagesDefault,
             },
           ),
+          // The trend of the available pages (instance_page_size:pagescope_hugepages_available_pages
+          // :deriv, over hugepagesPredictWindow, only while the pool moves) reaches 0 within the
+          // horizon: the same figure as the dashboards' "Time to exhaustion".
           alert(
             'PagescopeHugepagesExhaustionPredicted',
-            '(' + avail + ' > 0)\nand\n(predict_linear(' + avail + '[%(hugepagesPredictWindow)s], %(hugepagesPredictHorizonHours)g * 3600) < 0)\nand\n(max_over_time(' + avail + '[%(hugepagesPredictActiveWindow)s]) - ' + avail + ' >= %(hugepagesPredictMinStepPages)g)\nand\n' + noSurplus,
+            'instance_page_size:pagescope_hugepages_exhaustion_seconds{%(s)s} < %(hugepagesPredictHorizonHours)g * 3600\nand\n(' + avail + ' > 0)\nand\n' + noSurplus,
             'warning',
             'A hugepage pool will run out within hours at the current trend.',
-            'The {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} has {{ $value }} pages available; at the trend of the last %(hugepagesPredictWindow)s it runs out within %(hugepagesPredictHorizonHours)g hours, and pages were taken within the last %(hugepagesPredictActiveWindow)s.' % c,
+            'The {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} runs out in {{ $value | humanizeDuration }} at the trend of the last %(hugepagesPredictWindow)s (' % c + quote('instance_page_size:pagescope_hugepages_available_pages{instance=%q,page_size=%q}', '$labels.instance $labels.page_size') + ' pages available; pages taken or freed within the last %(hugepagesPredictActiveWindow)s).' % c,
           ),
           alert(
             'PagescopeNumaNodeHugepagesExhausted',
@@ -382,7 +385,8 @@ local policy = import 'lib/policy.libsonnet';
           ),
           alert(
             'PagescopeFleetHugepagesExhaustionPredicted',
-            'fleet_page_size:pagescope_hugepages_exhaustion_seconds < %(fleetPredictHorizonHours)g * 3600',
+            // A group with no page left has run out already: the trend says nothing then.
+            'fleet_page_size:pagescope_hugepages_exhaustion_seconds < %(fleetPredictHorizonHours)g * 3600\nand\nfleet_page_size:pagescope_hugepages_available_pages:sum > 0\n',
             'warning',
             'The hugepages of a size across a fleet group run out within the planning horizon.',
             'At the summed trend of its hosts over the last %(hugepagesPredictWindow)s, the {{ $labels.page_size }} hugepages available in ' % c + fleetName + ' (' + quote('fleet_page_size:pagescope_hugepages_available_pages:sum{' + fleetMatch + ',page_size=%q}', fleetArgs + ' $labels.page_size') + ' pages now) run out in {{ $value | humanizeDuration }}, within the %(fleetPredictHorizonHours)g hours planned for.' % c,

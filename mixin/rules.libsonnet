@@ -62,9 +62,21 @@ local policy = import 'lib/policy.libsonnet';
         },
         {
           // Pages per second the available pages of a size grow (negative: shrink), least
-          // squares over hugepagesPredictWindow.
+          // squares over hugepagesPredictWindow, while the pool moves: only where they changed
+          // by hugepagesPredictMinStepPages or more within hugepagesPredictActiveWindow.
+          // Allocations that come in steps (guests starting) have no trend once the steps stop,
+          // though the least-squares line of a staircase still points down while the steps are
+          // in its window.
           record: 'instance_page_size:pagescope_hugepages_available_pages:deriv',
-          expr: 'deriv(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(w)s])' % { s: s, w: c.hugepagesPredictWindow },
+          expr: |||
+            deriv(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(w)s])
+            and
+            (
+              max_over_time(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(a)s])
+              - min_over_time(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(a)s])
+              >= %(m)g
+            )
+          ||| % { s: s, w: c.hugepagesPredictWindow, a: c.hugepagesPredictActiveWindow, m: c.hugepagesPredictMinStepPages },
         },
         {
           // Seconds until the available pages of a size reach 0 at that trend; only pools
