@@ -91,7 +91,11 @@ local policy = import 'lib/policy.libsonnet';
             '(' + pool + ' > 0)\nand\n(' + avail + ' <= 0)\nand\n' + noSurplus,
             'warning',
             'A hugepage pool has no pages left.',
-            'All {{ $value }} pages of the {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} are in use or reserved (free minus reserved is 0) and overcommit allows no surplus: the next hugetlb mapping of this size (a VM, DPDK, a database SGA) will fail. Normal where the pool is sized for its owners: mark such hosts (host kind hypervisor, kubernetes, dedicated or database).',
+            'All {{ $value }} pages of the {{ $labels.page_size }} hugepage pool on {{ $labels.instance }} are in use or reserved (free minus reserved is 0) and overcommit allows no surplus: the next hugetlb mapping of this size (a VM, DPDK, a database SGA) will fail. Normal where the pool is sized for its owners: mark such hosts (host kind %s).' % std.join(', ', [
+              k
+              for k in std.objectFields(c.hostKinds)
+              if policy.severity(c, 'PagescopeHugepagesExhausted', 'warning', k) == null
+            ]),
           ),
           // The pool cannot take the next workload it is sized for: less available than the
           // headroom, or (hosts with QEMU flavors configured, collectors.qemu.flavors) not one

@@ -15,7 +15,9 @@
     // critical pages, for something failing now or about to fail for a workload; warning for
     // risks and drift; info for states worth a glance). Override one site-wide here, e.g.
     // { PagescopeCgroupOomKills: 'critical' }, or per host kind in hostKinds below; null leaves
-    // the alert out.
+    // the alert out. Alerts with one rule per threshold (PagescopeMemoryAvailableLow: warning and
+    // critical; PagescopeHugepagesAllocationFailures: critical where surplus pages are allowed,
+    // warning elsewhere) keep their severities; change their thresholds instead.
     severities: {},
 
     // Host kinds. What is normal differs between hosts: a hypervisor or a Kubernetes node whose
