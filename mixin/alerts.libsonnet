@@ -552,7 +552,7 @@ local policy = import 'lib/policy.libsonnet';
             {
               gap: 'tlb_nothing_counted',
               expr: 'group by (%(h)s) (pagescope_tlb_event_status{%%(s)s}) unless %(on)s (pagescope_tlb_event_status{%%(s)s, mode="available"} == 1)' % { h: std.join(', ', policy.hostLabels(c)), on: on },
-              description: 'The tlb collector of pagescope on {{ $labels.instance }} is enabled but can count none of its events (instructions: {{ with printf "pagescope_tlb_event_status{instance=%q,event=\\"instructions\\"} == 1" $labels.instance | query }}{{ . | first | label "mode" }}{{ end }}; no_pmu: no hardware PMU, e.g. a VM without PMU passthrough): it exports no TLB counters ({{ $value }} status series).',
+              description: 'The tlb collector of pagescope on {{ $labels.instance }} (job {{ $labels.job }}) is enabled but can count none of its events (instructions: {{ with printf "pagescope_tlb_event_status{instance=%q,event=\\"instructions\\"} == 1" $labels.instance | query }}{{ . | first | label "mode" }}{{ end }}; no_pmu: no hardware PMU, e.g. a VM without PMU passthrough): it exports no TLB counters.',
             },
           ]
         ] + [

@@ -65,6 +65,9 @@ NO_DATA_PANELS = {}
 
 GUEST_MIB = 64
 GUEST_PAGES = GUEST_MIB // 2
+# A flavor half the guest's size: the 16 pages left free while the guest runs fit one more, so
+# PagescopeHugepagesLow (no slot for any flavor) stays quiet until the pool is exhausted.
+FLAVOR_MIB = GUEST_MIB // 2
 # NUMA locality: the guest's numa_detail series, and the guest's process group opted in with
 # one of this machine's PCI devices (no device can be passed through to a guest here).
 PCI_DEVICES = sorted(os.listdir("/sys/bus/pci/devices")) if os.path.isdir(
@@ -81,7 +84,7 @@ collectors:
     max_groups: 0
     numa_locality:
       - {group: qemu-system-x86, devices: %s}
-""" % (GUEST_MIB, json.dumps(PCI_DEVICES[:1]))
+""" % (FLAVOR_MIB, json.dumps(PCI_DEVICES[:1]))
 
 PROMETHEUS_CONFIG = """
 global:
@@ -347,9 +350,9 @@ class LiveAlerts(unittest.TestCase):
                                  "PagescopeNumaMemoryUnrequested"):
                         self.assertEqual(prom.alerts(name), [], name + " on a free pool")
                     # The rule saw the guest (preallocated, fully on hugetlb) and kept silent.
-                    held = prom.query('sum by (vm) (pagescope_vm_hugetlb_bytes) and on (vm) '
-                                      'pagescope_vm_info{prealloc="true"}')
-                    self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20])
+                    held = prom.query('sum by (instance, vm) (pagescope_vm_hugetlb_bytes) and on '
+                                      '(instance, vm) pagescope_vm_info{prealloc="true"}')
+                    self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20] * 2)
 
                     hold = [tool("hugetlb_hold"), "2048", str(PAGES), str(PAGES)]
                     # The holder joins the cgroups before it maps anything.
