@@ -1,10 +1,22 @@
 #pragma once
 // The hugetlb cgroup controller (Documentation/admin-guide/cgroup-v2.rst, "HugeTLB";
-// Documentation/admin-guide/cgroup-v1/hugetlb.rst; mm/hugetlb_cgroup.c): hugepage usage, limit
-// and limit hits per page size for the cgroups below configured parents, for cgroup v2
-// (/sys/fs/cgroup or, on hybrid hosts, /sys/fs/cgroup/unified: hugetlb.<size>.current, .max,
-// .events, .numa_stat) and v1 (/sys/fs/cgroup/hugetlb: hugetlb.<size>.usage_in_bytes,
-// .limit_in_bytes, .failcnt, .numa_stat). <size> is the kernel's short form: 2MB, 1GB, 64KB.
+// Documentation/admin-guide/cgroup-v1/hugetlb.rst; mm/hugetlb_cgroup.c): hugepage usage,
+// reservations, limits and limit hits per page size for the cgroups below configured parents,
+// for cgroup v2 (/sys/fs/cgroup or, on hybrid hosts, /sys/fs/cgroup/unified:
+// hugetlb.<size>.current, .max, .events, .rsvd.current, .rsvd.max, .numa_stat) and v1
+// (/sys/fs/cgroup/hugetlb: hugetlb.<size>.usage_in_bytes, .limit_in_bytes, .failcnt,
+// .rsvd.usage_in_bytes, .rsvd.limit_in_bytes, .rsvd.failcnt, .numa_stat). <size> is the
+// kernel's short form: 2MB, 1GB, 64KB.
+//
+// Reservations (Linux 5.7+): a hugetlb mapping reserves its pages at mmap (shmget) time and
+// the reservation is charged then; usage is charged when a page is faulted in. Reserved pages
+// not yet faulted in are counted free by the pool yet belong to their mapping: where a
+// cgroup's reservations exceed its usage, that is the part `free_hugepages` overstates.
+//
+// Cost: per cgroup and size, five small files (usage, limit hits, reservations, limit,
+// reservation limit; v1 also rsvd.failcnt where a reservation limit is set), whether or not it
+// holds anything; a cgroup that holds, reserves and may use nothing of a size gives no series
+// for it.
 
 #include <cstdint>
 #include <map>

@@ -193,8 +193,16 @@ COST = {
     "hugetlbfs": "3 per hugetlbfs mount",
     "hugepages_config": "about 4 + 1 per hugepage size requested",
     "cgroup_hugetlb": "3 + per cgroup below the parents (a guest's scope, not libvirt's cgroups "
-                      "inside it): 2 per hugepage size it uses, is limited for or hit a limit "
-                      "of (+1 with a limit); `numa` adds one per node, `zero_sizes` every size",
+                      "inside it; a unit, not what it delegates) and hugepage size it uses, "
+                      "reserves, may use up to a limit above 0 or hit a limit of: 1 (usage), "
+                      "+2 with a limit (limit, limit hits), +1 where reservations exceed the "
+                      "usage, +1 with a reservation limit; nothing for a size it does not touch "
+                      "(kubelet's limit 0 included); `numa` adds one per node, `reservations` "
+                      "the reservations everywhere, `zero_sizes` every size",
+    "cgroup_memory": "3 + per cgroup below the parents: 2 (usage, pressure), +1 (OOM kills) "
+                     "for each pod, guest and unit, +2 per limit set (memory.max, memory.high: "
+                     "limit and its events); `containers` reads pods' containers, `events`, "
+                     "`limits`, `swap`, `stat` and `pressure_full` add their lines",
     "processes": "6 + 5 to 8 per group, at most `max_groups` (50) groups + the overflow group; "
                  "`numa_locality` groups: up to 4 + 3 per node + 1 per device, +1 in all",
     "qemu": "per guest: 7 + 1 per node and size it has hugepages on (+1 with KSM merging, +1 "
@@ -213,7 +221,10 @@ BUDGET_TEXT = (
     "`pagescope_build_info`) are counted apart. Detail that does not earn a series on every "
     "host is behind options: `thp.all_sizes`, `thp.khugepaged_tuning`, `ksm.tuning`, "
     "`buddyinfo.free_blocks`, `cgroup_hugetlb.numa`, `cgroup_hugetlb.zero_sizes`, "
-    "`cgroup_hugetlb.guest_children`, and `vmstat.fields`.")
+    "`cgroup_hugetlb.reservations`, `cgroup_hugetlb.guest_children`, `cgroup_memory.events`, "
+    "and `vmstat.fields`. Every pod, guest and unit has its OOM kill counter by default (one "
+    "series per such cgroup); its room in the per-guest budget came from the hugetlb "
+    "limit-hit counter, which a cgroup without a hugetlb limit and without hits no longer has.")
 
 
 def measured():
