@@ -128,7 +128,7 @@ local g = import '../lib/grafana.libsonnet';
                      [g.target(q('pagescope_scrape_collector_success{%(i)s}'), '{{instance}} {{collector}}')], min=0),
         g.timeseries('Collector duration', 'Time each pagescope collector took on the last scrape.', 's',
                      [g.target(q('pagescope_scrape_collector_duration_seconds{%(i)s}'), '{{instance}} {{collector}}')], min=0),
-      ],
+      ] + $.kubernetesHugepagesPanels(g),  // mixin/kubernetes.libsonnet
       [instanceVar, pageSizeVar, nodeVar],
       c,
     ),
