@@ -117,17 +117,8 @@ class CgroupHugetlbCollector : public Collector {
     auto stats = WalkCgroups(ctx, hierarchies, limits_,
                              [&](const CgroupHierarchy& h, const std::filesystem::path& dir,
                                  const std::string& rel, int depth) {
-                               CollectCgroup(ctx, h, dir, rel, sizes, out);
-                               if (depth == 0) return CgroupDescend::kYes;
-                               // Hugetlb is charged hierarchically: a guest's scope holds the whole
-                               // guest; the cgroups libvirt makes inside it (libvirt/emulator,
-                               // vcpuN) only split it. A systemd unit holds all of its processes'
-                               // pages; what it delegates below itself is its own.
-                               auto id = ParseCgroupIdentity(rel);
-                               if (!detail_.guest_children && !id.vm.empty())
-                                 return CgroupDescend::kNo;
-                               if (id.names_workload && !id.unit.empty()) return CgroupDescend::kNo;
-                               return CgroupDescend::kYes;
+                               const bool holds = CollectCgroup(ctx, h, dir, rel, sizes, out);
+                               return Descend(h, rel, depth, holds);
                              });
     EmitCgroupWalkStats(out, "pagescope_cgroup_hugetlb", "hugetlb", stats);
   }
@@ -182,13 +173,35 @@ class CgroupHugetlbCollector : public Collector {
     return f;
   }
 
-  void CollectCgroup(const Context& ctx, const CgroupHierarchy& h, const std::filesystem::path& dir,
+  // Whether the walk reads the cgroups below this one.
+  CgroupDescend Descend(const CgroupHierarchy& h, const std::string& rel, int depth,
+                        bool holds) const {
+    // v2 charges, reservations and limit hits are hierarchical: below a cgroup that holds,
+    // reserves and hit the limit of nothing of any size (or has no hugetlb files), nothing
+    // does, so a host whose services hold no hugepages pays for system.slice alone. (Idle
+    // cgroups below it with a limit of their own are then not shown. v1 counts limit hits per
+    // cgroup and is walked whole.)
+    if (h.v2 && !holds && !detail_.zero_sizes) return CgroupDescend::kNo;
+    if (depth == 0) return CgroupDescend::kYes;
+    // A guest's scope holds the whole guest; the cgroups libvirt makes inside it
+    // (libvirt/emulator, vcpuN) only split it. A systemd unit holds all of its processes'
+    // pages; what it delegates below itself is its own.
+    auto id = ParseCgroupIdentity(rel);
+    if (!detail_.guest_children && !id.vm.empty()) return CgroupDescend::kNo;
+    if (id.names_workload && !id.unit.empty()) return CgroupDescend::kNo;
+    return CgroupDescend::kYes;
+  }
+
+  // Emits the cgroup's series; true when it holds, reserves or hit a limit of any size.
+  bool CollectCgroup(const Context& ctx, const CgroupHierarchy& h, const std::filesystem::path& dir,
                      const std::string& cgroup, const std::vector<std::uint64_t>& sizes,
                      MetricSink& out) const {
+    bool holds = false;
     for (std::uint64_t size : sizes) {
       std::string prefix = "hugetlb." + CgroupHugetlbSizeName(size) + ".";
       auto f = ReadSize(ctx, h.v2, dir, prefix, out);
       if (!f) continue;
+      holds = holds || f->usage > 0 || f->reserved.value_or(0) > 0 || f->events.value_or(0) > 0;
       Labels l = CgroupLabels(cgroup);
       l.emplace_back("page_size", parse::PageSizeLabel(size));
       out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
@@ -251,6 +264,7 @@ class CgroupHugetlbCollector : public Collector {
         }
       }
     }
+    return holds;
   }
 
   static Labels NodeLabels(const std::string& cgroup, int node, std::uint64_t size) {

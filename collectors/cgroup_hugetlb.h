@@ -16,7 +16,10 @@
 // Cost: per cgroup and size, five small files (usage, limit hits, reservations, limit,
 // reservation limit; v1 also rsvd.failcnt where a reservation limit is set), whether or not it
 // holds anything; a cgroup that holds, reserves and may use nothing of a size gives no series
-// for it.
+// for it. On v2 the walk does not go below a cgroup that holds, reserves and hit the limit of
+// nothing (the figures are hierarchical): where no service holds hugepages only system.slice
+// itself is read. The walk lists a cgroup's children only when it goes below it (not below a
+// guest's scope or a unit).
 
 #include <cstdint>
 #include <map>

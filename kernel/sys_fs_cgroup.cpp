@@ -56,14 +56,23 @@ CgroupWalkStats WalkCgroups(
       ++stats.skipped_count;
       continue;
     }
-    auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ctx.TryReadSubdirs(dir);
-    if (!children) continue;  // a configured parent that is not there, or a vanished cgroup
+    // A configured parent must be there (a missing one is logged at debug level); the cgroups
+    // below are listed only when the walk goes below them (a pod, a guest, a unit: not), which
+    // saves a directory listing per cgroup. A cgroup that vanished since its parent was listed
+    // is visited and gives nothing.
+    std::optional<std::vector<std::string>> children;
+    if (p.depth == 0) {
+      children = ctx.ReadSubdirs(dir);
+      if (!children) continue;
+    }
     if (stats.scanned >= limits.max_cgroups) {
       ++stats.skipped_count;
       continue;
     }
     ++stats.scanned;
     if (visit(*p.hierarchy, dir, p.rel, p.depth) == CgroupDescend::kNo) continue;
+    if (!children) children = ctx.TryReadSubdirs(dir);
+    if (!children) continue;
     if (p.depth >= limits.max_depth) {
       stats.skipped_depth += static_cast<long long>(children->size());
       continue;
