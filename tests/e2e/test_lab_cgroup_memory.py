@@ -25,7 +25,7 @@ import time
 import unittest
 
 from pagescope_test import parse_exposition, value
-from test_live_cgroup_memory import KUBELET_TREES, kubelet_dirs
+from test_live_cgroup_memory import KUBELET_TREES, assert_pods_show_oom_kills, kubelet_dirs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -99,20 +99,7 @@ class LabCgroupMemory(unittest.TestCase):
                     self.assertNotEqual(rc, 0, "%s: %s" % (container, out))
 
             m = parse_exposition(g.scrape())
-            for root, pods in KUBELET_TREES:
-                for q, pod, _, uid, qos in pods:
-                    rel = "/".join((PARENT, root, q, pod))
-                    kills = value(m, "pagescope_cgroup_memory_events_total", cgroup=rel,
-                                  pod=uid, qos=qos, event="oom_kill")
-                    print("\nguest v2 %s: oom_kill %s" % (rel, kills))
-                    self.assertIsNotNone(kills, rel)
-                    self.assertGreaterEqual(kills, 1, rel)
-                    self.assertIsNone(value(m, "pagescope_cgroup_memory_limit_bytes",
-                                            cgroup=rel, limit="max"))
-                for cg in [PARENT + "/" + root] + ["/".join((PARENT, root, q))
-                                                   for q, _, _, _, _ in pods]:
-                    self.assertIsNone(value(m, "pagescope_cgroup_memory_events_total",
-                                            cgroup=cg, event="oom_kill"), cg)
+            assert_pods_show_oom_kills(self, m, PARENT, "guest v2")
             hl = {"cgroup": PARENT + "/high.service", "unit": "high.service"}
             ol = {"cgroup": PARENT + "/oom.service", "unit": "oom.service"}
             vl = {"vm": "vm1"}  # the scope only: what is inside a guest's scope is not read

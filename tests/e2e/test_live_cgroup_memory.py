@@ -160,6 +160,25 @@ def kubelet_dirs(base):
     return out
 
 
+def assert_pods_show_oom_kills(test, m, base, what):
+    """In scrape `m`: every pod of KUBELET_TREES below `base` (relative to the hierarchy root)
+    has an oom_kill count of at least 1 and no memory limit series; the kubepods roots and QoS
+    levels have no oom_kill series."""
+    for root, pods in KUBELET_TREES:
+        for qos_dir, pod, _, uid, qos in pods:
+            rel = "/".join((base, root, qos_dir, pod))
+            kills = value(m, "pagescope_cgroup_memory_events_total", cgroup=rel, pod=uid, qos=qos,
+                          event="oom_kill")
+            print("\n%s %s: oom_kill %s" % (what, rel, kills))
+            test.assertIsNotNone(kills, rel)
+            test.assertGreaterEqual(kills, 1, rel)
+            test.assertIsNone(value(m, "pagescope_cgroup_memory_limit_bytes", cgroup=rel,
+                                    limit="max"))
+        for cg in [base + "/" + root] + ["/".join((base, root, q)) for q, _, _, _, _ in pods]:
+            test.assertIsNone(value(m, "pagescope_cgroup_memory_events_total", cgroup=cg,
+                                    event="oom_kill"), cg)
+
+
 class LiveCgroupMemory(unittest.TestCase):
     def exporter(self, workdir, parent, extra_yaml=""):
         config = os.path.join(workdir, "pagescope.yml")
@@ -271,20 +290,8 @@ class LiveCgroupMemory(unittest.TestCase):
             with Exporter(["--collector.disable-defaults", "--collector.cgroup_memory",
                            "--collector.cgroup_memory.parents=" + parents]) as e:
                 m = e.metrics()
-                for root, pods in KUBELET_TREES:
-                    for qos_dir, pod, _, uid, qos in pods:
-                        rel = "/".join((name, root, qos_dir, pod))
-                        kills = sample(m, "pagescope_cgroup_memory_events_total", cgroup=rel,
-                                       pod=uid, qos=qos, event="oom_kill")
-                        print("\nv1 %s: oom_kill %s" % (rel, kills))
-                        self.assertIsNotNone(kills, e.scrape())
-                        self.assertGreaterEqual(kills, 1, rel)
-                        self.assertIsNone(sample(m, "pagescope_cgroup_memory_limit_bytes",
-                                                 cgroup=rel, limit="max"))
-                    for cg in [name + "/" + root] + ["/".join((name, root, q))
-                                                     for q, _, _, _, _ in pods]:
-                        self.assertIsNone(sample(m, "pagescope_cgroup_memory_events_total",
-                                                 cgroup=cg, event="oom_kill"), cg)
+                assert_pods_show_oom_kills(self, m, name, "v1")
+                for root, _ in KUBELET_TREES:
                     self.assertEqual(sample(m, "pagescope_cgroup_memory_limit_bytes",
                                             cgroup=name + "/" + root, limit="max"), 64 * MIB)
                 self.assertEqual(sample(m, "pagescope_scrape_collector_success",
