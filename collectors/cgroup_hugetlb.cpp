@@ -91,6 +91,10 @@ struct SizeFigures {
   std::optional<std::uint64_t> reserved;
   std::optional<std::uint64_t> reserved_limit;
   std::optional<std::uint64_t> reserved_events;  // v1 only (rsvd.failcnt)
+  // Nothing held, reserved or hit, and no limit above 0, but a limit (kubelet's 0 for a size a
+  // pod did not request): only the limit-hit counter, so that the first hit shows as an
+  // increase.
+  bool counter_only = false;
 };
 
 class CgroupHugetlbCollector : public Collector {
@@ -169,26 +173,32 @@ class CgroupHugetlbCollector : public Collector {
     const bool says_something = f.usage > 0 || f.reserved.value_or(0) > 0 ||
                                 f.events.value_or(0) > 0 || f.limit.value_or(0) > 0 ||
                                 f.reserved_limit.value_or(0) > 0;
-    if (!says_something && !detail_.zero_sizes) return std::nullopt;
+    if (!says_something && !detail_.zero_sizes) {
+      if (!f.limit || !f.events) return std::nullopt;
+      f.counter_only = true;
+    }
     return f;
   }
 
   // Whether the walk reads the cgroups below this one.
   CgroupDescend Descend(const CgroupHierarchy& h, const std::string& rel, int depth,
                         bool holds) const {
+    auto id = ParseCgroupIdentity(rel);
     // v2 charges, reservations and limit hits are hierarchical: below a cgroup that holds,
     // reserves and hit the limit of nothing of any size (or has no hugetlb files), nothing
-    // does, so a host whose services hold no hugepages pays for system.slice alone. (Idle
-    // cgroups below it with a limit of their own are then not shown. v1 counts limit hits per
-    // cgroup and is walked whole.)
-    if (h.v2 && !holds && !detail_.zero_sizes) return CgroupDescend::kNo;
+    // does, so a host whose services hold no hugepages pays for system.slice alone. Not in
+    // Kubernetes trees: every pod has limits (kubelet's), whose limit-hit counters must be
+    // there before their first hit. (Elsewhere idle cgroups with a limit of their own below an
+    // idle one are not shown. v1 counts limit hits per cgroup and is walked whole.)
+    if (h.v2 && !holds && !detail_.zero_sizes && !id.kubernetes) return CgroupDescend::kNo;
     if (depth == 0) return CgroupDescend::kYes;
     // A guest's scope holds the whole guest; the cgroups libvirt makes inside it
     // (libvirt/emulator, vcpuN) only split it. A systemd unit holds all of its processes'
-    // pages; what it delegates below itself is its own.
-    auto id = ParseCgroupIdentity(rel);
+    // pages; what it delegates below itself is its own. On v2 a pod's figures, limit hits
+    // included, hold its containers' (on v1 a hit counts only where it happened).
     if (!detail_.guest_children && !id.vm.empty()) return CgroupDescend::kNo;
     if (id.names_workload && !id.unit.empty()) return CgroupDescend::kNo;
+    if (h.v2 && !id.pod.empty()) return CgroupDescend::kNo;
     return CgroupDescend::kYes;
   }
 
@@ -204,6 +214,10 @@ class CgroupHugetlbCollector : public Collector {
       holds = holds || f->usage > 0 || f->reserved.value_or(0) > 0 || f->events.value_or(0) > 0;
       Labels l = CgroupLabels(cgroup);
       l.emplace_back("page_size", parse::PageSizeLabel(size));
+      if (f->counter_only) {
+        EmitMaxEvents(l, *f->events, out);
+        continue;
+      }
       out.Gauge("pagescope_cgroup_hugetlb_usage_bytes",
                 "Hugepage memory of this size charged to this cgroup and its descendants "
                 "(hugetlb.<size>.current, v1 usage_in_bytes): pages faulted in.",
@@ -217,11 +231,7 @@ class CgroupHugetlbCollector : public Collector {
       // Limit hits, where a limit could be hit: the cgroup's own limit, or a count above 0
       // (hierarchical: a descendant's limit).
       if (f->events && (f->limit || *f->events > 0 || detail_.zero_sizes)) {
-        out.Counter("pagescope_cgroup_hugetlb_max_events_total",
-                    "Hugepage allocations of this size that failed on a limit of this cgroup "
-                    "or its descendants (hugetlb.<size>.events \"max\", v1 failcnt); where "
-                    "the cgroup has a limit or the count is above 0.",
-                    l, static_cast<double>(*f->events));
+        EmitMaxEvents(l, *f->events, out);
       }
       // Reservations beyond the pages faulted in: promised at mmap (or shmget) time, not yet
       // touched, and no longer free for anyone else.
@@ -267,6 +277,15 @@ class CgroupHugetlbCollector : public Collector {
     return holds;
   }
 
+  static void EmitMaxEvents(const Labels& l, std::uint64_t events, MetricSink& out) {
+    out.Counter("pagescope_cgroup_hugetlb_max_events_total",
+                "Hugepage allocations or reservations of this size that failed on a limit of "
+                "this cgroup or its descendants (hugetlb.<size>.events \"max\", v1 failcnt); "
+                "where the cgroup has a limit (kubelet's 0 for a size a pod did not request "
+                "included) or the count is above 0.",
+                l, static_cast<double>(events));
+  }
+
   static Labels NodeLabels(const std::string& cgroup, int node, std::uint64_t size) {
     Labels l = CgroupLabels(cgroup);
     l.emplace_back("node", std::to_string(node));
@@ -299,9 +318,10 @@ CollectorSpec CgroupHugetlbCollectorSpec() {
        "Also export the usage per NUMA node (numa_stat): one series per cgroup, size and node."});
   spec.options.push_back(
       {"zero_sizes", OptionType::kBool, "false",
-       "Also export the sizes a cgroup does not use or reserve, may not use (limit 0, as "
-       "kubelet sets for the sizes a pod did not request) or may use without limit, and never "
-       "hit a limit of, and the limit-hit counter of cgroups without a limit."});
+       "Also export the sizes a cgroup does not use or reserve, may use without limit and never "
+       "hit a limit of, the usage and limit of sizes it may not use (limit 0, as kubelet sets "
+       "for the sizes a pod did not request: by default only their limit-hit counter), and "
+       "the limit-hit counter of cgroups without a limit."});
   spec.options.push_back(
       {"reservations", OptionType::kBool, "false",
        "Also export pagescope_cgroup_hugetlb_reserved_bytes where the reservations equal the "

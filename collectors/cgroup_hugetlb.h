@@ -16,10 +16,12 @@
 // Cost: per cgroup and size, five small files (usage, limit hits, reservations, limit,
 // reservation limit; v1 also rsvd.failcnt where a reservation limit is set), whether or not it
 // holds anything; a cgroup that holds, reserves and may use nothing of a size gives no series
-// for it. On v2 the walk does not go below a cgroup that holds, reserves and hit the limit of
-// nothing (the figures are hierarchical): where no service holds hugepages only system.slice
-// itself is read. The walk lists a cgroup's children only when it goes below it (not below a
-// guest's scope or a unit).
+// for it, or only its limit-hit counter where it has a limit of 0 (kubelet's for the sizes a
+// pod did not request), so that the first hit shows as an increase. On v2 the walk does not go
+// below a cgroup that holds, reserves and hit the limit of nothing (the figures are
+// hierarchical; not in Kubernetes trees, whose pods have limits): where no service holds
+// hugepages only system.slice itself is read; nor below a pod (it holds its containers'
+// figures). The walk lists a cgroup's children only when it goes below it.
 
 #include <cstdint>
 #include <map>

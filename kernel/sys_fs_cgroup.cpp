@@ -277,6 +277,7 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
   }
   if (!kube && id.vm.empty()) id.unit = std::move(unit);
   id.names_workload = named;
+  id.kubernetes = kube;
   return id;
 }
 

@@ -85,6 +85,7 @@ struct CgroupIdentity {
   // scope; not a slice) that its labels name: not a slice or QoS level above them, not a cgroup
   // below a unit or inside a guest's scope.
   bool names_workload = false;
+  bool kubernetes = false;  // in a kubepods tree (kubelet's systemd or cgroupfs driver)
 };
 CgroupIdentity ParseCgroupIdentity(std::string_view rel);
 

@@ -21,9 +21,6 @@
     // "node-a:9724" use '(.*):[0-9]+'.
     kubernetesNodeLabel: 'instance',
     kubernetesNodeRegex: '(.*)',
-    // PagescopeKubernetesHugepagesShortfall: a pod is about to fail to start, but only once one
-    // that needs the missing pages is placed there (docs/runbook.md argues the default).
-    kubernetesHugepagesShortfallSeverity: 'warning',
     'for'+: {
       // Long enough to rule out a pod starting: the kernel sees its pages reserved or faulted
       // before kube-state-metrics' next scrape shows its request.
@@ -124,13 +121,16 @@
     local args = std.join(' ', ['$labels.' + l for l in fleet + ['node', 'page_size']]),
     local query(record) =
       '{{ with printf "%s{%s}" %s | query }}{{ . | first | value | humanize1024 }}B{{ end }}' % [record, matchers, args],
+    // Warning: a pod is about to fail to start, but only once one that needs the missing pages
+    // is placed there (docs/runbook.md argues it); `severities` changes it (null: no alert).
+    local severity = if std.objectHas(c.severities, name) then c.severities[name] else 'warning',
     groups+: [{
       name: 'pagescope-kubernetes-alerts',
-      rules: [{
+      rules: if severity == null then [] else [{
         alert: name,
         expr: '%s > 0' % rec.shortfall,
         'for': if c.forOverride != null then c.forOverride else c['for'][name],
-        labels: { severity: c.kubernetesHugepagesShortfallSeverity },
+        labels: { severity: severity },
         annotations: {
           summary: 'Kubernetes schedules hugepages the kernel of this node does not have.',
           description: 'The scheduler counts {{ $value | humanize1024 }}B more free {{ $labels.page_size }} hugepages on node {{ $labels.node }} than its kernel has available: scheduler ' + query(rec.scheduler) + ' (allocatable minus requests of pods not finished), kernel ' + query(rec.kernel) + ' (free minus reserved). A pod placed there on the strength of its hugepage request will fail to start.',
@@ -142,20 +142,24 @@
 
   // The dashboard panel (mixin/dashboards/dashboards.libsonnet adds it to the hugepage pools
   // dashboard): both views per Kubernetes node and page size, for the selected instances.
-  kubernetesHugepagesPanels(g):: [
+  kubernetesHugepagesPanels(g)::
+    // The dashboard's fleet-label, instance and page size variables.
+    local sel = std.join(', ', ['%s=~"$%s"' % [l, l] for l in fleet] +
+                               ['instance=~"$instance"', 'page_size=~"$page_size"']);
+    [
     g.row('Kubernetes: the scheduler against the kernel'),
     g.timeseries(
       'Hugepages: scheduler free vs kernel available',
       "Per Kubernetes node and page size: the scheduler's free hugepages (allocatable minus the requests of pods not finished, from kube-state-metrics) against the kernel's available ones (free minus reserved, from pagescope). Where the scheduler's line is above the kernel's, a pod placed there on the strength of its request will not get its pages (alert PagescopeKubernetesHugepagesShortfall).",
       'bytes',
       [
-        g.target('%(sched)s and on (%(on)s) %(kernel)s{instance=~"$instance", page_size=~"$page_size"}' % {
+        g.target('%(sched)s and on (%(on)s) %(kernel)s{%(sel)s}' % {
           sched: rec.scheduler,
           kernel: rec.kernel,
           on: by(['node', 'page_size']),
+          sel: sel,
         }, '{{node}} {{page_size}} scheduler: free'),
-        g.target('%s{instance=~"$instance", page_size=~"$page_size"}' % rec.kernel,
-                 '{{node}} {{page_size}} kernel: available'),
+        g.target('%s{%s}' % [rec.kernel, sel], '{{node}} {{page_size}} kernel: available'),
       ],
       w=24,
     ),

@@ -193,12 +193,14 @@ COST = {
     "hugetlbfs": "3 per hugetlbfs mount",
     "hugepages_config": "about 4 + 1 per hugepage size requested",
     "cgroup_hugetlb": "3 + per cgroup below the parents (a guest's scope, not libvirt's cgroups "
-                      "inside it; a unit, not what it delegates) and hugepage size it uses, "
-                      "reserves, may use up to a limit above 0 or hit a limit of: 1 (usage), "
-                      "+2 with a limit (limit, limit hits), +1 where reservations exceed the "
-                      "usage, +1 with a reservation limit; nothing for a size it does not touch "
-                      "(kubelet's limit 0 included); `numa` adds one per node, `reservations` "
-                      "the reservations everywhere, `zero_sizes` every size",
+                      "inside it; a unit, not what it delegates; on v2 a pod, not its "
+                      "containers) and hugepage size it uses, reserves, may use up to a limit "
+                      "above 0 or hit a limit of: 1 (usage), +2 with a limit (limit, limit "
+                      "hits), +1 where reservations exceed the usage, +1 with a reservation "
+                      "limit; a size it may not use (kubelet's limit 0): the limit-hit counter "
+                      "only; nothing for a size it does not touch and may use without limit; "
+                      "`numa` adds one per node, `reservations` the reservations everywhere, "
+                      "`zero_sizes` every size",
     "cgroup_memory": "3 + per cgroup below the parents: 2 (usage, pressure), +1 (OOM kills) "
                      "for each pod, guest and unit, +2 per limit set (memory.max, memory.high: "
                      "limit and its events); `containers` reads pods' containers, `events`, "
@@ -219,7 +221,8 @@ BUDGET_TEXT = (
     "and its cgroup scope's series); on the same host without guests, under 1,000; on the same "
     "host as a Kubernetes node with 110 pods (kubelet's default maximum; Burstable pods without "
     "memory limits, one container each, every hugepage size limited to 0 as kubelet does for "
-    "sizes a pod did not request), under 1,500 in all and at most 5 per pod. The "
+    "sizes a pod did not request: the pod's limit-hit counter per size), under 1,500 in all "
+    "and at most 5 per pod. The "
     "exporter's own series (`pagescope_scrape_collector_*`, two per collector, and "
     "`pagescope_build_info`) are counted apart. Detail that does not earn a series on every "
     "host is behind options: `thp.all_sizes`, `thp.khugepaged_tuning`, `ksm.tuning`, "

@@ -118,7 +118,8 @@ class KubernetesJoinConfig(unittest.TestCase):
             gen = build(tmp, {"kubeStateMetricsSelector": 'job="ksm", cluster="c1"',
                               "kubernetesNodeLabel": "kubernetes_node",
                               "kubernetesNodeRegex": "(.*):[0-9]+",
-                              "kubernetesHugepagesShortfallSeverity": "critical",
+                              "severities": {"PagescopeKubernetesHugepagesShortfall":
+                                             "critical"},
                               "fleetLabels": ["region"]})
         rules = yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")])
         group = [g for g in rules["groups"] if g["name"] == "pagescope-kubernetes"][0]["rules"]
@@ -242,7 +243,7 @@ class LiveKubernetesHugepages(unittest.TestCase):
         d = load_dashboards()["pagescope-hugepages.json"]
         found = [p for p in panels(d) if p["title"].startswith("Hugepages: scheduler")]
         self.assertEqual(len(found), 1)
-        values = {"instance": NODE, "page_size": ".*", "node": ".*"}
+        values = {"instance": NODE, "page_size": ".*", "node": ".*", "cluster": ".*"}
         for t in found[0]["targets"]:
             r = prom.query(substitute(t["expr"], values))
             self.assertTrue(r, t["expr"])
