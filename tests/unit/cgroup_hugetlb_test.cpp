@@ -99,9 +99,10 @@ TEST(CgroupHugetlb, ServicesReservationsAndSilentSizes) {
                                   "machine-qemu")));
   // The pod's 1 GiB limit of 0 (not requested) costs its limit-hit counter only, there before
   // its first hit; its 2 MiB reservation limit shows.
-  const std::string pod_1g = "{cgroup=\"kubepods.slice/kubepods-burstable.slice/kubepods-"
-                             "burstable-poda1b2.slice\",pod=\"a1b2\",qos=\"burstable\","
-                             "page_size=\"1GiB\"} ";
+  const std::string pod_1g =
+      "{cgroup=\"kubepods.slice/kubepods-burstable.slice/kubepods-"
+      "burstable-poda1b2.slice\",pod=\"a1b2\",qos=\"burstable\","
+      "page_size=\"1GiB\"} ";
   EXPECT_THAT(lean, HasSubstr("pagescope_cgroup_hugetlb_max_events_total" + pod_1g + "0\n"));
   EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_usage_bytes" + pod_1g)));
   EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_limit_bytes" + pod_1g)));
