@@ -61,11 +61,7 @@ NO_DATA_METRICS = {
                            "group to give away); guests' devices are covered by fixtures",
 }
 # Panels whose metrics exist but whose query can still be empty here (title -> reason).
-NO_DATA_PANELS = {
-    "Hugepages: scheduler free vs kernel available":
-        "joins pagescope with kube-state-metrics' series, which this test does not serve: "
-        "tests/e2e/test_live_kubernetes.py queries the panel with them",
-}
+NO_DATA_PANELS = {}
 
 GUEST_MIB = 64
 GUEST_PAGES = GUEST_MIB // 2
