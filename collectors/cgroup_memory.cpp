@@ -16,6 +16,9 @@ namespace pagescope {
 namespace {
 // PAGE_COUNTER_MAX pages in bytes is just below 2^63; anything at or above 2^62 is "no limit".
 constexpr std::uint64_t kUnlimited = 1ull << 62;
+// How deep below a pod, guest or unit v1 OOM kills are summed (containers sit one level below
+// a pod, libvirt's cgroups two below a guest's scope).
+constexpr int kV1OomDepth = 4;
 }  // namespace
 
 std::optional<std::uint64_t> ParseCgroupMemoryLimit(std::string_view text) {
@@ -37,9 +40,11 @@ constexpr const char* kLimitHelp =
     "set.";
 constexpr const char* kEventsHelp =
     "Memory events of this cgroup and its descendants (memory.events: low, high = throttled "
-    "above memory.high, max = reached memory.max, oom, oom_kill, oom_group_kill; v1 "
-    "memory.failcnt as max and memory.oom_control oom_kill). By default only for the cgroup's "
-    "own limits: high where memory.high is set, max and oom_kill where memory.max is set.";
+    "above memory.high, max = reached memory.max, oom, oom_kill = processes killed by any OOM "
+    "killer, the host's included, oom_group_kill; v1 memory.failcnt as max, and the "
+    "memory.oom_control oom_kill of the cgroup and the cgroups below it). By default oom_kill "
+    "for every pod, guest and unit (not the slices above them), high where memory.high is set "
+    "and max where memory.max is set.";
 constexpr const char* kSwapHelp =
     "Swap used by this cgroup and its descendants (memory.swap.current; v1 "
     "memory.memsw.usage_in_bytes minus memory.usage_in_bytes).";
@@ -99,9 +104,9 @@ class CgroupMemoryCollector : public Collector {
                                if (!id.container.empty() && !o_.containers)
                                  return CgroupDescend::kNo;
                                if (h.v2) {
-                                 CollectV2(ctx, dir, rel, out);
+                                 CollectV2(ctx, dir, rel, id.names_workload, out);
                                } else {
-                                 CollectV1(ctx, dir, rel, unified / rel, out);
+                                 CollectV1(ctx, dir, rel, unified / rel, id.names_workload, out);
                                }
                                // A guest's scope is the guest; a pod's containers only on request.
                                if (!id.vm.empty() || !id.container.empty())
@@ -188,8 +193,26 @@ class CgroupMemoryCollector : public Collector {
     }
   }
 
+  // v1 counts an OOM kill only in the cgroup of the task killed (v2 counts it in every
+  // ancestor too): the kills of the cgroups below `dir`, so that a pod's figure includes its
+  // containers' as on v2. One memory.oom_control read per cgroup below.
+  static std::uint64_t SumV1OomKillsBelow(const Context& ctx, const std::filesystem::path& dir,
+                                          int depth_left, MetricSink& out) {
+    std::uint64_t sum = 0;
+    if (depth_left <= 0) return sum;
+    auto children = ctx.TryReadSubdirs(dir);
+    if (!children) return sum;
+    for (const auto& c : *children) {
+      if (auto oom = ReadKeyed(ctx, dir / c / "memory.oom_control", out)) {
+        if (auto it = oom->find("oom_kill"); it != oom->end()) sum += it->second;
+      }
+      sum += SumV1OomKillsBelow(ctx, dir / c, depth_left - 1, out);
+    }
+    return sum;
+  }
+
   void CollectV2(const Context& ctx, const std::filesystem::path& dir, const std::string& rel,
-                 MetricSink& out) const {
+                 bool names_workload, MetricSink& out) const {
     auto usage = ReadCgroupU64(ctx, dir / "memory.current", out);
     if (!usage) return;  // the root, or the controller is not enabled here
     Labels l = CgroupLabels(rel);
@@ -206,10 +229,11 @@ class CgroupMemoryCollector : public Collector {
     }
     if (auto events = ReadKeyed(ctx, dir / "memory.events", out)) {
       for (const auto& [event, v] : *events) {
-        // By default the events of the cgroup's own limits: an unlimited cgroup (a guest's
-        // scope, most services) costs no event series; OOM kills by the global OOM killer show
-        // host-wide (pagescope_vmstat_oom_kill_total).
-        bool lean = (event == "high" && high) || ((event == "max" || event == "oom_kill") && max);
+        // By default: the OOM kills of every pod, guest and unit, with or without a limit of
+        // its own (the host's OOM killer picks processes of unlimited cgroups first; the slices
+        // above repeat their children's kills), and the events of the cgroup's own limits.
+        bool lean = (event == "oom_kill" && names_workload) || (event == "high" && high) ||
+                    (event == "max" && max);
         if (lean || o_.events) EmitEvent(l, event.c_str(), v, out);
       }
     }
@@ -226,7 +250,8 @@ class CgroupMemoryCollector : public Collector {
   }
 
   void CollectV1(const Context& ctx, const std::filesystem::path& dir, const std::string& rel,
-                 const std::filesystem::path& unified_dir, MetricSink& out) const {
+                 const std::filesystem::path& unified_dir, bool names_workload,
+                 MetricSink& out) const {
     auto usage = ReadCgroupU64(ctx, dir / "memory.usage_in_bytes", out);
     if (!usage) return;
     Labels l = CgroupLabels(rel);
@@ -238,11 +263,14 @@ class CgroupMemoryCollector : public Collector {
         EmitEvent(l, "max", *failcnt, out);
       }
     }
-    if (!max && !o_.events) {
-      // no limit of its own: no event series by default (as on v2)
-    } else if (auto oom = ReadKeyed(ctx, dir / "memory.oom_control", out)) {
-      if (auto it = oom->find("oom_kill"); it != oom->end()) {
-        EmitEvent(l, "oom_kill", it->second, out);
+    if (names_workload || o_.events) {
+      if (auto oom = ReadKeyed(ctx, dir / "memory.oom_control", out)) {
+        if (auto it = oom->find("oom_kill"); it != oom->end()) {
+          // A pod's, guest's or unit's kills include those of the cgroups below it, as on v2.
+          std::uint64_t kills = it->second;
+          if (names_workload) kills += SumV1OomKillsBelow(ctx, dir, kV1OomDepth, out);
+          EmitEvent(l, "oom_kill", kills, out);
+        }
       }
     }
     // Hybrid hosts account PSI per cgroup in the unified hierarchy, where systemd mirrors the
@@ -281,7 +309,7 @@ CollectorSpec CgroupMemoryCollectorSpec() {
   spec.options.push_back(
       {"containers", OptionType::kBool, "false",
        "Also read the container cgroups inside Kubernetes pods (label container): each costs "
-       "what a pod costs (2 to 7 series by default)."});
+       "what a pod costs (3 to 7 series by default)."});
   spec.options.push_back(
       {"limits", OptionType::kBool, "false",
        "Also export memory.low and memory.min where set (limit=\"low|min\"): up to 2 more "
@@ -289,8 +317,9 @@ CollectorSpec CgroupMemoryCollectorSpec() {
   spec.options.push_back(
       {"events", OptionType::kBool, "false",
        "Export every memory.events line (low, high, max, oom, oom_kill, oom_group_kill; v1 "
-       "failcnt and oom_kill) for every cgroup: up to 6 series per cgroup instead of high where "
-       "memory.high is set and max and oom_kill where memory.max is set."});
+       "failcnt and oom_kill) for every cgroup, slices included: up to 6 series per cgroup "
+       "instead of oom_kill for pods, guests and units, high where memory.high is set and max "
+       "where memory.max is set. On v1 a slice's oom_kill counts only its own tasks."});
   spec.options.push_back(
       {"pressure_full", OptionType::kBool, "false",
        "Also export pagescope_cgroup_pressure_memory_full_seconds_total (memory.pressure full): "

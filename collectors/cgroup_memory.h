@@ -10,8 +10,14 @@
 // memory.limit_in_bytes, memory.failcnt (as the "max" event), memory.oom_control (oom_kill),
 // memory.memsw.usage_in_bytes (minus usage: swap), memory.stat (total_* lines).
 //
+// OOM kills: the kernel counts a kill in the cgroup of the task killed, whichever OOM killer
+// (a cgroup's limit, an ancestor's, the host's) chose it; v2 also counts it in every ancestor,
+// v1 does not, so on v1 a pod's, guest's or unit's figure is summed over the cgroups below it.
+// Every cgroup that is a pod, guest or unit (CgroupIdentity::names_workload) has its oom_kill
+// series by default, with or without a limit; the slices above them have none.
+//
 // Series are labelled with the cgroup path and the identity the path tells (pod, qos, container,
-// vm, unit: cgroup_tree.h), the same labels as cgroup_hugetlb's.
+// vm, unit: kernel/sys_fs_cgroup.h), the same labels as cgroup_hugetlb's.
 
 #include <cstdint>
 #include <optional>

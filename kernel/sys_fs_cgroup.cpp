@@ -56,14 +56,23 @@ CgroupWalkStats WalkCgroups(
       ++stats.skipped_count;
       continue;
     }
-    auto children = p.depth == 0 ? ctx.ReadSubdirs(dir) : ctx.TryReadSubdirs(dir);
-    if (!children) continue;  // a configured parent that is not there, or a vanished cgroup
+    // A configured parent must be there (a missing one is logged at debug level); the cgroups
+    // below are listed only when the walk goes below them (a pod, a guest, a unit: not), which
+    // saves a directory listing per cgroup. A cgroup that vanished since its parent was listed
+    // is visited and gives nothing.
+    std::optional<std::vector<std::string>> children;
+    if (p.depth == 0) {
+      children = ctx.ReadSubdirs(dir);
+      if (!children) continue;
+    }
     if (stats.scanned >= limits.max_cgroups) {
       ++stats.skipped_count;
       continue;
     }
     ++stats.scanned;
     if (visit(*p.hierarchy, dir, p.rel, p.depth) == CgroupDescend::kNo) continue;
+    if (!children) children = ctx.TryReadSubdirs(dir);
+    if (!children) continue;
     if (p.depth >= limits.max_depth) {
       stats.skipped_depth += static_cast<long long>(children->size());
       continue;
@@ -105,7 +114,7 @@ std::vector<OptionSpec> CgroupWalkOptions(const std::string& default_parents,
   return {
       {"parents", OptionType::kStringList, default_parents,
        "Cgroups, relative to the cgroup root, whose subtrees are read (libvirt: machine.slice "
-       "or machine; Kubernetes: kubepods.slice or kubepods)."},
+       "or machine; Kubernetes: kubepods.slice or kubepods; systemd services: system.slice)."},
       {"max_depth", OptionType::kInt, default_max_depth,
        "How many levels below each parent are read (0: the parent only)."},
       {"max_cgroups", OptionType::kInt, default_max_cgroups,
@@ -179,6 +188,7 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
   bool kube_systemd = false;  // ... of the systemd driver
   bool libvirt = false;
   std::string unit;
+  bool named = false;  // the last component read is the pod, container, guest or unit itself
   while (!rel.empty()) {
     auto slash = rel.find('/');
     std::string_view c = rel.substr(0, slash);
@@ -186,8 +196,10 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
     if (c.empty()) continue;
     if (!id.container.empty() || !id.vm.empty()) {
       id.below_identity = true;
+      named = false;
       break;
     }
+    named = false;
     if (c == "kubepods.slice" || c == "kubepods") {
       kube = true;
       kube_systemd = c == "kubepods.slice";
@@ -206,6 +218,7 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
       if (s.starts_with("pod")) {
         id.pod = PodUid(s.substr(3));
         if (id.qos.empty()) id.qos = "guaranteed";
+        named = true;
       }
       continue;
     }
@@ -216,6 +229,7 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
     if (kube && id.pod.empty() && c.starts_with("pod") && c.size() > 3) {
       id.pod = PodUid(c.substr(3));
       if (id.qos.empty()) id.qos = "guaranteed";
+      named = true;
       continue;
     }
     if (kube && !id.pod.empty()) {
@@ -228,6 +242,7 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
         if (dash != std::string_view::npos) cid.remove_prefix(dash + 1);
       }
       id.container = std::string(cid);
+      named = true;
       continue;
     }
     if (kube) continue;
@@ -245,17 +260,24 @@ CgroupIdentity ParseCgroupIdentity(std::string_view rel) {
         auto dash = s.find('-');
         if (dash != std::string_view::npos) {
           id.vm = std::string(s.substr(dash + 1));
+          named = true;
           continue;
         }
       }
       if (name.ends_with(".libvirt-qemu")) {  // v1 without systemd: machine/<name>.libvirt-qemu
         id.vm = name.substr(0, name.size() - 13);
+        named = true;
         continue;
       }
     }
-    if (EndsWithUnitSuffix(c)) unit = std::string(c);
+    if (EndsWithUnitSuffix(c)) {
+      unit = std::string(c);
+      named = !c.ends_with(".slice");
+    }
   }
   if (!kube && id.vm.empty()) id.unit = std::move(unit);
+  id.names_workload = named;
+  id.kubernetes = kube;
   return id;
 }
 

@@ -81,6 +81,11 @@ struct CgroupIdentity {
   std::string vm;         // libvirt guest name
   std::string unit;       // the deepest systemd unit in the path when no pod or guest is named
   bool below_identity = false;  // deeper than the pod's container or the guest's scope
+  // The cgroup is itself the pod, the container, the guest's scope or the unit (a service, a
+  // scope; not a slice) that its labels name: not a slice or QoS level above them, not a cgroup
+  // below a unit or inside a guest's scope.
+  bool names_workload = false;
+  bool kubernetes = false;  // in a kubepods tree (kubelet's systemd or cgroupfs driver)
 };
 CgroupIdentity ParseCgroupIdentity(std::string_view rel);
 

@@ -2,4 +2,5 @@
 (import 'config.libsonnet') +
 (import 'rules.libsonnet') +
 (import 'alerts.libsonnet') +
-(import 'dashboards/dashboards.libsonnet')
+(import 'dashboards/dashboards.libsonnet') +
+(import 'kubernetes.libsonnet')

@@ -10,6 +10,9 @@
 #      compares the HugeTLB pools it reports with /sys/kernel/mm/hugepages (a 2 MiB pool of 4
 #      pages is set for the comparison, under the kernel-test lock, and restored); runs the
 #      image's HEALTHCHECK command;
+#      has Debian's Prometheus scrape the running image through the shipped ServiceMonitor's
+#      relabelings as the Prometheus Operator applies them (tests/e2e/servicemonitor.py):
+#      instance must be the Kubernetes node's name and the operator's pod/container labels gone;
 #   4. takes the .deb CPack made in the image's build stage, installs it with dpkg -i into a
 #      debootstrap chroot (its Depends installed there with apt first), runs `pagescope
 #      --version`, starts it with the packaged /etc/pagescope/pagescope.yml and scrapes it.
@@ -215,6 +218,43 @@ caps=$(podman exec pagescope-verify-caps sh -c 'grep CapEff /proc/self/status' |
 # An unhealthy answer fails the check: point it at a closed port.
 podman exec -e PAGESCOPE_HEALTHCHECK_PORT=1 pagescope-verify-user /usr/local/bin/pagescope-healthcheck \
   2>/dev/null && bad "HEALTHCHECK passes on a closed port" || ok "HEALTHCHECK fails on a closed port"
+
+step "3b. the ServiceMonitor's relabeling in a real Prometheus, scraping the image"
+# The operator's scrape configuration for a pod of the DaemonSet on node "verify-node".
+prom_dir=$WORK/prometheus
+rm -rf "$prom_dir" && mkdir -p "$prom_dir"
+prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$prom_dir/prometheus.yml" <<'EOF'
+import sys
+import yaml
+sys.path.insert(0, "tests/e2e")
+import servicemonitor
+cfg = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+       "scrape_configs": [servicemonitor.scrape_config("127.0.0.1:39724", "verify-node")]}
+with open(sys.argv[1], "w") as f:
+    yaml.safe_dump(cfg, f)
+EOF
+prometheus --config.file="$prom_dir/prometheus.yml" --storage.tsdb.path="$prom_dir/data" \
+  --web.listen-address=127.0.0.1:"$prom_port" --log.level=warn >"$prom_dir/log" 2>&1 &
+pids+=($!)
+relabeled=
+for _ in $(seq 1 60); do
+  relabeled=$(curl -fsS "http://127.0.0.1:$prom_port/api/v1/query" \
+                --data-urlencode 'query=up{job="pagescope"} == 1' 2>/dev/null |
+              python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+print(" ".join("%s=%s" % kv for kv in sorted(r[0]["metric"].items())) if r else "")' \
+              2>/dev/null) || true
+  [[ -n $relabeled ]] && break
+  sleep 1
+done
+if [[ $relabeled == *instance=verify-node* && $relabeled != *pod=* &&
+      $relabeled != *container=* ]]; then
+  ok "ServiceMonitor relabeling: up{$relabeled}"
+else
+  tail -5 "$prom_dir/log"
+  bad "ServiceMonitor relabeling: up{$relabeled}"
+fi
 
 step "4. the CPack .deb in a debootstrap chroot"
 deb_dir=$WORK/deb

@@ -152,7 +152,7 @@ local policy = import '../lib/policy.libsonnet';
                        g.target(q('pagescope_cgroup_hugetlb_skipped_cgroups{%(i)s}'), '{{instance}} cgroup_hugetlb skipped ({{reason}})'),
                        g.target(q('increase(pagescope_scrape_collector_deadline_exceeded_total{%(i)s}%(r)s)'), '{{instance}} {{collector}} cut by the deadline'),
                      ], w=24, min=0),
-      ],
+      ] + $.kubernetesHugepagesPanels(g),  // mixin/kubernetes.libsonnet
       hostVars + [pageSizeVar, nodeVar],
       c,
     ),

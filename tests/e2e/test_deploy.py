@@ -394,6 +394,37 @@ class DeployFilesTest(unittest.TestCase):
                 want["metadata"].setdefault("namespace", "monitoring")
             self.assertEqual(real[key], want, key)
 
+    def test_servicemonitor_relabeling(self):
+        """The ServiceMonitor's relabelings, as the Prometheus Operator applies them after its own
+        target labels, pass `promtool check config`; they set `instance` to the Kubernetes node's
+        name (__meta_kubernetes_pod_node_name, as kube-prometheus does for node_exporter) and
+        drop the operator's pod, container and node target labels, which would rename
+        pagescope's own (a cgroup's pod and container, the NUMA node) to exported_*; the mixin
+        joins on the label the ServiceMonitor sets. tests/e2e/test_live_kubernetes.py runs
+        them in a real Prometheus (and scripts/verify-deploy.sh against the image)."""
+        import servicemonitor
+        sm = load_yaml(servicemonitor.SERVICEMONITOR)
+        relabelings = sm["spec"]["endpoints"][0]["relabelings"]
+        to_instance = [r for r in relabelings if r.get("targetLabel") == "instance"]
+        self.assertEqual(len(to_instance), 1, relabelings)
+        self.assertEqual(to_instance[0]["sourceLabels"], ["__meta_kubernetes_pod_node_name"])
+        self.assertEqual(to_instance[0].get("action", "replace"), "replace")
+        drops = [r for r in relabelings if r.get("action") == "labeldrop"]
+        self.assertEqual(len(drops), 1, relabelings)
+        for label in ("pod", "container", "node"):
+            self.assertRegex(label, "^(?:%s)$" % drops[0]["regex"])
+        for label in ("instance", "namespace", "service", "job", "endpoint"):
+            self.assertNotRegex(label, "^(?:%s)$" % drops[0]["regex"])
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "prometheus.yml")
+            with open(cfg, "w") as f:
+                yaml.safe_dump({"scrape_configs": [servicemonitor.scrape_config(
+                    "127.0.0.1:9724", "node-a")]}, f)
+            r = run(["promtool", "check", "config", cfg])
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        with open(src("mixin", "kubernetes.libsonnet"), encoding="utf-8") as f:
+            self.assertRegex(f.read(), r"kubernetesNodeLabel: 'instance'")
+
     def test_prometheusrule_is_up_to_date(self):
         r = run(["python3", src("scripts", "gen-prometheusrule.py"), "--check"])
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -8,6 +8,14 @@ throttling makes it take minutes), a service with memory.max = 32 MiB and a proc
 96 MiB (OOM-killed: "max" events and oom_kill), and a libvirt-shaped guest scope
 (machine.slice/machine-qemu\\x2d1\\x2dvm1.scope) holding 8 MiB of mlocked memory (label vm, and
 the process group's locked bytes).
+
+Kubelet-shaped trees of both drivers (issue 23): kubepods/{burstable,besteffort}/pod<uid>/<id>
+(cgroupfs) and kubepods.slice/kubepods-{burstable,besteffort}.slice/...-pod<uid>.slice/
+cri-containerd-<id>.scope (systemd), the kubepods root limited to 64 MiB as kubelet limits it to
+the node's allocatable memory, the pods and containers without memory.max: a process in each
+container touching 128 MiB is OOM-killed, and each pod shows oom_kill >= 1 by default (v2 counts
+the kill in the container and in every ancestor); the kubepods roots and QoS levels have no
+oom_kill series.
 """
 
 import os
@@ -17,6 +25,7 @@ import time
 import unittest
 
 from pagescope_test import parse_exposition, value
+from test_live_cgroup_memory import KUBELET_TREES, assert_pods_show_oom_kills, kubelet_dirs
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -34,7 +43,8 @@ def quoted(path):
 class LabCgroupMemory(unittest.TestCase):
     def test_v2_high_throttling_oom_kill_and_locked_memory_with_identity(self):
         lab.skip_unless_qemu()
-        args = ["--collector.cgroup_memory.parents=%s,machine.slice" % PARENT]
+        args = ["--collector.cgroup_memory.parents=%s,machine.slice,%s" % (
+            PARENT, ",".join(PARENT + "/" + root for root, _ in KUBELET_TREES))]
         with lab.Guest(pagescope_args=args) as g:
             if "memory" not in g.read(CG + "/cgroup.controllers").split():
                 self.fail("the guest's cgroup2 has no memory controller")
@@ -71,7 +81,25 @@ class LabCgroupMemory(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, "mlock_hold did not lock its memory")
                 time.sleep(0.5)
 
+            # Kubelet-shaped trees: only the kubepods roots have a memory.max.
+            dirs = kubelet_dirs(CG + "/" + PARENT)[1:]
+            g.run("mkdir -p %s" % " ".join(quoted(d) for d in dirs))
+            leaves = {os.path.join(CG, PARENT, root, q, pod, c)
+                      for root, pods in KUBELET_TREES for q, pod, c, _, _ in pods}
+            for d in dirs:
+                if d not in leaves:
+                    g.run("echo +memory > %s/cgroup.subtree_control" % quoted(d))
+            for root, pods in KUBELET_TREES:
+                g.write(CG + "/" + PARENT + "/" + root + "/memory.max", 64 * MIB)
+                for q, pod, c, _, _ in pods:
+                    container = "/".join((CG, PARENT, root, q, pod, c))
+                    rc, out = g.run_rc("sh -c 'echo $$ > %s/cgroup.procs; echo go | exec "
+                                       "touch_pages %d'" % (container, 128 * MIB // 4096),
+                                       timeout=120)
+                    self.assertNotEqual(rc, 0, "%s: %s" % (container, out))
+
             m = parse_exposition(g.scrape())
+            assert_pods_show_oom_kills(self, m, PARENT, "guest v2")
             hl = {"cgroup": PARENT + "/high.service", "unit": "high.service"}
             ol = {"cgroup": PARENT + "/oom.service", "unit": "oom.service"}
             vl = {"vm": "vm1"}  # the scope only: what is inside a guest's scope is not read
@@ -95,7 +123,8 @@ class LabCgroupMemory(unittest.TestCase):
             self.assertGreater(got["max events"], 0)
             self.assertGreaterEqual(got["oom kills"], 1)
             self.assertGreaterEqual(got["vm usage"], 8 * MIB)
-            self.assertIsNone(got["vm oom kills"])  # no memory.max: no event series by default
+            # No memory.max: no max or high event series, but its OOM kills (none here).
+            self.assertEqual(got["vm oom kills"], 0)
             self.assertEqual(got["locked"], 8 * MIB)
             self.assertEqual(value(m, "pagescope_scrape_collector_success",
                                    collector="cgroup_memory"), 1)

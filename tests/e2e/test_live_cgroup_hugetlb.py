@@ -1,5 +1,12 @@
 """Live kernel: the hugetlb cgroup controller (v2) as pagescope's cgroup_hugetlb collector sees it.
 
+Services (issue 23): with the default parents, a service-shaped cgroup under system.slice that
+holds 4 MiB of 2 MiB pages shows its usage (the root's system.slice is made for the test where the
+host has none, and removed after); a service whose process maps a hugetlbfs file MAP_SHARED (the
+pages are reserved at mmap time) without touching it shows a reservation of 4 MiB and a usage of
+0; 100 empty services cost no series, and the test prints what reading them costs per cgroup
+(the collector's own duration with and without them, median of 30 scrapes each).
+
 Needs the v2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts) with the
 hugetlb controller available. Creates pagescope-test-<pid>/vm1 with hugetlb.2MB.max = 2 pages,
 runs a process there that touches 2 pages (usage, limit and per-node usage must match the
@@ -8,8 +15,11 @@ limit-hit counter rises. Removes the cgroups, restores the root's subtree_contro
 even when a check fails.
 """
 
+import contextlib
 import os
+import statistics
 import subprocess
+import tempfile
 import unittest
 
 from pagescope_test import (Exporter, SysfsRestorer, kernel_lock, require_root, tool, value)
@@ -47,7 +57,153 @@ def run_in_cgroup(cgroup, *args, **kwargs):
         **kwargs)
 
 
+@contextlib.contextmanager
+def subtree_hugetlb(cgroup):
+    """+hugetlb in cgroup's subtree_control; taken back after if it was not there."""
+    control = os.path.join(cgroup, "cgroup.subtree_control")
+    enabled = False
+    try:
+        if "hugetlb" not in read(control).split():
+            write(control, "+hugetlb")
+            enabled = True
+        yield
+    finally:
+        if enabled:
+            write(control, "-hugetlb")
+
+
+@contextlib.contextmanager
+def made_dirs(paths):
+    """mkdir for the paths that do not exist (parents first); rmdir of those after."""
+    made = []
+    try:
+        for p in paths:
+            if not os.path.isdir(p):
+                os.mkdir(p)
+                made.append(p)
+        yield
+    finally:
+        for p in reversed(made):
+            os.rmdir(p)
+
+
+@contextlib.contextmanager
+def hugetlbfs_2m():
+    d = tempfile.mkdtemp(prefix="pagescope-hugetlbfs-")
+    subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none", d], check=True)
+    try:
+        yield d
+    finally:
+        subprocess.run(["umount", d], check=False)
+        os.rmdir(d)
+
+
+def collector_seconds(exp, scrapes=30):
+    """Median of the cgroup_hugetlb collector's own duration over `scrapes` scrapes."""
+    return statistics.median(
+        value(exp.metrics("/metrics?collect[]=cgroup_hugetlb"),
+              "pagescope_scrape_collector_duration_seconds", collector="cgroup_hugetlb")
+        for _ in range(scrapes))
+
+
 class LiveCgroupHugetlb(unittest.TestCase):
+    @require_root
+    def test_services_under_system_slice_by_default_and_reservations(self):
+        root, controllers = unified_root()
+        if root is None or "hugetlb" not in controllers:
+            self.skipTest("no cgroup v2 hierarchy with the hugetlb controller on this host")
+        if not os.path.isdir(POOL):
+            self.skipTest("this kernel has no 2 MiB hugepages")
+        slice_ = os.path.join(root, "system.slice")
+        db = os.path.join(slice_, "pagescope-test-%d-db.service" % os.getpid())
+        res = os.path.join(slice_, "pagescope-test-%d-res.service" % os.getpid())
+        empty = [os.path.join(slice_, "pagescope-test-%d-idle%03d.service" % (os.getpid(), i))
+                 for i in range(100)]
+        holders = []
+        with kernel_lock(), SysfsRestorer() as sysfs, hugetlbfs_2m() as mnt, \
+                subtree_hugetlb(root), made_dirs([slice_]), subtree_hugetlb(slice_), \
+                made_dirs([db, res]):
+            try:
+                sysfs.set(POOL + "/nr_overcommit_hugepages", 0)
+                sysfs.set(POOL + "/nr_hugepages", int(read(POOL + "/nr_hugepages")) + 4)
+                if int(read(POOL + "/free_hugepages")) < 4:
+                    self.fail("the kernel could not give 4 free 2 MiB pages")
+                # A database-like service: 2 pages mapped and touched (4 MiB).
+                holders.append(run_in_cgroup(db, 2048, 2, 2))
+                # A service that maps a hugetlbfs file MAP_SHARED and touches nothing: its 2
+                # pages are reserved at mmap time, none is faulted in.
+                holders.append(run_in_cgroup(res, 2048, 2, 0, os.path.join(mnt, "shared")))
+                for h in holders:
+                    self.assertEqual(h.stdout.readline().strip(), "ready")
+                with Exporter(["--collector.disable-defaults", "--collector.cgroup_hugetlb"]) \
+                        as exp:
+                    m = exp.metrics()
+                    self.assertEqual(value(m, "pagescope_scrape_collector_success",
+                                           collector="cgroup_hugetlb"), 1, exp.log_text())
+                    rel_db = os.path.relpath(db, root)
+                    rel_res = os.path.relpath(res, root)
+                    self.assertEqual(value(m, "pagescope_cgroup_hugetlb_usage_bytes",
+                                           cgroup=rel_db, page_size="2MiB",
+                                           unit=os.path.basename(db)), 2 * PAGE)
+                    self.assertGreater(value(m, "pagescope_cgroup_hugetlb_scanned_cgroups"), 0)
+                    # Every reserved page of the database is faulted in: no reservation series.
+                    self.assertEqual(read(os.path.join(db, "hugetlb.2MB.rsvd.current")),
+                                     str(2 * PAGE))
+                    self.assertIsNone(value(m, "pagescope_cgroup_hugetlb_reserved_bytes",
+                                            cgroup=rel_db))
+                    # Reserved at mmap, nothing faulted in.
+                    reserved = value(m, "pagescope_cgroup_hugetlb_reserved_bytes", cgroup=rel_res,
+                                     page_size="2MiB")
+                    usage = value(m, "pagescope_cgroup_hugetlb_usage_bytes", cgroup=rel_res,
+                                  page_size="2MiB")
+                    print("\n%s: usage %s, reserved %s (rsvd.current %s)"
+                          % (rel_res, usage, reserved,
+                             read(os.path.join(res, "hugetlb.2MB.rsvd.current"))))
+                    self.assertEqual(reserved, 2 * PAGE)
+                    self.assertEqual(usage, 0)
+                    # The slice carries both (hierarchical).
+                    self.assertEqual(value(m, "pagescope_cgroup_hugetlb_reserved_bytes",
+                                           cgroup="system.slice", page_size="2MiB"), 4 * PAGE)
+
+                    # 100 services that hold nothing: no series, and what reading them costs
+                    # while other services hold pages (each is read) ...
+                    base = collector_seconds(exp)
+                    scanned = value(exp.metrics(), "pagescope_cgroup_hugetlb_scanned_cgroups")
+                    series = len(exp.metrics("/metrics?collect[]=cgroup_hugetlb"))
+                    with made_dirs(empty):
+                        m = exp.metrics("/metrics?collect[]=cgroup_hugetlb")
+                        self.assertEqual(value(m, "pagescope_cgroup_hugetlb_scanned_cgroups"),
+                                         scanned + len(empty))
+                        self.assertEqual(len(m), series, "empty services gave series")
+                        busy = collector_seconds(exp)
+                        # ... and once no service holds or reserves any: system.slice is read,
+                        # the services below it are not.
+                        for h in holders:
+                            h.stdin.close()
+                            h.wait(timeout=10)
+                            h.stdout.close()
+                        holders = []
+                        m = exp.metrics("/metrics?collect[]=cgroup_hugetlb")
+                        idle_scanned = value(m, "pagescope_cgroup_hugetlb_scanned_cgroups")
+                        self.assertEqual(read(os.path.join(slice_, "hugetlb.2MB.current")), "0")
+                        self.assertIsNone(value(m, "pagescope_cgroup_hugetlb_usage_bytes",
+                                                cgroup="system.slice"))
+                        idle = collector_seconds(exp)
+                    sizes = len(os.listdir("/sys/kernel/mm/hugepages"))
+                    print("cgroup_hugetlb (%d hugepage size%s, median of 30 scrapes): %d "
+                          "cgroups read in %.0f us; with %d more services that hold nothing "
+                          "while others hold pages, %d read in %.0f us: %.1f us per service; "
+                          "once none holds any, %d read in %.0f us"
+                          % (sizes, "s" if sizes > 1 else "", scanned, base * 1e6, len(empty),
+                             scanned + len(empty), busy * 1e6,
+                             (busy - base) * 1e6 / len(empty), idle_scanned, idle * 1e6))
+                    self.assertLess(idle_scanned, scanned + len(empty))
+            finally:
+                for h in holders:
+                    h.stdin.close()
+                    h.wait(timeout=10)
+                    h.stdout.close()
+
     @require_root
     def test_usage_limit_numa_and_limit_hits(self):
         root, controllers = unified_root()

@@ -9,6 +9,11 @@ there (16 MiB locked: the group's usage, and the process group named by {{.Unit}
 locked), then a process that touches 128 MiB: it hits the limit (failcnt, event "max") and the
 OOM killer kills it (event "oom_kill").
 
+Kubelet-shaped trees of both drivers (issue 23), v1: a Burstable pod without a memory limit and a
+BestEffort pod, whose containers' processes go over the kubepods cgroup's limit (kubelet limits
+it to the node's allocatable memory) and are OOM-killed: each pod shows its kill by default (v1
+counts it in the container's cgroup; pagescope sums the pod's subtree), the slices none.
+
 cgroup v2: the same with memory.high set low (a process above it shows "high" events and
 pressure; it is stopped once they show, since without swap the throttling makes it take minutes)
 and memory.max (max events, oom_kill). Skipped where the memory controller is not on v2 (this
@@ -116,6 +121,64 @@ def exceed(cgroups, mib):
         stop(p)
 
 
+# Kubelet-shaped trees (issue 23), one per cgroup driver: (kubepods root, [(qos level, pod
+# cgroup, container cgroup, pod UID, qos)]). A Burstable pod without a memory limit and a
+# BestEffort pod in each; only the kubepods root is limited, as kubelet limits it to the node's
+# allocatable memory.
+KUBELET_TREES = [
+    ("kubepods", [
+        ("burstable", "pod1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1",
+         "3a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5",
+         "1f0e2d3c-4b5a-4697-8877-a6b5c4d3e2f1", "burstable"),
+        ("besteffort", "pod2e1f0d3c-5a4b-4796-9988-b7c6d5e4f3a2",
+         "4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6",
+         "2e1f0d3c-5a4b-4796-9988-b7c6d5e4f3a2", "besteffort"),
+    ]),
+    ("kubepods.slice", [
+        ("kubepods-burstable.slice",
+         "kubepods-burstable-pod3d2c1b0a_6f5e_4d3c_8b2a_c9d8e7f6a5b4.slice",
+         "cri-containerd-5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7.scope",
+         "3d2c1b0a-6f5e-4d3c-8b2a-c9d8e7f6a5b4", "burstable"),
+        ("kubepods-besteffort.slice",
+         "kubepods-besteffort-pod4c3b2a1d_7e6f_4a5b_9c8d_d0e9f8a7b6c5.slice",
+         "cri-containerd-6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8.scope",
+         "4c3b2a1d-7e6f-4a5b-9c8d-d0e9f8a7b6c5", "besteffort"),
+    ]),
+]
+
+
+def kubelet_dirs(base):
+    """Every directory of KUBELET_TREES below `base`, parents first."""
+    out = [base]
+    for root, pods in KUBELET_TREES:
+        out.append(os.path.join(base, root))
+        for qos_dir, pod, container, _, _ in pods:
+            for d in (qos_dir, os.path.join(qos_dir, pod),
+                      os.path.join(qos_dir, pod, container)):
+                if os.path.join(base, root, d) not in out:
+                    out.append(os.path.join(base, root, d))
+    return out
+
+
+def assert_pods_show_oom_kills(test, m, base, what):
+    """In scrape `m`: every pod of KUBELET_TREES below `base` (relative to the hierarchy root)
+    has an oom_kill count of at least 1 and no memory limit series; the kubepods roots and QoS
+    levels have no oom_kill series."""
+    for root, pods in KUBELET_TREES:
+        for qos_dir, pod, _, uid, qos in pods:
+            rel = "/".join((base, root, qos_dir, pod))
+            kills = value(m, "pagescope_cgroup_memory_events_total", cgroup=rel, pod=uid, qos=qos,
+                          event="oom_kill")
+            print("\n%s %s: oom_kill %s" % (what, rel, kills))
+            test.assertIsNotNone(kills, rel)
+            test.assertGreaterEqual(kills, 1, rel)
+            test.assertIsNone(value(m, "pagescope_cgroup_memory_limit_bytes", cgroup=rel,
+                                    limit="max"))
+        for cg in [base + "/" + root] + ["/".join((base, root, q)) for q, _, _, _, _ in pods]:
+            test.assertIsNone(value(m, "pagescope_cgroup_memory_events_total", cgroup=cg,
+                                    event="oom_kill"), cg)
+
+
 class LiveCgroupMemory(unittest.TestCase):
     def exporter(self, workdir, parent, extra_yaml=""):
         config = os.path.join(workdir, "pagescope.yml")
@@ -199,6 +262,40 @@ class LiveCgroupMemory(unittest.TestCase):
                 if holder is not None:
                     holder.stdin.close()
                     stop(holder)
+
+    @require_root
+    def test_v1_pods_without_limits_show_their_oom_kills(self):
+        """Issue 23 on this kernel's v1 memory controller: in kubelet-shaped trees of both
+        drivers, a process in the container of a Burstable pod without a memory limit and one
+        in a BestEffort pod's container go over the kubepods limit (kubelet's allocatable) and
+        are OOM-killed. v1 counts each kill only in the container's cgroup; pagescope shows it
+        on the pod by default. The slices and QoS levels show none."""
+        if not os.path.exists(os.path.join(V1, "memory.limit_in_bytes")):
+            self.skipTest("no cgroup v1 memory controller at %s on this host" % V1)
+        name = "pagescope-test-%d" % os.getpid()
+        base = os.path.join(V1, name)
+        with kernel_lock(), tempfile.TemporaryDirectory() as workdir, \
+                cgroup_dirs(kubelet_dirs(base)):
+            for root, pods in KUBELET_TREES:
+                write(os.path.join(base, root, "memory.limit_in_bytes"), 64 * MIB)
+                for qos_dir, pod, container, _, _ in pods:
+                    status = exceed([os.path.join(base, root, qos_dir, pod, container)], 128)
+                    self.assertEqual(status, -9, "%s/%s: touch_pages over the kubepods limit "
+                                                 "should be OOM-killed, got %s" % (root, pod,
+                                                                                   status))
+                    # v1: the pod's own count stays 0, the container's has the kill.
+                    self.assertEqual(read(os.path.join(base, root, qos_dir, pod,
+                                                       "memory.oom_control")).split()[-1], "0")
+            parents = ",".join(name + "/" + root for root, _ in KUBELET_TREES)
+            with Exporter(["--collector.disable-defaults", "--collector.cgroup_memory",
+                           "--collector.cgroup_memory.parents=" + parents]) as e:
+                m = e.metrics()
+                assert_pods_show_oom_kills(self, m, name, "v1")
+                for root, _ in KUBELET_TREES:
+                    self.assertEqual(sample(m, "pagescope_cgroup_memory_limit_bytes",
+                                            cgroup=name + "/" + root, limit="max"), 64 * MIB)
+                self.assertEqual(sample(m, "pagescope_scrape_collector_success",
+                                        collector="cgroup_memory"), 1)
 
     @require_root
     def test_v2_high_throttling_pressure_and_oom_kill(self):

@@ -6,7 +6,10 @@ tests/tools/gen_fleet_fixture.py:
   guests (one cgroup scope each under machine.slice), 500 processes with 100 distinct names and
   20 system.slice services: under 1,500 series in all, the kernel-wide collectors under 300, at
   most 12 series per guest;
-- the same host without guests: under 1,000 series.
+- the same host without guests: under 1,000 series;
+- the same host as a Kubernetes node with 110 pods (kubelet's default maximum), each a Burstable
+  pod without memory limits and with one container, shaped as kubelet makes them: under 1,500
+  series in all, at most 5 per pod (a pod with a memory limit has 5, without one 3).
 
 Series are counted per collector with collect[]=NAME. A guest's series are every series with
 its vm label plus every series of its cgroup scope (label cgroup under
@@ -36,6 +39,8 @@ BUDGET_TOTAL = 1500
 BUDGET_KERNEL = 300
 BUDGET_PER_GUEST = 12
 BUDGET_NO_GUESTS = 1000
+BUDGET_PODS = 110
+BUDGET_PER_POD = 5
 # Collectors whose series grow with processes, guests or cgroups; the rest are kernel-wide.
 PER_WORKLOAD = {"processes", "qemu", "cgroup_hugetlb", "cgroup_memory", "tlb"}
 EXPORTER_OWN = re.compile(r"^pagescope_(scrape_collector_|build_info)")
@@ -76,6 +81,17 @@ def per_guest(samples, guests):
             elif d.get("vm") == g:
                 vm += 1
         out[g] = (vm, cg)
+    return out
+
+
+def per_pod(samples, pods):
+    """{pod cgroup: series of it and below}."""
+    out = {p: 0 for p in pods}
+    for (_, labels) in samples:
+        cg = dict(labels).get("cgroup", "")
+        for p in pods:
+            if cg == p or cg.startswith(p + "/"):
+                out[p] += 1
     return out
 
 
@@ -138,6 +154,21 @@ class SeriesBudget(unittest.TestCase):
                   if n == "pagescope_process_num_procs"}
         self.assertLessEqual(len(groups), 51)
         self.assertIn("(other processes)", groups)
+
+    def test_kubernetes_node(self):
+        facts, r = self.host("kubernetes", HostSpec(nodes=2, guests=0, kubepods=BUDGET_PODS,
+                                                    processes=500, process_names=100, seed=19))
+        pods = per_pod(r["samples"], facts["cgroups"]["kubepods"])
+        print("per pod: max %d, min %d" % (max(pods.values()), min(pods.values())))
+        self.assertEqual(len(pods), BUDGET_PODS)
+        self.assertGreater(min(pods.values()), 0, "pods not seen")
+        self.assertLessEqual(max(pods.values()), BUDGET_PER_POD, pods)
+        # Every pod's OOM kills, by default, without a memory limit.
+        kills = [l for (n, l) in r["samples"] if n == "pagescope_cgroup_memory_events_total"
+                 and ("event", "oom_kill") in l and dict(l).get("pod")]
+        self.assertEqual(len(kills), BUDGET_PODS)
+        self.assertLess(r["total"], BUDGET_TOTAL, table(r))
+        self.assertLess(kernel_wide(r), BUDGET_KERNEL, table(r))
 
     def test_host_without_guests(self):
         _, r = self.host("plain", HostSpec(nodes=2, guests=0, processes=500,

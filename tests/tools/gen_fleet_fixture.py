@@ -37,7 +37,10 @@ What is written:
 - Processes: `processes` processes under `process_names` distinct comm values.
 - cgroup v2 under sys/fs/cgroup: machine.slice/machine-qemu\\x2d<N>\\x2d<name>.scope per guest
   (with a libvirt/ child as libvirt makes), system.slice/<service>.service, optionally
-  kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<id>.slice; every cgroup has
+  kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<id>.slice, each pod with one
+  cri-containerd-<id>.scope container, as kubelet makes them: kubepods.slice limited to the
+  node's memory, the pods without memory.max and every hugepage size limited to 0 (requested by
+  none); every cgroup has
   hugetlb.<size>.{current,max,events,events.local,numa_stat,rsvd.current,rsvd.max} and
   memory.{current,max,high,low,min,swap.current,swap.max,events,events.local,pressure,stat}.
 """
@@ -489,23 +492,24 @@ def _write_processes(proc, spec, guests, rng):
     return out
 
 
-def _write_cgroup(path, spec, node_ids, rng, hugetlb=None, memory_current=None):
+def _write_cgroup(path, spec, node_ids, rng, hugetlb=None, memory_current=None,
+                  hugetlb_limit="max", memory_max="max"):
     """hugetlb: {size: bytes used}; node of use = first node unless given as (bytes, node)."""
     hugetlb = hugetlb or {}
     for size in spec.pools:
         short = _short(size)
         used, node = hugetlb.get(size, (0, node_ids[0]))
         _w(os.path.join(path, "hugetlb.%s.current" % short), "%d\n" % used)
-        _w(os.path.join(path, "hugetlb.%s.max" % short), "max\n")
+        _w(os.path.join(path, "hugetlb.%s.max" % short), "%s\n" % hugetlb_limit)
         _w(os.path.join(path, "hugetlb.%s.events" % short), "max 0\n")
         _w(os.path.join(path, "hugetlb.%s.events.local" % short), "max 0\n")
         _w(os.path.join(path, "hugetlb.%s.rsvd.current" % short), "%d\n" % used)
-        _w(os.path.join(path, "hugetlb.%s.rsvd.max" % short), "max\n")
+        _w(os.path.join(path, "hugetlb.%s.rsvd.max" % short), "%s\n" % hugetlb_limit)
         _w(os.path.join(path, "hugetlb.%s.numa_stat" % short),
            "total=%d %s\n" % (used, " ".join("N%d=%d" % (n, used if n == node else 0)
                                               for n in node_ids)))
     cur = memory_current if memory_current is not None else rng.randint(10 << 20, 4 << 30)
-    for name, value in (("memory.current", cur), ("memory.max", "max"), ("memory.high", "max"),
+    for name, value in (("memory.current", cur), ("memory.max", memory_max), ("memory.high", "max"),
                         ("memory.low", 0), ("memory.min", 0), ("memory.swap.current", 0),
                         ("memory.swap.max", "max")):
         _w(os.path.join(path, name), "%s\n" % value)
@@ -559,12 +563,17 @@ def _write_cgroups(sys_, spec, guests, node_ids, rng):
         out["system"].append("system.slice/" + unit)
     if spec.kubepods:
         kp = os.path.join(base, "kubepods.slice")
-        _write_cgroup(kp, spec, node_ids, rng)
+        _write_cgroup(kp, spec, node_ids, rng, memory_max=spec.memory_per_node_gib << 30)
         burst = os.path.join(kp, "kubepods-burstable.slice")
         _write_cgroup(burst, spec, node_ids, rng)
         for k in range(spec.kubepods):
             pod = "kubepods-burstable-pod%08x.slice" % rng.getrandbits(32)
-            _write_cgroup(os.path.join(burst, pod), spec, node_ids, rng)
+            container = "cri-containerd-%016x.scope" % rng.getrandbits(64)
+            cur = rng.randint(10 << 20, 1 << 30)
+            _write_cgroup(os.path.join(burst, pod), spec, node_ids, rng, memory_current=cur,
+                          hugetlb_limit=0)
+            _write_cgroup(os.path.join(burst, pod, container), spec, node_ids, rng,
+                          memory_current=cur - (1 << 20), hugetlb_limit=0)
             out["kubepods"].append("kubepods.slice/kubepods-burstable.slice/" + pod)
     return out
 

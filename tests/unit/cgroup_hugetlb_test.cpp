@@ -1,5 +1,6 @@
 #include "collectors/cgroup_hugetlb.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "exporter/scraper.h"
@@ -73,6 +74,59 @@ TEST(CgroupHugetlb, DepthZeroReadsOnlyTheParents) {
   EXPECT_NE(text.find("pagescope_cgroup_hugetlb_skipped_cgroups{reason=\"max_depth\"} 2"),
             std::string::npos)
       << text;
+}
+
+// Issue 23: services under system.slice are read by default; a unit that holds nothing costs
+// no series; reservations show where they exceed the usage (pages reserved at mmap time, not
+// yet touched), the reservation option shows them everywhere; a size a pod may not use
+// (kubelet's limit 0) says nothing until it is hit.
+TEST(CgroupHugetlb, ServicesReservationsAndSilentSizes) {
+  using ::testing::HasSubstr;
+  using ::testing::Not;
+  auto lean = testing::ScrapeText(testing::FixtureConfig(
+      "cgroup_v2", {"cgroup_hugetlb"}, "collectors:\n  cgroup_hugetlb:\n    max_depth: 2\n"));
+  const std::string pg =
+      "{cgroup=\"system.slice/postgresql.service\",unit=\"postgresql.service\","
+      "page_size=\"2MiB\"} ";
+  EXPECT_THAT(lean, HasSubstr("pagescope_cgroup_hugetlb_usage_bytes" + pg + "4194304\n"));
+  EXPECT_THAT(lean, HasSubstr("pagescope_cgroup_hugetlb_reserved_bytes" + pg + "67108864\n"));
+  EXPECT_THAT(lean, Not(HasSubstr("sshd")));
+  EXPECT_THAT(lean, Not(HasSubstr("unit=\"postgresql.service\",page_size=\"1GiB\"")));
+  // No limit and no limit hit: no limit-hit counter.
+  EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_max_events_total" + pg)));
+  // Preallocated guests: reservations equal the usage, no series by default.
+  EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_reserved_bytes{cgroup=\"machine.slice/"
+                                  "machine-qemu")));
+  // The pod's 1 GiB limit of 0 (not requested) costs its limit-hit counter only, there before
+  // its first hit; its 2 MiB reservation limit shows.
+  const std::string pod_1g =
+      "{cgroup=\"kubepods.slice/kubepods-burstable.slice/kubepods-"
+      "burstable-poda1b2.slice\",pod=\"a1b2\",qos=\"burstable\","
+      "page_size=\"1GiB\"} ";
+  EXPECT_THAT(lean, HasSubstr("pagescope_cgroup_hugetlb_max_events_total" + pod_1g + "0\n"));
+  EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_usage_bytes" + pod_1g)));
+  EXPECT_THAT(lean, Not(HasSubstr("pagescope_cgroup_hugetlb_limit_bytes" + pod_1g)));
+  EXPECT_THAT(lean, HasSubstr("pagescope_cgroup_hugetlb_reserved_limit_bytes{cgroup=\"kubepods."
+                              "slice/kubepods-burstable.slice/kubepods-burstable-poda1b2.slice\","
+                              "pod=\"a1b2\",qos=\"burstable\",page_size=\"2MiB\"} 4194304\n"));
+
+  auto all = testing::ScrapeText(testing::FixtureConfig(
+      "cgroup_v2", {"cgroup_hugetlb"},
+      "collectors:\n  cgroup_hugetlb:\n    max_depth: 2\n    reservations: true\n"
+      "    zero_sizes: true\n"));
+  EXPECT_THAT(all,
+              HasSubstr("pagescope_cgroup_hugetlb_reserved_bytes{cgroup=\"machine.slice/"
+                        "machine-qemu\\\\x2d1\\\\x2dvm1.scope\",vm=\"vm1\",page_size=\"2MiB\"} "
+                        "8589934592\n"));
+  EXPECT_THAT(all, HasSubstr("pagescope_cgroup_hugetlb_usage_bytes{cgroup=\"system.slice/"
+                             "sshd.service\",unit=\"sshd.service\",page_size=\"2MiB\"} 0\n"));
+  EXPECT_THAT(all, HasSubstr("pagescope_cgroup_hugetlb_max_events_total" + pg + "0\n"));
+}
+
+// The default parents include system.slice (databases, DPDK services).
+TEST(CgroupHugetlb, DefaultParentsReadSystemSlice) {
+  auto text = testing::ScrapeText(testing::FixtureConfig("cgroup_v2", {"cgroup_hugetlb"}, ""));
+  EXPECT_NE(text.find("cgroup=\"system.slice/postgresql.service\""), std::string::npos) << text;
 }
 
 TEST(CgroupHugetlb, OptionsAreValidated) {
