@@ -55,7 +55,7 @@ class TargetSelection {
   // Who every process is (its group, whether a QEMU guest): found when it is first seen and
   // again after an exec. Every process of `table` is seen in `procs` (ProcStates::See).
   void Classify(const Context& ctx, const ProcessTable& table, Procs& procs, MetricSink& out) {
-    PidReader reader(ctx.fs().procfs());
+    PidReader reader(ctx);
     for (const auto& p : table.processes) {
       auto seen = procs.See(p);
       if (!seen.fresh()) continue;
@@ -228,7 +228,7 @@ class CounterSet {
       }
       if (-h == ESRCH || -h == ENOENT) continue;  // the thread exited meanwhile
       if (-h == EACCES || -h == EPERM) {
-        ctx.WarnDenied(ctx.fs().Proc("<pid>/task/<tid>"),
+        ctx.WarnDenied(ctx.fs().Proc("<pid>/task/<tid>/perf_event_open"),
                        "perf_event_open: permission denied (another user's process needs "
                        "CAP_PERFMON)");
         Skip(proc, "denied");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <stdexcept>
 
 #include "collectors/registry.h"
@@ -18,7 +19,9 @@ Scraper::Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
       denied_limiter_(previous != nullptr
                           ? previous->denied_limiter_
                           : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))),
-      open_files_(previous != nullptr ? previous->open_files_ : std::make_shared<OpenFiles>()) {
+      open_files_(previous != nullptr ? previous->open_files_ : std::make_shared<OpenFiles>()),
+      walk_totals_(previous != nullptr ? previous->walk_totals_
+                                       : std::make_shared<WalkTotals>()) {
   for (const auto& spec : specs) {
     const auto& cc = config.collectors.at(spec.name);
     if (!cc.enabled) {
@@ -38,6 +41,47 @@ Scraper::Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
   }
 }
 
+void Scraper::EmitAccounting(const std::string& collector, const ReadAccounting& accounting,
+                             MetricSink& self) const {
+  for (const auto& [file, n] : accounting.denied()) {
+    self.Gauge("pagescope_scrape_denied_reads",
+               "Files of this kind the collector could not read in this scrape because "
+               "permission was denied (their series are missing: unknown, not zero; a warning "
+               "names the file). Only present when some were.",
+               {{"collector", collector}, {"file", file}}, static_cast<double>(n));
+  }
+  std::lock_guard lock(walk_totals_->mu);
+  for (const auto& [file, w] : accounting.walks()) {
+    for (const auto& [result, n] : w.results) {
+      walk_totals_->walks[{collector, file, result}] += n;
+    }
+    walk_totals_->seconds[{collector, file}] += w.seconds;
+  }
+}
+
+void Scraper::EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self) const {
+  std::lock_guard lock(walk_totals_->mu);
+  for (const auto& [key, n] : walk_totals_->walks) {
+    const auto& [collector, file, result] = key;
+    if (!ran.count(collector)) continue;
+    self.Counter("pagescope_scrape_walks_total",
+                 "Page-table walks (numa_maps, smaps_rollup: reads that hold the process's "
+                 "mmap_lock while they run) by result: done, or what was done instead: cgroup "
+                 "(figures from the process's own cgroup), sampled (a bounded move_pages sample), "
+                 "skipped (longer than the walk budget, nothing instead), cached (the last value, "
+                 "younger than the minimum interval).",
+                 {{"collector", collector}, {"file", file}, {"result", result}},
+                 static_cast<double>(n));
+  }
+  for (const auto& [key, seconds] : walk_totals_->seconds) {
+    if (!ran.count(key.first)) continue;
+    self.Counter("pagescope_scrape_walk_seconds_total",
+                 "Time spent in the page-table walks done (pagescope_scrape_walks_total "
+                 "result=\"done\").",
+                 {{"collector", key.first}, {"file", key.second}}, seconds);
+  }
+}
+
 std::vector<prometheus::MetricFamily> Scraper::Scrape(
     const std::vector<std::string>& collect, const std::vector<std::string>& exclude) const {
   auto is_enabled = [&](const std::string& n) {
@@ -54,12 +98,16 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(
   Context ctx(fs_, *denied_limiter_, open_files_.get());
   std::vector<prometheus::MetricFamily> all;
   MetricSink self;
+  std::set<std::string> ran;
   for (const auto& e : entries_) {
     if (!collect.empty() && std::find(collect.begin(), collect.end(), e.name) == collect.end()) {
       continue;
     }
     if (std::find(exclude.begin(), exclude.end(), e.name) != exclude.end()) continue;
+    ran.insert(e.name);
     MetricSink sink;
+    ReadAccounting accounting;
+    ctx.set_accounting(&accounting);
     auto start = std::chrono::steady_clock::now();
     bool ok = true;
     try {
@@ -81,8 +129,11 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(
                "Whether the collector succeeded (1) or failed (0) in this scrape.", l, ok ? 1 : 0);
     self.Gauge("pagescope_scrape_collector_duration_seconds",
                "How long the collector took in this scrape.", l, took.count());
+    ctx.set_accounting(nullptr);
+    EmitAccounting(e.name, accounting, self);
     for (auto& f : sink.Take()) all.push_back(std::move(f));
   }
+  EmitWalkTotals(ran, self);
   self.Info("pagescope_build_info", "Version and git revision pagescope was built from.",
             {{"version", kVersion}, {"revision", kRevision}});
   for (auto& f : self.Take()) all.push_back(std::move(f));

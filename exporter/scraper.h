@@ -1,11 +1,19 @@
 #pragma once
 // One scrape: runs the enabled collectors (or the collect[]/exclude[] subset), times each, and
-// adds pagescope_scrape_collector_{success,duration_seconds} and pagescope_build_info.
+// adds pagescope_scrape_collector_{success,duration_seconds} and pagescope_build_info, and from
+// each collector's ReadAccounting (framework/collector.h) pagescope_scrape_denied_reads
+// {collector,file} (this scrape, only when > 0), pagescope_scrape_walks_total
+// {collector,file,result} and pagescope_scrape_walk_seconds_total{collector,file} (since start,
+// kept over reloads).
 
 #include <prometheus/metric_family.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "exporter/config.h"
@@ -35,17 +43,27 @@ class Scraper {
   const std::vector<std::string>& disabled() const { return disabled_names_; }
 
  private:
+  // The walk counters since start (scrapes may run at once).
+  struct WalkTotals {
+    std::mutex mu;
+    std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> walks;
+    std::map<std::pair<std::string, std::string>, double> seconds;
+  };
   struct Entry {
     std::string name;
     std::string fingerprint;
     std::shared_ptr<Collector> collector;
   };
+  void EmitAccounting(const std::string& collector, const ReadAccounting& accounting,
+                      MetricSink& self) const;
+  void EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self) const;
   FsRoot fs_;
   std::vector<Entry> entries_;
   std::vector<std::string> enabled_names_;
   std::vector<std::string> disabled_names_;
   std::shared_ptr<log::RateLimiter> denied_limiter_;
   std::shared_ptr<OpenFiles> open_files_;
+  std::shared_ptr<WalkTotals> walk_totals_;
 };
 
 }  // namespace pagescope

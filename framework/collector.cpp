@@ -86,11 +86,47 @@ std::optional<std::vector<std::string>> Context::DirNames(DirResult r,
   return std::move(r.names);
 }
 
-void Context::WarnDenied(const std::filesystem::path& path, const std::string& error) const {
+void Context::WarnDenied(const std::filesystem::path& path, const std::string& error,
+                         const std::filesystem::path& actual) const {
+  if (accounting_ != nullptr) accounting_->Denied(path.filename().string());
   if (denied_limiter_.Allow(path.string())) {
     log::Warn("cannot read, no series (logged at most once a minute per path)",
-              {{"path", path.string()}, {"err", error}});
+              {{"path", (actual.empty() ? path : actual).string()}, {"err", error}});
   }
+}
+
+void Context::CountWalk(const std::string& file, const std::string& result,
+                        double seconds) const {
+  if (accounting_ != nullptr) accounting_->Walk(file, result, seconds);
+}
+
+void Context::DeclareWalks(const std::string& file,
+                           std::initializer_list<const char*> results) const {
+  if (accounting_ == nullptr) return;
+  for (const char* r : results) accounting_->Walk(file, r, 0, 0);
+}
+
+void ReadAccounting::Denied(const std::string& file) {
+  std::lock_guard lock(mu_);
+  ++denied_[file];
+}
+
+void ReadAccounting::Walk(const std::string& file, const std::string& result, double seconds,
+                          std::uint64_t count) {
+  std::lock_guard lock(mu_);
+  Walks& w = walks_[file];
+  w.results[result] += count;
+  w.seconds += seconds;
+}
+
+std::map<std::string, std::uint64_t> ReadAccounting::denied() const {
+  std::lock_guard lock(mu_);
+  return denied_;
+}
+
+std::map<std::string, ReadAccounting::Walks> ReadAccounting::walks() const {
+  std::lock_guard lock(mu_);
+  return walks_;
 }
 
 const OptionValue& CollectorOptions::Get(const std::string& name) const {

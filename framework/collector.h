@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +24,33 @@
 
 namespace pagescope {
 
+// What the reads of one collector ran into beyond their content, in one scrape: files it could
+// not read because permission was denied, by the kernel file's name (`numa_maps`,
+// `memory.numa_stat`), and its page-table walks (numa_maps, smaps_rollup: reads that hold the
+// process's mmap_lock for as long as they take) by file and result (`done`, or what was done
+// instead: `cgroup`, `sampled`, `skipped`, `cached`), with the seconds they took. The scraper
+// keeps one per collector and scrape and turns it into pagescope_scrape_denied_reads,
+// pagescope_scrape_walks_total and pagescope_scrape_walk_seconds_total. Thread-safe (the /proc
+// walk reads from several threads).
+class ReadAccounting {
+ public:
+  struct Walks {
+    std::map<std::string, std::uint64_t> results;  // result -> walks
+    double seconds = 0;                            // time spent in walks done
+  };
+  void Denied(const std::string& file);
+  // `count` 0 declares the result without counting one (so its counter exists from the start).
+  void Walk(const std::string& file, const std::string& result, double seconds = 0,
+            std::uint64_t count = 1);
+  std::map<std::string, std::uint64_t> denied() const;
+  std::map<std::string, Walks> walks() const;  // by file
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::uint64_t> denied_;
+  std::map<std::string, Walks> walks_;
+};
+
 // Handed to every Collect call; one per scrape. Reads go through the injected roots.
 class Context {
  public:
@@ -30,6 +59,10 @@ class Context {
       : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files) {}
 
   const FsRoot& fs() const { return fs_; }
+
+  // Where the reads of the collector that runs now are accounted (the scraper sets one per
+  // collector); nullptr: nowhere.
+  void set_accounting(ReadAccounting* accounting) { accounting_ = accounting; }
 
   // The whole file, or nullopt when it is missing (the kernel lacks it; logged at debug) or
   // permission is denied (warned at most once a minute per path). Other failures (a directory,
@@ -54,8 +87,18 @@ class Context {
   // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
   std::optional<std::vector<std::string>> ReadSubdirs(const std::filesystem::path& path) const;
 
-  // Warns about a permission problem at most once a minute per key.
-  void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
+  // A file not read because permission was denied: counted for the running collector under
+  // the file's name (the last component of `path`) and warned about at most once a minute per
+  // `path`. `path` may be a pattern standing for many files ("/proc/<pid>/numa_maps"): then
+  // `actual` names the one that was denied in the warning.
+  void WarnDenied(const std::filesystem::path& path, const std::string& error,
+                  const std::filesystem::path& actual = {}) const;
+  // A page-table walk of `file` (numa_maps, smaps_rollup) with its result: `done` (it took
+  // `seconds`), or what was done instead (ReadAccounting).
+  void CountWalk(const std::string& file, const std::string& result, double seconds = 0) const;
+  // Declares the walk results a collector may report, so their counters exist from its first
+  // scrape (counted 0 until they happen).
+  void DeclareWalks(const std::string& file, std::initializer_list<const char*> results) const;
 
   // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
   // per scrape and key. The collectors of one scrape run one after another.
@@ -78,6 +121,7 @@ class Context {
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
   OpenFiles* open_files_;
+  ReadAccounting* accounting_ = nullptr;
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 

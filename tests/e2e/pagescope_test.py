@@ -223,6 +223,8 @@ def normalize(text):
     for line in text.splitlines():
         if "pagescope_scrape_collector_duration_seconds" in line:
             continue
+        if "pagescope_scrape_walk_seconds_total" in line:
+            continue
         if "pagescope_build_info" in line:
             continue
         keep.append(line)
