@@ -9,6 +9,8 @@
 #include <prometheus/metric_family.h>
 
 #include <map>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -35,9 +37,12 @@ class Scraper {
           const Scraper* previous = nullptr);
 
   // Throws std::invalid_argument when `collect` or `exclude` names a collector that is not
-  // enabled (the server answers 400).
+  // enabled (the server answers 400). Collectors see `deadline` through their Context; one that
+  // returns after it (cut) or has not started by then is marked failed for this scrape and
+  // counted in pagescope_scrape_collector_deadline_exceeded_total.
   std::vector<prometheus::MetricFamily> Scrape(const std::vector<std::string>& collect = {},
-                                               const std::vector<std::string>& exclude = {}) const;
+                                               const std::vector<std::string>& exclude = {},
+                                               Deadline deadline = kNoDeadline) const;
 
   const std::vector<std::string>& enabled() const { return enabled_names_; }
   const std::vector<std::string>& disabled() const { return disabled_names_; }
@@ -53,6 +58,8 @@ class Scraper {
     std::string name;
     std::string fingerprint;
     std::shared_ptr<Collector> collector;
+    // Scrapes whose deadline cut this collector; kept across reloads with the collector.
+    std::shared_ptr<std::atomic<std::uint64_t>> deadline_exceeded;
   };
   void EmitAccounting(const std::string& collector, const ReadAccounting& accounting,
                       MetricSink& self) const;

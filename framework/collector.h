@@ -4,6 +4,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -51,18 +52,38 @@ class ReadAccounting {
   std::map<std::string, Walks> walks_;
 };
 
+// When the collectors of a scrape must have stopped, on the steady clock; kNoDeadline: never
+// (a scrape without a timeout: tests, golden files).
+using Deadline = std::chrono::steady_clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
 // Handed to every Collect call; one per scrape. Reads go through the injected roots.
 class Context {
  public:
   // `open_files`, when given, keeps sysfs descriptors open between scrapes (OpenFiles).
-  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr)
-      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files) {}
+  // `deadline`: when the scrape's collectors must have stopped (the scraper derives it from the
+  // scraper's timeout, exporter/scraper.h).
+  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr,
+          Deadline deadline = kNoDeadline)
+      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files), deadline_(deadline) {}
 
   const FsRoot& fs() const { return fs_; }
 
   // Where the reads of the collector that runs now are accounted (the scraper sets one per
   // collector); nullptr: nowhere.
   void set_accounting(ReadAccounting* accounting) { accounting_ = accounting; }
+  // The scrape's deadline, kNoDeadline when it has none.
+  Deadline deadline() const { return deadline_; }
+  // True once the deadline has passed. A collector whose work grows with the host (processes,
+  // guests, cgroups, anything walked one by one) checks it between those units and returns when
+  // it is true: the scraper then marks it failed for this scrape ("deadline exceeded",
+  // pagescope_scrape_collector_success 0, pagescope_scrape_collector_deadline_exceeded_total),
+  // keeps what it emitted before (so emit nothing a later part would have to correct: no partial
+  // sums of counters) and answers in time. A collector need not check it around single small
+  // reads. Costs one clock read (a few tens of nanoseconds).
+  bool Expired() const {
+    return deadline_ != kNoDeadline && std::chrono::steady_clock::now() >= deadline_;
+  }
 
   // The whole file, or nullopt when it is missing (the kernel lacks it; logged at debug) or
   // permission is denied (warned at most once a minute per path). Other failures (a directory,
@@ -122,6 +143,7 @@ class Context {
   log::RateLimiter& denied_limiter_;
   OpenFiles* open_files_;
   ReadAccounting* accounting_ = nullptr;
+  Deadline deadline_;
   mutable std::map<std::string, std::shared_ptr<void>> memo_;
 };
 
