@@ -5,11 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <set>
 
 #include "framework/errors.h"
 #include "kernel/proc_mountinfo.h"
 #include "kernel/proc_pid_maps.h"
+#include "tests/unit/test_util.h"
 
 namespace pagescope {
 namespace {
@@ -62,13 +66,8 @@ TEST(ProcPidMaps, Fields) {
 }
 
 TEST(ProcPidMaps, GarbageNamesTheLine) {
-  auto line_of = [](const std::string& text) -> std::size_t {
-    try {
-      ParseProcPidMaps(text);
-    } catch (const ParseError& e) {
-      return e.line();
-    }
-    return 0;
+  auto line_of = [](const std::string& text) {
+    return testing::LineOfError([&] { ParseProcPidMaps(text); });
   };
   const std::string good = "7f0000000000-7f0040000000 rw-p 00000000 00:00 0\n";
   EXPECT_EQ(line_of(good + "7f0000000000-7f0040000000 rw-p 00000000 00:00\n"), 2u);    // no inode
@@ -264,6 +263,30 @@ TEST(PageSample, StrataDoNotAlias) {
   for (auto a : plan[0].addresses) odd += (a / 4096) % 2;
   EXPECT_GT(odd, 1800u);
   EXPECT_LT(odd, 2296u);
+}
+
+// Through SamplePages on a tree that is not procfs (PROCMAP_QUERY is refused there, so the maps
+// text is read): garbage names the file and line before any page is asked; a process without
+// a maps file is gone.
+TEST(PageSample, GarbageInTheMapsFileNamesIt) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("pagescope-page-sample-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  testing::WriteText(dir / "proc" / "4242" / "maps",
+                     "7f0000000000-7f0040000000 rw-p 00000000 00:00 0\nnot a mapping\n");
+  FsRoot fs(dir / "proc", dir / "sys", dir);
+  log::RateLimiter limiter(std::chrono::minutes(1));
+  Context ctx(fs, limiter);
+  try {
+    SamplePages(ctx, 4242, PageSampleOptions{});
+    ADD_FAILURE() << "no error";
+  } catch (const CollectError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind((dir / "proc" / "4242" / "maps").string() + ":2: ", 0),
+              0u)
+        << e.what();
+  }
+  EXPECT_EQ(SamplePages(ctx, 4243, PageSampleOptions{}), std::nullopt);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
