@@ -7,8 +7,8 @@
 // anonymous mappings; "[heap]", "[stack]", "[vdso]", "[anon:NAME]"; " (deleted)" appended for an
 // unlinked file; a newline in it escaped as "\012") after blanks that pad it to a column.
 // Reading it costs per mapping, never per page: the kernel formats one line per VMA and walks no
-// page table (since the per-VMA-lock series of 2025 not even under mmap_lock; see
-// docs/processes-and-vms.md, "Estimated placement").
+// page table, under the mmap_lock per read chunk, or per-VMA locks only on newer kernels (6.18
+// here; docs/processes-and-vms.md, "Estimated placement").
 
 #include <cstdint>
 #include <string>

@@ -140,18 +140,16 @@ void ProbeHugetlbDevices(const Context& ctx, PageSizeClues& clues) {
   }
 }
 
-bool StartsWith(std::string_view s, std::string_view prefix) { return s.starts_with(prefix); }
-
 }  // namespace
 
 bool SampledByName(const ListedMapping& m) {
   if (m.end - m.start < kMinSampledMappingBytes || !m.any_access) return false;
   std::string_view name = m.name;
-  if (StartsWith(name, "[")) {
-    return name == "[heap]" || StartsWith(name, "[stack") || StartsWith(name, "[anon:") ||
-           StartsWith(name, "[anon_shmem:");
+  if (name.starts_with("[")) {
+    return name == "[heap]" || name.starts_with("[stack") || name.starts_with("[anon:") ||
+           name.starts_with("[anon_shmem:");
   }
-  if (StartsWith(name, "anon_inode:")) return name == "anon_inode:[kvm-gmem]";
+  if (name.starts_with("anon_inode:")) return name == "anon_inode:[kvm-gmem]";
   return true;
 }
 
@@ -356,7 +354,7 @@ std::optional<PageSample> SamplePages(const Context& ctx, int pid, const PageSam
   bool need_mounts = false;
   for (const auto& m : listed) {
     if (!SampledByName(m)) continue;
-    if ((text && m.inode != 0) || StartsWith(m.name, "/dev/")) need_mounts = true;
+    if ((text && m.inode != 0) || m.name.starts_with("/dev/")) need_mounts = true;
   }
   if (need_mounts) {
     const auto mountinfo_path = ctx.fs().Proc(dir + "/mountinfo");

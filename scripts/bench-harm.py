@@ -34,12 +34,16 @@ An exporter is started per phase and stopped after it; the phases are 2 s apart.
                 directory when it is not mounted), how often listing a guest's mappings
                 (PROCMAP_QUERY, maps text), reading its numa_maps and one move_pages(2) query of
                 64 pages take the guest's mmap_lock.
+  --lab         instead: stand-in guests of 1 GiB pages (which this host cannot hold), 2 MiB and
+                4 KiB pages inside the guest lab (tests/lab, two nodes, Debian's 6.1 under TCG),
+                idle and scraped once a second by the lab's pagescope (default configuration).
   --smoke       one 256 MiB 4 KiB guest, 3 s phases, idle and the default configuration only, no
                 process-exporter (the default test run checks the table's shape with it).
 
 usage: scripts/bench-harm.py [--build build] [--sizes 1,4] [--seconds 15] [--small-gib 1]
                              [--configs default,qemu_smaps,...] [--no-huge] [--no-peers]
-                             [--write-docs] | --walk-cost [--reads 7] | --lock-check | --smoke
+                             [--write-docs] | --walk-cost [--reads 7] | --lock-check | --lab
+                             | --smoke
 The 16 GiB size is opt-in (--sizes 1,4,16): with it this needs about 17 GiB free. --write-docs
 replaces the harm table in docs/performance.md (between the bench-harm markers) with this run's,
 with the date and the command. Root (the hugepage pool, the tracefs); holds kernel_lock() (tests/e2e/
@@ -116,6 +120,8 @@ class Guest:
         else:
             cmd += ["-object", "memory-backend-ram,id=pc.ram,size=%dM" % mib]
         cmd += ["-machine", "pc,memory-backend=pc.ram", "-standin-backing", backing] + list(extra)
+        if os.geteuid() == 0:
+            cmd.append("-standin-rt")  # rounds wait for the lock, not for a CPU
         self.proc = subprocess.Popen(cmd, executable=os.path.join(tools, "standin_guest"),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.stalls = []
@@ -247,7 +253,8 @@ def table(results):
     for gname, rows in results:
         for name, r in rows:
             cells = [gname, name.replace("_", " ") if name != PEER else
-                     "process-exporter -gather-smaps", fmt(r["worst"]), fmt(r["median"], "%.2f")]
+                     "process-exporter -gather-smaps", fmt(r["worst"], "%.2f"),
+                     fmt(r["median"], "%.2f")]
             for c in ("qemu", "processes"):
                 v = r["collectors"].get(c)
                 cells.append("-" if v is None else "%.1f / %.1f" % v)
@@ -346,6 +353,69 @@ def sampler(tools, pid, reads, *extra):
     secs = [float(x) for x in re.findall(r"^path=\S+ seconds=(\S+)", out, re.M)]
     calls = [float(x) for x in re.findall(r"max_call_seconds=(\S+)", out)]
     return statistics.median(secs), statistics.median(calls)
+
+
+def lab_guests(args):
+    """Stand-in guests inside the guest lab (tests/lab: Debian's 6.1 kernel under QEMU, two nodes,
+    1 GiB pages), scraped by the lab's own pagescope (default configuration) from the host: the
+    1 GiB-page case this host cannot hold. Under TCG every figure is that of an emulated CPU,
+    many times the host's: compare idle with scraped, not with the host's table."""
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "lab"))
+    import guest as lab
+    cases = [("hugetlb-1G", "hugetlb", 1024, 1048576), ("hugetlb-2M", "hugetlb", 64, 2048),
+             ("4k-0.25G", "4k", 256, 0)]
+    results = []
+    with lab.Guest(tools=["standin_guest"]) as g:
+        g.run("ln -s /bin/standin_guest /tmp/qemu-system-x86_64")
+        for gname, backing, mib, kb in cases:
+            obj = ("memory-backend-memfd,id=pc.ram,size=%dM,hugetlb=on,hugetlbsize=%dK,share=on"
+                   % (mib, kb) if backing == "hugetlb" else
+                   "memory-backend-ram,id=pc.ram,size=%dM" % mib)
+            out = "/tmp/%s.out" % gname
+            g.run("(sleep 100000 | /tmp/qemu-system-x86_64 -name guest=%s -m %d -object %s "
+                  "-machine pc,memory-backend=pc.ram -standin-backing %s -standin-hugetlb-kb "
+                  "%d > %s 2>&1) &" % (gname, mib, obj, backing, kb or 2048, out))
+            deadline = time.monotonic() + 300
+            while "ready" not in g.run("cat %s" % out):
+                if time.monotonic() > deadline:
+                    sys.exit("%s did not start in the lab: %s" % (gname, g.run("cat " + out)))
+                time.sleep(1)
+
+            def lines():
+                return int(g.run("grep -c stall %s || true" % out).strip() or 0)
+
+            def stalls(a, b):
+                got = [int(x) for x in re.findall(r"worst_us=(\d+)", g.run("cat " + out))]
+                return [us / 1000 for us in got[a:b]]
+
+            time.sleep(2)
+            a = lines()
+            time.sleep(args.seconds)
+            idle = stalls(a, lines())
+            time.sleep(2)
+            a = lines()
+            per, walls = {}, []
+            start = time.monotonic()
+            for n in range(int(args.seconds)):
+                t0 = time.monotonic()
+                body = g.scrape(timeout=120)
+                walls.append(time.monotonic() - t0)
+                for c, v in collector_durations(body).items():
+                    per.setdefault(c, []).append(v)
+                time.sleep(max(0.0, start + n + 1 - time.monotonic()))
+            time.sleep(1.2)
+            scraped = stalls(a, lines())
+            g.run("kill $(pidof sleep) 2>/dev/null || true")
+            for name, st, p, w in (("idle", idle, None, None), ("default", scraped, per, walls)):
+                row = {"worst": max(st) if st else None,
+                       "median": statistics.median(st) if st else None, "collectors": {},
+                       "wall": (statistics.median(w) * 1000, max(w) * 1000) if w else None}
+                for c, v in (p or {}).items():
+                    row["collectors"][c] = (statistics.median(v) * 1000, max(v) * 1000)
+                results.append(("lab " + gname, [(name, row)]))
+                print("| lab %s | %s | %s |" % (gname, name, fmt(row["worst"])), flush=True)
+    print()
+    print("\n".join(table(results)))
 
 
 def walk_cost(args, tools):
@@ -508,6 +578,8 @@ def main():
     ap.add_argument("--walk-cost", action="store_true")
     ap.add_argument("--reads", type=int, default=7)
     ap.add_argument("--lock-check", action="store_true")
+    ap.add_argument("--lab", action="store_true",
+                    help="stand-in guests with 1 GiB, 2 MiB and 4 KiB pages in the guest lab")
     ap.add_argument("--smoke", action="store_true")
     args = ap.parse_args()
     if args.smoke:
@@ -518,10 +590,12 @@ def main():
     for exe in (pagescope, os.path.join(tools, "standin_guest"), os.path.join(tools, "page_sample")):
         if not os.access(exe, os.X_OK):
             sys.exit("missing %s: build first (cmake --build build)" % exe)
-    needs_root = args.walk_cost or args.lock_check or not args.no_huge
+    needs_root = args.walk_cost or args.lock_check or not (args.no_huge or args.lab)
     if needs_root and os.geteuid() != 0:
         sys.exit("needs root (hugepage pool, tracefs); --smoke or --no-huge run without")
-    if args.lock_check:
+    if args.lab:
+        lab_guests(args)
+    elif args.lock_check:
         with kernel_lock():
             lock_check(tools)
     elif args.walk_cost:

@@ -9,8 +9,9 @@
  *   qemu-system-x86_64 -name guest=g1,debug-threads=on -m 1024
  *       -object memory-backend-ram,id=pc.ram,size=1024M -machine pc,memory-backend=pc.ram
  *       -standin-backing 4k|hugetlb|thp [-standin-hugetlb-kb 2048] [-standin-vmas N]
- * Only -m (MiB), -standin-backing, -standin-hugetlb-kb and -standin-vmas are read; the rest is
- * there for the qemu collector (proctable/qemu_cmdline.h).
+ *       [-standin-rt]
+ * Only -m (MiB) and the -standin-* options are read; the rest is there for the qemu collector
+ * (proctable/qemu_cmdline.h).
  *   4k:      anonymous private memory with MADV_NOHUGEPAGE (THP cannot fold it), every 4 KiB
  *            page touched: one page-table entry per page, as a guest backed by 4 KiB pages;
  *   hugetlb: a hugetlb memfd of the given page size (as memory-backend-memfd,hugetlb=on), mapped
@@ -18,6 +19,9 @@
  *   thp:     anonymous memory aligned to 2 MiB with MADV_HUGEPAGE, touched.
  * -standin-vmas N adds N one-page mappings that cannot merge (alternating protections): a
  * process with many mappings and little memory, for the cost of listing mappings.
+ * -standin-rt runs the mapping thread under SCHED_FIFO (priority 1; needs root or CAP_SYS_NICE,
+ * exit 5 otherwise): on a machine busy with other work its rounds then measure waiting for the
+ * mmap_lock, not waiting for a CPU (it runs about 5 % of the time: 1 ms sleeps).
  *
  * Prints "ready" once the memory is touched, then once a second
  *   "stall worst_us=W rounds=R"
@@ -28,6 +32,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -115,7 +120,11 @@ static int touch(char* p, size_t len, size_t step) {
 
 int main(int argc, char** argv) {
   long mib = 0, hugetlb_kb = 2048, vmas = 0;
+  int rt = 0;
   const char* backing = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-standin-rt") == 0) rt = 1;
+  }
   for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "-m") == 0) mib = atol(argv[i + 1]);
     if (strcmp(argv[i], "-standin-backing") == 0) backing = argv[i + 1];
@@ -173,13 +182,23 @@ int main(int argc, char** argv) {
       return 5;
     }
   }
-  printf("ready\n");
-  fflush(stdout);
   pthread_t t;
-  if (pthread_create(&t, NULL, churn, NULL) != 0) {
-    fprintf(stderr, "standin_guest: pthread_create failed\n");
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  if (rt) {
+    struct sched_param sp = {.sched_priority = 1};
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+    pthread_attr_setschedparam(&attr, &sp);
+  }
+  int err = pthread_create(&t, &attr, churn, NULL);
+  if (err != 0) {
+    fprintf(stderr, "standin_guest: pthread_create%s: %s\n", rt ? " (SCHED_FIFO)" : "",
+            strerror(err));
     return 5;
   }
+  printf("ready\n");
+  fflush(stdout);
   char buf[64];
   while (read(0, buf, sizeof buf) > 0) {
   }
