@@ -13,11 +13,12 @@
 #include "kernel/sysfs.h"
 #include "proctable/bpf_tasks.h"
 #include "proctable/numa_locality.h"
+#include "proctable/placement.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
 #include "proctable/smaps_guard.h"
-#include "proctable/walk_cost.h"
 #include "proctable/walk.h"
+#include "proctable/walk_cost.h"
 
 namespace pagescope {
 
@@ -389,6 +390,8 @@ struct GroupSums {
   std::uint64_t locked = 0;
   std::uint64_t pinned = 0;
   std::map<std::pair<int, std::uint64_t>, std::uint64_t> hugetlb_nodes;  // (node, size) -> bytes
+  std::uint64_t sampled_processes = 0;  // whose per-node figures are sampled estimates
+  std::uint64_t sample_pages = 0;       // addresses asked for them
 };
 
 // One walk of /proc/<pid>/numa_maps for both hugetlb_numa and numa_locality; nullopt when the
@@ -409,6 +412,20 @@ std::optional<ProcPidNumaMaps> ReadNumaMaps(const Context& ctx, const PidReader&
 
 void AddHugetlbNodes(const ProcPidNumaMaps& m, GroupSums& g) {
   for (const auto& [key, pages] : m.huge_pages) g.hugetlb_nodes[key] += pages * key.second;
+}
+
+// With hugetlb_numa or numa_locality: how much of the group's per-node figures this scrape are
+// sampled estimates (only for groups that have some).
+void EmitSampled(const std::string& group, const GroupSums& g, MetricSink& out) {
+  if (g.sampled_processes == 0) return;
+  out.Gauge("pagescope_process_placement_sampled_processes",
+            "Processes of the group whose per-node figures (hugetlb_numa, numa_locality) are "
+            "estimated from a move_pages sample in this scrape: too long to walk.",
+            {{"group", group}}, static_cast<double>(g.sampled_processes));
+  out.Gauge("pagescope_process_placement_sample_pages",
+            "Pages of those processes asked of the kernel (move_pages) for the estimate: a "
+            "node's share is within 0.98/sqrt(present pages) at 95 %.",
+            {{"group", group}}, static_cast<double>(g.sample_pages));
 }
 
 void EmitHugetlbNodes(const std::string& group, const GroupSums& g, MetricSink& out) {
@@ -467,9 +484,8 @@ struct Faults {
 
 class ProcessesCollector : public Collector {
  public:
-  ProcessesCollector(ProcessMatchers matchers, WalkRule rule, bool smaps,
-                     SmapsGuard::Limits limits, std::size_t max_groups,
-                     GroupPlaces::Clock::duration idle,
+  ProcessesCollector(ProcessMatchers matchers, WalkRule rule, bool smaps, SmapsGuard::Limits limits,
+                     std::size_t max_groups, GroupPlaces::Clock::duration idle,
                      std::function<GroupPlaces::Clock::time_point()> now, GroupLocality locality)
       : locality_(std::move(locality)),
         matchers_(std::move(matchers)),
@@ -492,7 +508,7 @@ class ProcessesCollector : public Collector {
     Scrape s(ctx, table);
     if (smaps_) s.smaps.emplace(ctx);
     if (hugetlb_numa_max_ > 0 || locality_.enabled()) {
-      ctx.DeclareWalks("numa_maps", {"done", "skipped", "deferred"});
+      ctx.DeclareWalks("numa_maps", {"done", "sampled", "skipped", "deferred"});
     }
     ReadKsmState(ctx, s, out);
     const std::vector<Live*> lives = MatchGroups(s);
@@ -647,7 +663,8 @@ class ProcessesCollector : public Collector {
   }
 
   // numa_maps at most once per process, for hugetlb_numa and numa_locality, when the walk rule
-  // allows it (and, for hugetlb_numa alone, within hugetlb_numa_max_processes per scrape).
+  // allows it (and, for hugetlb_numa alone, within hugetlb_numa_max_processes per scrape); a
+  // sampled estimate instead when it does not (proctable/placement.h).
   void AddNumaMaps(const Context& ctx, Scrape& s, const ProcessEntry& p, const std::string& name,
                    GroupSums& g, MetricSink& out) {
     const bool locality = locality_.enabled() && locality_.Wants(name);
@@ -655,11 +672,18 @@ class ProcessesCollector : public Collector {
         hugetlb_numa_max_ > 0 && p.status.hugetlb_pages && *p.status.hugetlb_pages > 0;
     if (!locality && !hugetlb_nodes) return;
     std::optional<ProcPidNumaMaps> numa;
+    std::optional<PlacementEstimate> estimate;
     const WalkSize size = WalkSizeOf(p, s.page_size, HugetlbEntrySize(ctx));
     if (!rule_.Allows(WalkFile::kNumaMaps, size) ||
         (locality && numa_max_resident_ != 0 &&
          p.stat.rss_pages * s.page_size > numa_max_resident_)) {
-      ctx.CountWalk("numa_maps", "skipped");
+      estimate = SamplePlacement(ctx, p);
+      if (estimate) {
+        ++g.sampled_processes;
+        g.sample_pages += estimate->asked;
+      } else {
+        ctx.CountWalk("numa_maps", "skipped");
+      }
     } else if (!locality && s.hugetlb_numa_reads >= hugetlb_numa_max_) {
       ctx.CountWalk("numa_maps", "deferred");
     } else {
@@ -667,7 +691,13 @@ class ProcessesCollector : public Collector {
       numa = ReadNumaMaps(ctx, s.reader, p, buf_, out);
     }
     if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
-    if (locality) locality_.Add(ctx, s.reader, p, name, numa ? &*numa : nullptr, buf_);
+    if (hugetlb_nodes && estimate) {
+      for (const auto& [key, bytes] : estimate->hugetlb) g.hugetlb_nodes[key] += bytes;
+    }
+    if (locality) {
+      locality_.Add(ctx, s.reader, p, name, numa ? &*numa : nullptr,
+                    estimate ? &estimate->memory : nullptr, buf_);
+    }
   }
 
   void AddKsmStat(Scrape& s, const ProcessEntry& p, GroupSums& g, MetricSink& out) {
@@ -746,6 +776,7 @@ class ProcessesCollector : public Collector {
       }
       EmitLockedPinnedAndKsmProfit(l, g, s.any_locked, s.ksm_known && s.any_ksm_profit, out);
       EmitHugetlbNodes(name, g, out);
+      EmitSampled(name, g, out);
     }
   }
 
@@ -823,7 +854,7 @@ class ProcessesCollector : public Collector {
   std::uint64_t denied_ = 0;
 
  public:
-  long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
+  long long hugetlb_numa_max_ = 0;       // 0: off (the hugetlb_numa option)
   std::uint64_t numa_max_resident_ = 0;  // the deprecated numa_max_resident; 0: not set
   // Where the table comes from (the source and status_interval_seconds options); the qemu and
   // tlb collectors of the scrape share it (ScanProcesses).
@@ -889,9 +920,9 @@ std::unique_ptr<Collector> MakeProcessesCollector(
   GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
                          static_cast<std::size_t>(numa_max_threads));
   auto source = MakeProcessSource(o, now);  // before `now` moves into the collector
-  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), rule, o.Bool("smaps"),
-                                                limits, static_cast<std::size_t>(max_groups),
-                                                *idle, std::move(now), std::move(locality));
+  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), rule, o.Bool("smaps"), limits,
+                                                static_cast<std::size_t>(max_groups), *idle,
+                                                std::move(now), std::move(locality));
   c->numa_max_resident_ = numa_max_resident;
   c->source_ = std::move(source);
   long long numa_max = o.Int("hugetlb_numa_max_processes");
@@ -956,7 +987,8 @@ CollectorSpec ProcessesCollectorSpec() {
   spec.options.push_back(
       {"hugetlb_numa_max_processes", OptionType::kInt, "64",
        "With hugetlb_numa: at most this many numa_maps walks per scrape for it (of processes "
-       "walk_max_ms allows); the rest count in pagescope_scrape_walks_total{result=\"deferred\"}."});
+       "walk_max_ms allows); the rest count in "
+       "pagescope_scrape_walks_total{result=\"deferred\"}."});
   // source=bpf loads the BPF task iterator when the collector is made, after privileges are
   // dropped: keep what it needs.
   spec.capabilities_for = [](const CollectorOptions& o) {

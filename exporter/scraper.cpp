@@ -20,8 +20,7 @@ Scraper::Scraper(const Config& config, const std::vector<CollectorSpec>& specs,
                           ? previous->denied_limiter_
                           : std::make_shared<log::RateLimiter>(std::chrono::minutes(1))),
       open_files_(previous != nullptr ? previous->open_files_ : std::make_shared<OpenFiles>()),
-      walk_totals_(previous != nullptr ? previous->walk_totals_
-                                       : std::make_shared<WalkTotals>()) {
+      walk_totals_(previous != nullptr ? previous->walk_totals_ : std::make_shared<WalkTotals>()) {
   for (const auto& spec : specs) {
     const auto& cc = config.collectors.at(spec.name);
     if (!cc.enabled) {
@@ -55,8 +54,21 @@ void Scraper::EmitAccounting(const std::string& collector, const ReadAccounting&
                "names the file). Only present when some were.",
                {{"collector", collector}, {"file", file}}, static_cast<double>(n));
   }
+  const auto walks = accounting.walks();
+  for (const auto& [file, w] : walks) {
+    std::uint64_t n = 0;
+    for (const auto& [result, count] : w.results) {
+      if (result == "done" || result == "sampled") n += count;
+    }
+    if (n == 0) continue;
+    self.Gauge("pagescope_scrape_walk_max_seconds",
+               "The longest single page-table walk of this file in this scrape (or, for a "
+               "sample taken instead, its longest move_pages call): how long pagescope held one "
+               "process's mmap_lock at most. Only present when a walk or sample was done.",
+               {{"collector", collector}, {"file", file}}, w.max_hold);
+  }
   std::lock_guard lock(walk_totals_->mu);
-  for (const auto& [file, w] : accounting.walks()) {
+  for (const auto& [file, w] : walks) {
     for (const auto& [result, n] : w.results) {
       walk_totals_->walks[{collector, file, result}] += n;
     }
@@ -81,8 +93,8 @@ void Scraper::EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self)
   for (const auto& [key, seconds] : walk_totals_->seconds) {
     if (!ran.count(key.first)) continue;
     self.Counter("pagescope_scrape_walk_seconds_total",
-                 "Time spent in the page-table walks done (pagescope_scrape_walks_total "
-                 "result=\"done\").",
+                 "Time spent in the page-table walks done and in the samples taken instead "
+                 "(pagescope_scrape_walks_total result done and sampled).",
                  {{"collector", key.first}, {"file", key.second}}, seconds);
   }
 }

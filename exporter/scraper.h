@@ -8,9 +8,9 @@
 
 #include <prometheus/metric_family.h>
 
-#include <map>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>

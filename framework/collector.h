@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <map>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -37,12 +37,14 @@ class ReadAccounting {
  public:
   struct Walks {
     std::map<std::string, std::uint64_t> results;  // result -> walks
-    double seconds = 0;                            // time spent in walks done
+    double seconds = 0;   // time spent in walks done and samples taken instead
+    double max_hold = 0;  // the longest single walk or move_pages call: the longest lock hold
   };
   void Denied(const std::string& file);
   // `count` 0 declares the result without counting one (so its counter exists from the start).
+  // `hold`: the longest mmap_lock hold within it (a walk: all of `seconds`).
   void Walk(const std::string& file, const std::string& result, double seconds = 0,
-            std::uint64_t count = 1);
+            std::uint64_t count = 1, double hold = -1);
   std::map<std::string, std::uint64_t> denied() const;
   std::map<std::string, Walks> walks() const;  // by file
 
@@ -110,13 +112,16 @@ class Context {
 
   // A file not read because permission was denied: counted for the running collector under
   // the file's name (the last component of `path`) and warned about at most once a minute per
-  // `path`. `path` may be a pattern standing for many files ("/proc/<pid>/numa_maps"): then
-  // `actual` names the one that was denied in the warning.
+  // kind of file (below procfs the pid and a task's id count as one: /proc/<pid>/numa_maps).
+  // `path` may already be such a pattern: then `actual`, when given, names the file in the
+  // warning.
   void WarnDenied(const std::filesystem::path& path, const std::string& error,
                   const std::filesystem::path& actual = {}) const;
   // A page-table walk of `file` (numa_maps, smaps_rollup) with its result: `done` (it took
-  // `seconds`), or what was done instead (ReadAccounting).
-  void CountWalk(const std::string& file, const std::string& result, double seconds = 0) const;
+  // `seconds`), or what was done instead (ReadAccounting); `hold`, when not all of `seconds`,
+  // is the longest lock hold within it (a sample's longest move_pages call).
+  void CountWalk(const std::string& file, const std::string& result, double seconds = 0,
+                 double hold = -1) const;
   // Declares the walk results a collector may report, so their counters exist from its first
   // scrape (counted 0 until they happen).
   void DeclareWalks(const std::string& file, std::initializer_list<const char*> results) const;

@@ -343,22 +343,8 @@ ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool sin
 }
 
 void PidReader::Denied(int pid, const char* file) const {
-  if (ctx_ == nullptr) return;
-  // One warning a minute per kind of file: the pid (and a task's tid) become placeholders.
-  std::string kind = "<pid>";
-  std::string_view rest(file);
-  if (rest.starts_with("task/")) {
-    kind += "/task/<tid>";
-    auto slash = rest.find('/', 5);
-    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    kind += rest;
-  } else {
-    kind += "/";
-    kind += rest;
-  }
-  ctx_->WarnDenied(procfs_ / kind, "permission denied", Path(pid, file));
+  if (ctx_ != nullptr) ctx_->WarnDenied(Path(pid, file), "permission denied");
 }
-
 std::string PidReader::ReadLink(int pid, const char* file) const {
   char rel[64];
   std::snprintf(rel, sizeof rel, "%d/%s", pid, file);

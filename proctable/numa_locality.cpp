@@ -230,7 +230,8 @@ GroupLocality::GroupLocality(std::vector<GroupConfig> groups, std::size_t max_th
 }
 
 void GroupLocality::Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-                        const std::string& group, const ProcPidNumaMaps* numa, std::string& buf) {
+                        const std::string& group, const ProcPidNumaMaps* numa,
+                        const std::map<int, std::uint64_t>* memory, std::string& buf) {
   LocalityInput& in = scrape_[group];
   const std::size_t read = in.threads.allowed_cpus.size();
   const GroupConfig& config = groups_[group];
@@ -243,6 +244,9 @@ void GroupLocality::Add(const Context& ctx, const PidReader& reader, const Proce
   ReadThreads(ctx, reader, p.pid, read < max_threads_ ? max_threads_ - read : 0, want, in.threads,
               buf);
   if (numa) in.AddNumaMaps(*numa);
+  if (memory) {
+    for (const auto& [node, bytes] : *memory) in.memory[node] += bytes;
+  }
 }
 
 const LocalitySeries kGroupLocalitySeries{

@@ -139,9 +139,11 @@ class GroupLocality {
   bool enabled() const { return !groups_.empty(); }
   bool Wants(const std::string& group) const { return groups_.count(group) > 0; }
   // One process of a wanted group, in this scrape: its threads are read here; `numa` is its
-  // numa_maps as the caller read it (shared with other per-group numa_maps uses), or null.
+  // numa_maps as the caller read it (shared with other per-group numa_maps uses), or null;
+  // `memory`, its memory per node from elsewhere (a sampled estimate), or null.
   void Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-           const std::string& group, const ProcPidNumaMaps* numa, std::string& buf);
+           const std::string& group, const ProcPidNumaMaps* numa,
+           const std::map<int, std::uint64_t>* memory, std::string& buf);
   // The series of the groups added since the last Emit.
   void Emit(const Context& ctx, MetricSink& out);
 

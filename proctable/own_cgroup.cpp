@@ -120,8 +120,8 @@ bool LibvirtScopeNames(std::string_view scope_vm, std::string_view vm) {
 }
 
 std::optional<std::string> FindOwnCgroup(const Context& ctx, const PidReader& reader,
-                                         const std::filesystem::path& root,
-                                         const std::string& rel, int pid, const std::string& vm) {
+                                         const std::filesystem::path& root, const std::string& rel,
+                                         int pid, const std::string& vm) {
   if (rel.empty()) return std::nullopt;
   // (a) libvirt's scope for this guest, on the path above (or at) the process's cgroup.
   for (std::string c = rel; !c.empty(); c = Parent(c)) {

@@ -46,7 +46,7 @@ bool LibvirtScopeNames(std::string_view scope_vm, std::string_view vm);
 // `root`, where /proc/<pid>/cgroup puts it at `rel` (no leading '/'): its path relative to
 // `root`, or nullopt when it has none (including when a cgroup vanished meanwhile).
 std::optional<std::string> FindOwnCgroup(const Context& ctx, const PidReader& reader,
-                                         const std::filesystem::path& root,
-                                         const std::string& rel, int pid, const std::string& vm);
+                                         const std::filesystem::path& root, const std::string& rel,
+                                         int pid, const std::string& vm);
 
 }  // namespace pagescope

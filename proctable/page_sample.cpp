@@ -413,7 +413,8 @@ std::optional<PageSample> SamplePages(const Context& ctx, int pid, const PageSam
       if (rc < 0) {
         if (e == ESRCH) return std::nullopt;
         if (e == EPERM || e == EACCES) {
-          ctx.WarnDenied(ctx.fs().Proc(dir), std::string("move_pages(2): ") + std::strerror(e));
+          ctx.WarnDenied(ctx.fs().Proc(dir + "/move_pages"),
+                         std::string("move_pages(2): ") + std::strerror(e), ctx.fs().Proc(dir));
           return std::nullopt;
         }
         if (e == ENOSYS) return std::nullopt;  // a kernel without NUMA or page migration

@@ -96,9 +96,10 @@ std::uint64_t DeprecatedResidentLimit(const CollectorOptions& o, const std::stri
   if (text.empty()) return 0;
   auto size = parse::Size(text, parse::SizeSyntax::kUnits);
   if (!size) o.Fail(name, "expected a size such as 8GiB or 512MiB");
-  log::Warn("option deprecated: walk_max_ms now decides which processes are walked; the size "
-            "limit still applies on top of it",
-            {{"option", name}, {"origin", o.Origin(name)}});
+  log::Warn(
+      "option deprecated: walk_max_ms now decides which processes are walked; the size "
+      "limit still applies on top of it",
+      {{"option", name}, {"origin", o.Origin(name)}});
   return *size;
 }
 

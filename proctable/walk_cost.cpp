@@ -86,8 +86,8 @@ WalkRule WalkRuleFromOptions(const CollectorOptions& o) {
     ms = -1;
   }
   if (!(ms >= 0 && ms <= 60000)) {
-    o.Fail("walk_max_ms", "expected milliseconds from 0 to 60000 (e.g. 5 or 0.5), got \"" +
-                              text + "\"");
+    o.Fail("walk_max_ms",
+           "expected milliseconds from 0 to 60000 (e.g. 5 or 0.5), got \"" + text + "\"");
   }
   return WalkRule(std::chrono::microseconds(static_cast<long long>(ms * 1000)));
 }

@@ -226,6 +226,8 @@ def normalize(text):
             continue
         if "pagescope_scrape_walk_seconds_total" in line:
             continue
+        if "pagescope_scrape_walk_max_seconds" in line:
+            continue
         if "pagescope_scrape_collector_deadline_exceeded_total" in line:
             continue
         if "pagescope_build_info" in line:

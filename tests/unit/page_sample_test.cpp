@@ -4,7 +4,6 @@
 #include "proctable/page_sample.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
