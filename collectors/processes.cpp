@@ -674,9 +674,9 @@ class ProcessesCollector : public Collector {
     std::optional<ProcPidNumaMaps> numa;
     std::optional<PlacementEstimate> estimate;
     const WalkSize size = WalkSizeOf(p, s.page_size, HugetlbEntrySize(ctx));
-    if (!rule_.Allows(WalkFile::kNumaMaps, size) ||
-        (locality && numa_max_resident_ != 0 &&
-         p.stat.rss_pages * s.page_size > numa_max_resident_)) {
+    if (!ctx.Expired() && (!rule_.Allows(WalkFile::kNumaMaps, size) ||
+                           (locality && numa_max_resident_ != 0 &&
+                            p.stat.rss_pages * s.page_size > numa_max_resident_))) {
       estimate = SamplePlacement(ctx, p);
       if (estimate) {
         ++g.sampled_processes;
@@ -684,7 +684,7 @@ class ProcessesCollector : public Collector {
       } else {
         ctx.CountWalk("numa_maps", "skipped");
       }
-    } else if (!locality && s.hugetlb_numa_reads >= hugetlb_numa_max_) {
+    } else if (ctx.Expired() || (!locality && s.hugetlb_numa_reads >= hugetlb_numa_max_)) {
       ctx.CountWalk("numa_maps", "deferred");
     } else {
       if (!locality) ++s.hugetlb_numa_reads;

@@ -192,18 +192,21 @@ class QemuCollector : public Collector {
     std::string buf;
     std::optional<SmapsGuard::Scrape> smaps_scrape;
     if (smaps_) smaps_scrape.emplace(ctx);
-    ctx.DeclareWalks("numa_maps", {"done", "cgroup", "sampled", "skipped"});
     VmNames names;
     std::vector<ProcKey> alive;
     std::uint64_t identified = 0, unreadable = 0;
     std::lock_guard lock(mu_);
     guests_.Begin();
     for (const auto& p : table.processes) {
+      // Past the scrape's deadline: stop between guests (the scraper marks the collector failed).
+      if (ctx.Expired()) break;
       bool denied = false;
       GuestState* state = Guest(reader, p, buf, &denied);
       if (denied) ++unreadable;
       if (state == nullptr) continue;
-      ++identified;
+      // The walk counters exist from the first guest on (a host without guests has none).
+      if (identified++ == 0)
+        ctx.DeclareWalks("numa_maps", {"done", "cgroup", "sampled", "skipped"});
       const QemuCmdline& q = state->guest->cmdline;
       alive.push_back(KeyOf(p));
       const std::string vm = names.Unique(state->guest->vm, p.pid);
@@ -292,6 +295,11 @@ class QemuCollector : public Collector {
                     static_cast<double>(*r->anon_huge_pages));
         }
       }
+    }
+    if (ctx.Expired()) {
+      // Partial: no coverage figures that would count only the guests seen before the deadline,
+      // and the guests not reached are kept for the next scrape.
+      return;
     }
     guests_.End();
     const char* coverage =

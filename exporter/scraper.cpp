@@ -85,8 +85,9 @@ void Scraper::EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self)
                  "Page-table walks (numa_maps, smaps_rollup: reads that hold the process's "
                  "mmap_lock while they run) by result: done, or what was done instead: cgroup "
                  "(figures from the process's own cgroup), sampled (a bounded move_pages sample), "
-                 "skipped (longer than the walk budget, nothing instead), cached (the last value, "
-                 "younger than the minimum interval).",
+                 "skipped (estimated longer than walk_max_ms, nothing instead: the figure is "
+                 "unknown), deferred (the scrape's own limit or deadline was reached), cached "
+                 "(the last value, younger than the minimum interval).",
                  {{"collector", collector}, {"file", file}, {"result", result}},
                  static_cast<double>(n));
   }

@@ -34,7 +34,7 @@ std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidR
     ctx.CountWalk("smaps_rollup", "skipped");
     return std::nullopt;
   }
-  if (limits_.budget.count() > 0 && now - scrape.start > limits_.budget) {
+  if ((limits_.budget.count() > 0 && now - scrape.start > limits_.budget) || ctx.Expired()) {
     ctx.CountWalk("smaps_rollup", "deferred");
     return cached;
   }

@@ -19,8 +19,9 @@ namespace pagescope {
 
 // Guards smaps_rollup reads: a process is read only when the walk rule allows it
 // (proctable/walk_cost.h), at most once per interval (the cached value is reused meanwhile), and
-// a scrape stops reading once its time budget is spent. Every decision is accounted as a walk of
-// smaps_rollup in the Context: done, cached, skipped (the rule), deferred (the scrape's budget).
+// a scrape stops reading once its time budget is spent or its deadline has passed. Every decision
+// is accounted as a walk of smaps_rollup in the Context: done, cached, skipped (the rule),
+// deferred (the scrape's budget or deadline: the last value is reused).
 // Thread-safe.
 class SmapsGuard {
  public:
