@@ -508,7 +508,7 @@ class ProcessesCollector : public Collector {
     Scrape s(ctx, table);
     if (smaps_) s.smaps.emplace(ctx);
     if (hugetlb_numa_max_ > 0 || locality_.enabled()) {
-      ctx.DeclareWalks("numa_maps", {"done", "sampled", "skipped", "deferred"});
+      ctx.DeclareWalks("numa_maps", {"done", "sampled", "cached", "skipped", "deferred"});
     }
     ReadKsmState(ctx, s, out);
     const std::vector<Live*> lives = MatchGroups(s);
@@ -677,7 +677,7 @@ class ProcessesCollector : public Collector {
     if (!ctx.Expired() && (!rule_.Allows(WalkFile::kNumaMaps, size) ||
                            (locality && numa_max_resident_ != 0 &&
                             p.stat.rss_pages * s.page_size > numa_max_resident_))) {
-      estimate = SamplePlacement(ctx, p);
+      estimate = samples_.Estimate(ctx, p);
       if (estimate) {
         ++g.sampled_processes;
         g.sample_pages += estimate->asked;
@@ -845,6 +845,7 @@ class ProcessesCollector : public Collector {
   std::unordered_map<std::string, std::uint32_t> group_index_;
   ProcessMatchers matchers_;
   WalkRule rule_;
+  SampleCache samples_;
   bool smaps_;
   SmapsGuard guard_;
   std::mutex mu_;

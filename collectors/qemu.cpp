@@ -409,7 +409,7 @@ class QemuCollector : public Collector {
           g.memory_source = "numa_maps";
         }
       }
-    } else if (auto est = SamplePlacement(ctx, p)) {
+    } else if (auto est = samples_.Estimate(ctx, p)) {
       // A sample that found no hugetlb page present says nothing about a guest that maps some.
       if (!hugetlb_done && !(est->hugetlb.empty() && hugetlb.value_or(0) > 0)) {
         g.hugetlb = std::move(est->hugetlb);
@@ -596,6 +596,7 @@ class QemuCollector : public Collector {
   SmapsGuard guard_;
   std::mutex mu_;  // guests_, over one scrape
   ProcStates<GuestState> guests_;
+  SampleCache samples_;
   bool numa_locality_;
   bool numa_detail_;
 };

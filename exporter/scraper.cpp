@@ -81,15 +81,16 @@ void Scraper::EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self)
   for (const auto& [key, n] : walk_totals_->walks) {
     const auto& [collector, file, result] = key;
     if (!ran.count(collector)) continue;
-    self.Counter("pagescope_scrape_walks_total",
-                 "Page-table walks (numa_maps, smaps_rollup: reads that hold the process's "
-                 "mmap_lock while they run) by result: done, or what was done instead: cgroup "
-                 "(figures from the process's own cgroup), sampled (a bounded move_pages sample), "
-                 "skipped (estimated longer than walk_max_ms, nothing instead: the figure is "
-                 "unknown), deferred (the scrape's own limit or deadline was reached), cached "
-                 "(the last value, younger than the minimum interval).",
-                 {{"collector", collector}, {"file", file}, {"result", result}},
-                 static_cast<double>(n));
+    self.Counter(
+        "pagescope_scrape_walks_total",
+        "Page-table walks (numa_maps, smaps_rollup: reads that hold the process's "
+        "mmap_lock while they run) by result: done, or what was done instead: cgroup "
+        "(figures from the process's own cgroup), sampled (a bounded move_pages sample), "
+        "skipped (estimated longer than walk_max_ms, nothing instead: the figure is "
+        "unknown), deferred (the scrape's own limit or deadline was reached), cached "
+        "(the last value or sample, younger than its interval: smaps_min_interval_seconds, "
+        "60 s for samples).",
+        {{"collector", collector}, {"file", file}, {"result", result}}, static_cast<double>(n));
   }
   for (const auto& [key, seconds] : walk_totals_->seconds) {
     if (!ran.count(key.first)) continue;

@@ -54,11 +54,27 @@ PlacementEstimate EstimatePlacement(const PageSample& sample, const ProcessEntry
   return e;
 }
 
-std::optional<PlacementEstimate> SamplePlacement(const Context& ctx, const ProcessEntry& p) {
+std::optional<PlacementEstimate> SampleCache::Estimate(const Context& ctx, const ProcessEntry& p) {
+  const auto now = std::chrono::steady_clock::now();
+  const ProcKey key = KeyOf(p);
+  {
+    std::lock_guard lock(mu_);
+    // Processes not sampled for two intervals are gone or walked now: forget them.
+    std::erase_if(kept_, [&](const auto& kv) { return now - kv.second.used > 2 * interval_; });
+    auto it = kept_.find(key);
+    if (it != kept_.end() && now - it->second.taken < interval_) {
+      it->second.used = now;
+      ctx.CountWalk("numa_maps", "cached");
+      return EstimatePlacement(it->second.sample, p, SystemPageSize());
+    }
+  }
   auto sample = SamplePages(ctx, p.pid, PageSampleOptions{});
   if (!sample) return std::nullopt;
   ctx.CountWalk("numa_maps", "sampled", sample->seconds, sample->max_call_seconds);
-  return EstimatePlacement(*sample, p, SystemPageSize());
+  auto estimate = EstimatePlacement(*sample, p, SystemPageSize());
+  std::lock_guard lock(mu_);
+  kept_[key] = Kept{std::move(*sample), now, now};
+  return estimate;
 }
 
 }  // namespace pagescope

@@ -10,14 +10,17 @@
 // The error bound of a node's share: 0.98/sqrt(present answers) at 95 %; the sample size is
 // reported with every estimate.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 
 #include "framework/collector.h"
 #include "kernel/proc_pid.h"
 #include "proctable/page_sample.h"
+#include "proctable/proc_key.h"
 
 namespace pagescope {
 
@@ -31,10 +34,29 @@ struct PlacementEstimate {
 PlacementEstimate EstimatePlacement(const PageSample& sample, const ProcessEntry& p,
                                     std::uint64_t base_page_size);
 
-// Samples the process (SamplePages with the default options) and accounts it in the Context as a
-// walk of numa_maps replaced: result "sampled" with its time and longest move_pages call.
-// nullopt when the process is gone or cannot be sampled (denied: warned about and counted by
-// the sampler through the Context).
-std::optional<PlacementEstimate> SamplePlacement(const Context& ctx, const ProcessEntry& p);
+// The estimates of the processes a collector samples, kept between scrapes: a process is
+// sampled again (SamplePages with the default options) only when its last sample is older than
+// `interval`; meanwhile that sample is scaled to its current status figures (the node shares
+// change slowly; the totals follow status at every scrape), so its lock holds are taken at most
+// once per interval. Accounted in the Context as walks of numa_maps replaced: "sampled" (with
+// the sample's time and longest move_pages call) or "cached". Thread-safe.
+class SampleCache {
+ public:
+  static constexpr std::chrono::seconds kInterval{60};
+  explicit SampleCache(std::chrono::steady_clock::duration interval = kInterval)
+      : interval_(interval) {}
+  // nullopt when the process is gone or cannot be sampled (denied: warned about and counted by
+  // the sampler through the Context).
+  std::optional<PlacementEstimate> Estimate(const Context& ctx, const ProcessEntry& p);
+
+ private:
+  struct Kept {
+    PageSample sample;
+    std::chrono::steady_clock::time_point taken, used;
+  };
+  std::chrono::steady_clock::duration interval_;
+  std::mutex mu_;
+  std::map<ProcKey, Kept> kept_;
+};
 
 }  // namespace pagescope

@@ -124,10 +124,12 @@ def children_with_known_figures(touched, extra=()):
 class Exporter:
     """The real pagescope binary on 127.0.0.1:<random port>."""
 
-    def __init__(self, args=(), binary=None, env=None):
+    def __init__(self, args=(), binary=None, env=None, prefix=()):
+        """`prefix`: a command that runs the binary (setpriv ... --, to run it as another
+        user)."""
         self.log = tempfile.NamedTemporaryFile(prefix="pagescope-log-", suffix=".txt",
                                                delete=False)
-        cmd = [binary or BINARY, "--web.listen-address=127.0.0.1:0"] + list(args)
+        cmd = list(prefix) + [binary or BINARY, "--web.listen-address=127.0.0.1:0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
         self.port = None
