@@ -940,7 +940,8 @@ CollectorSpec ProcessesCollectorSpec() {
       "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
       "KSM";
   spec.sources =
-      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf)";
+      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup,numa_maps,maps}, move_pages(2) (sampled "
+      "placement), bpf(2) task iterator (source=bpf)";
   spec.options = {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "

@@ -748,8 +748,9 @@ CollectorSpec QemuCollectorSpec() {
       "QEMU guests: RAM backing, hugetlb per node, faults, swap, KSM; hugepage capacity per "
       "flavor";
   spec.sources =
-      "/proc/<pid>/{cmdline,stat,status,cgroup,numa_maps,ksm_stat,mountinfo,"
-      "task/*/{stat,status}}, the guest's own cgroup: /sys/fs/cgroup/{,unified/}**/"
+      "/proc/<pid>/{cmdline,stat,status,cgroup,numa_maps,maps,ksm_stat,mountinfo,"
+      "task/*/{stat,status}}, move_pages(2) (sampled placement), the guest's own cgroup: "
+      "/sys/fs/cgroup/{,unified/}**/"
       "{cgroup.procs,hugetlb.<size>.numa_stat,memory.numa_stat}, "
       "/sys/fs/cgroup/{hugetlb,memory}/**/{cgroup.procs,hugetlb.<size>.numa_stat,"
       "memory.numa_stat}, /sys/devices/system/node/node*/cpulist, "

@@ -26,13 +26,13 @@ WalkSize WalkSizeOf(const ProcessEntry& p, std::uint64_t base_page_size,
 }
 
 WalkCostPerEntry WalkCost(WalkFile file) {
-  // docs/performance.md, "Page-table walks": the costs measured by scripts/bench-walk-cost.py,
-  // rounded up.
+  // docs/performance.md, "Page-table walks: the cost per entry": measured with
+  // scripts/bench-harm.py --walk-cost on the 2-core development VM under load 9, rounded up.
   switch (file) {
     case WalkFile::kNumaMaps:
-      return {150, 100};
+      return {210, 150};
     case WalkFile::kSmapsRollup:
-      return {150, 100};
+      return {260, 220};
   }
   return {};
 }

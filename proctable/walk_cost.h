@@ -54,10 +54,10 @@ double EstimateWalkSeconds(WalkFile file, const WalkSize& size);
 
 // The rule: a walk whose estimate is within `max_walk` is done; a longer one is not (the
 // caller takes the figure from the process's own cgroup, a sample, or reports it unknown).
-inline constexpr const char* kDefaultWalkMaxMs = "20";
+inline constexpr const char* kDefaultWalkMaxMs = "25";
 class WalkRule {
  public:
-  static constexpr std::chrono::microseconds kDefaultMaxWalk{20000};  // kDefaultWalkMaxMs
+  static constexpr std::chrono::microseconds kDefaultMaxWalk{25000};  // kDefaultWalkMaxMs
   explicit WalkRule(std::chrono::microseconds max_walk = kDefaultMaxWalk) : max_walk_(max_walk) {}
   bool Allows(WalkFile file, const WalkSize& size) const {
     return EstimateWalkSeconds(file, size) * 1e6 <= static_cast<double>(max_walk_.count());

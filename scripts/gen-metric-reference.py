@@ -22,7 +22,9 @@ README = os.path.join(SOURCE_DIR, "README.md")
 SECURITY = os.path.join(SOURCE_DIR, "docs", "security.md")
 NAMES = os.path.join(SOURCE_DIR, "docs", "metric-names.md")
 EXPORTER_ONLY = {"pagescope_scrape_collector_success", "pagescope_scrape_collector_duration_seconds",
-                 "pagescope_scrape_collector_deadline_exceeded_total", "pagescope_build_info"}
+                 "pagescope_scrape_collector_deadline_exceeded_total", "pagescope_build_info",
+                 "pagescope_scrape_denied_reads", "pagescope_scrape_walks_total",
+                 "pagescope_scrape_walk_seconds_total", "pagescope_scrape_walk_max_seconds"}
 
 
 def families(text):
@@ -61,6 +63,28 @@ def tlb_families(events=None):
                         "--gtest_filter=TlbReference.*"], check=True, capture_output=True, env=env)
         with open(out.name) as f:
             return families(f.read())
+
+
+def harm_families():
+    """Series a fixture tree cannot produce: a sampled placement (move_pages on a live process)
+    and a denied read (the tests run as root). The unit test HarmReference.* makes them with the
+    real collectors on its own process; its scrape, as families."""
+    import subprocess
+    import tempfile
+    from pagescope_test import BUILD_DIR
+    env = dict(os.environ)
+    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
+        env["PAGESCOPE_HARM_REFERENCE"] = out.name
+        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
+                        "--gtest_filter=HarmReference.*"], check=True, capture_output=True, env=env)
+        with open(out.name) as f:
+            return families(f.read())
+
+
+# The options under which the HarmReference families appear (they are off by default).
+HARM_OPTIONS = {"pagescope_vm_placement_sample_pages": ("qemu", "numa_locality"),
+                "pagescope_process_placement_sampled_processes": ("processes", "hugetlb_numa"),
+                "pagescope_process_placement_sample_pages": ("processes", "hugetlb_numa")}
 
 
 # Values that turn on the detail of an option that is not a switch (a switch, a flag whose
@@ -161,6 +185,12 @@ def collect(help_):
                                               "hugetlbfs.prom"))):
         with open(path) as f:
             add("hugetlbfs", families(f.read()), None)
+    for name, (typ, help_text, labels) in harm_families().items():
+        if name in EXPORTER_ONLY:
+            exporter_fams.setdefault(name, [typ, help_text, set(), None])[2].update(labels)
+        elif name in HARM_OPTIONS:
+            c, o = HARM_OPTIONS[name]
+            by_collector[c].setdefault(name, [typ, help_text, labels, option_name(options, c, o)])
     if "tlb" in by_collector:
         default_events = tlb_families()
         events = re.search(r"Generic events to count: ([a-z_, ]+)\.",
@@ -199,8 +229,9 @@ COST = {
                  "`numa_locality` groups: up to 4 + 3 per node + 1 per device, +1 in all",
     "qemu": "per guest: 7 + 1 per node and size it has hugepages on (+1 with KSM merging, +1 "
             "with smaps; `numa_locality`: +1, +2 with passthrough devices; `numa_detail`: 3 "
-            "more, up to 3 per node, 1 per device); per flavor: 1 + nodes x usable sizes "
-            "(single-node flavors)",
+            "more, up to 3 per node, 1 per device; +1 for a guest whose placement is sampled); "
+            "per host: 2 (QEMU processes identified and unreadable), with guests 7 more (its "
+            "walk counters); per flavor: 1 + nodes x usable sizes (single-node flavors)",
     "tlb": "off by default: per VM and counted group, one per event",
 }
 BUDGET_TEXT = (
@@ -331,7 +362,7 @@ def collectors_table(help_):
 # that not everyone may read matches a rule below.
 PRIVILEGES = [
     (r"^/proc/pagetypeinfo$", "root only (mode 0400): CAP_DAC_READ_SEARCH"),
-    (r"^/proc/<pid>/(smaps|smaps_rollup|numa_maps|exe|environ|mem|pagemap)$",
+    (r"^/proc/<pid>/(smaps|smaps_rollup|numa_maps|maps|exe|environ|mem|pagemap)$",
      "own processes (mode 0444, but the kernel checks ptrace read access), others need root or "
      "CAP_SYS_PTRACE"),
     (r"^/proc/<pid>/(ksm_stat|ksm_merging_pages)$",
@@ -341,6 +372,8 @@ PRIVILEGES = [
      "own processes at `perf_event_paranoid` ≤ 1 (≤ 2 with `exclude_kernel`), others (and any "
      "process at Debian's 3) need CAP_PERFMON or root, and a seccomp filter must allow "
      "`perf_event_open` (docs/tlb.md)"),
+    (r"^move_pages\(2\)", "own processes; others need CAP_SYS_PTRACE (ptrace read access to the "
+     "process, as for numa_maps)"),
     (r"^bpf\(2\)", "only with `source=bpf`: CAP_BPF and CAP_PERFMON, or root (kernel 5.8+ with "
      "BTF; docs/performance.md)"),
     (r"^statfs\(2\)", "search permission on every directory of the mount point's path"),

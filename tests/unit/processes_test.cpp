@@ -301,7 +301,7 @@ TEST(ProcessSmaps, WalkRuleSkipsLargeProcessesAndCache) {
   ProcTree tree;
   tree.Add(30, "small", 1, 0);  // rss 10 pages
   tree.AddSmaps(30, 2048);
-  // 31 holds 1,000,000 resident pages: a walk estimated far above walk_max_ms (20 ms at 150 ns a
+  // 31 holds 1,000,000 resident pages: a walk estimated far above walk_max_ms (25 ms; 260 ns a
   // page); 32 holds 1,000 pages (4 MB): within it, but above the deprecated smaps_max_resident.
   tree.Add(31, "big", 1, 0, 100, 1000000);
   tree.AddSmaps(31, 4096);

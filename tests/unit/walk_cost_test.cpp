@@ -4,10 +4,15 @@
 #include "proctable/walk_cost.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 
+#include "collectors/registry.h"
+#include "exporter/config.h"
+#include "exporter/scraper.h"
 #include "framework/errors.h"
 #include "proctable/own_cgroup.h"
 #include "proctable/placement.h"
@@ -41,7 +46,7 @@ TEST(WalkCost, EntriesFromStatusFigures) {
 }
 
 TEST(WalkCost, TheDefaultRuleWalksHugepageGuestsNotBig4KiBOnes) {
-  const WalkRule rule;  // walk_max_ms 20
+  const WalkRule rule;  // walk_max_ms 25
   const std::uint64_t hp = k2M;
   // The stand-in guests of 4 KiB pages: 1, 4 and 16 GiB are never walked.
   for (std::uint64_t gib : {1, 4, 16}) {
@@ -78,7 +83,7 @@ CollectorOptions WalkOptions(const std::string& value) {
 
 TEST(WalkCost, OptionIsMilliseconds) {
   EXPECT_EQ(WalkRuleFromOptions(WalkOptions("0.5")).max_walk(), std::chrono::microseconds(500));
-  EXPECT_EQ(WalkRuleFromOptions(WalkOptions("20")).max_walk(), std::chrono::microseconds(20000));
+  EXPECT_EQ(WalkRuleFromOptions(WalkOptions("25")).max_walk(), std::chrono::microseconds(25000));
   EXPECT_EQ(WalkRuleFromOptions(WalkOptions("0")).max_walk(), std::chrono::microseconds(0));
   for (const char* bad : {"-1", "abc", "70000", "5ms", "\"\""}) {
     try {
@@ -257,6 +262,91 @@ TEST(Placement, SampleScaledToStatus) {
   sample.classes[1].present_by_node.clear();
   e = EstimatePlacement(sample, p, kPage);
   EXPECT_TRUE(e.hugetlb.empty());
+}
+
+}  // namespace
+}  // namespace pagescope::testing
+
+namespace pagescope::testing {
+namespace {
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A collector whose reads are denied, as the per-process readers report them (for the
+// reference: pagescope_scrape_denied_reads comes from the framework, not from a fixture).
+class Denied : public Collector {
+ public:
+  void Collect(const Context& ctx, MetricSink&) override {
+    ctx.WarnDenied(ctx.fs().Proc("42/numa_maps"), "permission denied");
+  }
+};
+
+// This test process as a QEMU guest and a process group too large to walk, in a tree whose
+// /proc/<pid> has this process's real maps: the walk rule refuses, so the placement is sampled
+// with move_pages on this very process. Writes every family to $PAGESCOPE_HARM_REFERENCE when
+// set (scripts/gen-metric-reference.py documents the series fixtures cannot produce from it).
+TEST(HarmReference, SampledPlacementAndDeniedReads) {
+  Tree t;
+  const int pid = ::getpid();
+  auto d = t.root() / "proc" / std::to_string(pid);
+  std::filesystem::create_directories(d);
+  // 4,000,000 resident pages (16 GB): a walk of about a second, far above walk_max_ms.
+  std::ofstream(d / "stat") << pid
+                            << " (qemu-system-x86) S 1 1 1 0 -1 4194560 10 0 0 0 1 1 0 0 20 0 1 0 "
+                               "100 1000000 4000000 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 "
+                               "17 0 0 0 0 0 0\n";
+  std::ofstream(d / "status") << "Name:\tqemu-system-x86\nVmRSS:\t16000000 kB\nVmSwap:\t0 kB\n"
+                              << "HugetlbPages:\t2048 kB\n";
+  const std::string cmdline =
+      std::string("qemu-system-x86_64\0-name\0guest=sampled\0-m\0", 41) + std::string("16384\0", 6);
+  std::ofstream(d / "cmdline") << cmdline;
+  std::ofstream(d / "maps") << ReadAll("/proc/self/maps");
+  std::ofstream(d / "cgroup") << "0::/\n";
+  std::filesystem::create_directories(d / "task" / std::to_string(pid));
+  std::ofstream(d / "task" / std::to_string(pid) / "stat")
+      << pid << " (qemu-system-x86) S 1 1 1 0 -1 4194560 10 0 0 0 1 1 0 0 20 0 1 0 100 1000000 "
+      << "4000000 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
+  std::ofstream(d / "task" / std::to_string(pid) / "status") << "Cpus_allowed_list:\t0\n";
+  CommandLine cl;
+  cl.values["path.procfs"] = {(t.root() / "proc").string()};
+  cl.values["path.sysfs"] = {(t.root() / "sys").string()};
+  cl.values["path.rootfs"] = {t.root().string()};
+  cl.values["collectors.disable_defaults"] = {"true"};
+  cl.values["collectors.processes.enabled"] = {"true"};
+  cl.values["collectors.qemu.enabled"] = {"true"};
+  cl.values["collectors.meminfo.enabled"] = {"true"};
+  const std::string yaml =
+      "collectors:\n  qemu:\n    numa_locality: true\n  processes:\n    hugetlb_numa: true\n"
+      "    numa_locality:\n      - {group: qemu-system-x86}\n";
+  auto specs = AllCollectors();
+  for (auto& spec : specs) {
+    if (spec.name == "meminfo") {
+      spec.make = [](const CollectorOptions&) { return std::make_unique<Denied>(); };
+    }
+  }
+  Scraper scraper(LoadConfigFromText(cl, yaml, "test.yml"), specs);
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, scraper.Scrape());
+  const std::string out = text.str();
+  for (const char* want :
+       {"pagescope_vm_info{vm=\"sampled\"", "hugetlb_source=\"unknown\"",
+        "memory_source=\"sampled\"", "pagescope_vm_placement_sample_pages{vm=\"sampled\"}",
+        "pagescope_process_placement_sampled_processes{group=\"qemu-system-x86\"} 1",
+        "pagescope_process_placement_sample_pages{group=\"qemu-system-x86\"}",
+        "pagescope_scrape_walks_total{collector=\"qemu\",file=\"numa_maps\",result=\"sampled\"} 1",
+        "pagescope_scrape_walks_total{collector=\"processes\",file=\"numa_maps\",result="
+        "\"sampled\"}"
+        " 1",
+        "pagescope_scrape_walk_max_seconds{collector=\"qemu\",file=\"numa_maps\"}",
+        "pagescope_scrape_denied_reads{collector=\"meminfo\",file=\"numa_maps\"} 1"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
+  }
+  if (const char* path = std::getenv("PAGESCOPE_HARM_REFERENCE")) std::ofstream(path) << out;
 }
 
 }  // namespace
