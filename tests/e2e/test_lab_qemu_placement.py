@@ -45,7 +45,8 @@ class LabQemuPlacement(unittest.TestCase):
         """The stand-in guest, in `cgroup` (a path below /sys/fs/cgroup; "" for the root)."""
         g = self.guest
         join = "echo $$ > /sys/fs/cgroup/%s/cgroup.procs; " % cgroup if cgroup else ""
-        pid = g.run("sh -c '%s%s' > /tmp/%s.out 2>&1 & echo $!"
+        # Its stdin stays open (it exits when stdin closes): a pipe from a long sleep.
+        pid = g.run("sleep 100000 | sh -c '%s%s' > /tmp/%s.out 2>&1 & echo $!"
                     % (join, STANDIN % name, name)).strip()
         wait_for("stand-in guest %s ready" % name, lambda: "ready" in g.run(
             "cat /tmp/%s.out" % name) or (g.run_rc("kill -0 %s" % pid)[0] != 0 and self.fail(
@@ -53,7 +54,8 @@ class LabQemuPlacement(unittest.TestCase):
         return pid
 
     def stop(self, pid):
-        self.guest.run("kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done" % (pid, pid))
+        self.guest.run("kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done; "
+                       "kill $(pidof sleep) 2>/dev/null || true" % (pid, pid))
 
     def numa_maps(self, pid):
         """{node: bytes} of the 2 MiB hugetlb pages numa_maps shows."""
