@@ -82,6 +82,7 @@ class QemuCollector : public Collector {
     std::lock_guard lock(mu_);
     guests_.Begin();
     for (const auto& p : table.processes) {
+      if (ctx.Expired()) break;  // the guests so far are reported; the scraper fails the rest
       const QemuGuest* guest = Guest(reader, p, buf);
       if (guest == nullptr) continue;
       const QemuCmdline& q = guest->cmdline;
@@ -512,6 +513,8 @@ CollectorSpec QemuCollectorSpec() {
        "Also export pagescope_vm_locked_bytes, pagescope_vm_pinned_bytes (status VmLck, VmPin) "
        "and pagescope_vm_ksm_profit_bytes: 3 more series per guest (off by default to keep a "
        "guest within its series budget)."});
+  // The table of processes of the scrape is the one the processes collector made (its source).
+  spec.after = {"processes"};
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
     SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);

@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,14 +82,31 @@ class Context {
   void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
 
   // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
-  // per scrape and key. The collectors of one scrape run one after another.
+  // per scrape and key. Collectors of one scrape may run at the same time: a second caller
+  // waits for the first one's result (or gets its exception). Collectors that must find the
+  // memo made a certain way run after the collector that makes it (CollectorSpec::after).
   template <typename T, typename F>
   const T& Memo(const std::string& key, F&& make) const {
-    auto it = memo_.find(key);
-    if (it == memo_.end()) {
-      it = memo_.emplace(key, std::make_shared<T>(make())).first;
+    std::promise<std::shared_ptr<const void>> promise;
+    std::shared_future<std::shared_ptr<const void>> made;
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(memo_mu_);
+      auto it = memo_.find(key);
+      if (it == memo_.end()) {
+        it = memo_.emplace(key, promise.get_future().share()).first;
+        mine = true;
+      }
+      made = it->second;
     }
-    return *static_cast<const T*>(it->second.get());
+    if (mine) {
+      try {
+        promise.set_value(std::make_shared<const T>(make()));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    }
+    return *static_cast<const T*>(made.get().get());
   }
 
  private:
@@ -101,7 +120,8 @@ class Context {
   log::RateLimiter& denied_limiter_;
   OpenFiles* open_files_;
   Deadline deadline_;
-  mutable std::map<std::string, std::shared_ptr<void>> memo_;
+  mutable std::mutex memo_mu_;
+  mutable std::map<std::string, std::shared_future<std::shared_ptr<const void>>> memo_;
 };
 
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
@@ -203,6 +223,11 @@ struct CollectorSpec {
   // Capabilities that depend on its options (as processes' source=bpf), added to `capabilities`.
   std::function<std::vector<Capability>(const CollectorOptions&)> capabilities_for;
   std::function<std::uint64_t(const CollectorOptions&)> open_files;
+  // Collectors that run before this one when both are in a scrape, because this one uses what
+  // they leave in the scrape's Context::Memo (the qemu and tlb collectors take the process
+  // table the processes collector made from its configured source). Collectors without such
+  // an order may run at the same time (exporter/scraper.h).
+  std::vector<std::string> after;
 };
 
 // The spec of a collector that takes no options and is on by default.
