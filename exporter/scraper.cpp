@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "collectors/registry.h"
+#include "exporter/process_metrics.h"
 #include "pagescope/version.h"
 
 namespace pagescope {
@@ -331,6 +332,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(const std::vector<std::str
   }
   self.Info("pagescope_build_info", "Version and git revision pagescope was built from.",
             {{"version", kVersion}, {"revision", kRevision}});
+  EmitProcessMetrics(self);
   for (auto& f : self.Take()) all.push_back(std::move(f));
   SortFamilies(all);
   return all;

@@ -1,7 +1,8 @@
 #pragma once
 // One scrape: runs the enabled collectors (or the collect[]/exclude[] subset), times each, and
-// adds pagescope_scrape_collector_{success,duration_seconds,deadline_exceeded_total} and
-// pagescope_build_info.
+// adds pagescope_scrape_collector_{success,duration_seconds,deadline_exceeded_total},
+// pagescope_build_info and the standard process_* metrics of pagescope itself
+// (exporter/process_metrics.h).
 //
 // Collectors run on pool threads (exporter/workers.h), so a scrape answers by its deadline even
 // when a collector is stuck in a read. Normally one thread runs them one after another in

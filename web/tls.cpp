@@ -144,7 +144,17 @@ TlsServerContext::TlsServerContext() {
   static const unsigned char kSessionId[] = "pagescope";
   SSL_CTX_set_session_id_context(ctx, kSessionId, sizeof(kSessionId) - 1);
   SSL_CTX_set_client_hello_cb(ctx, ClientHello, this);
+  SSL_CTX_set_app_data(ctx, this);
+  SSL_CTX_set_info_callback(ctx, Info);
   ctx_ = ctx;
+}
+
+void TlsServerContext::Info(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) == 0 || (ret >> 8) != SSL3_AL_FATAL || SSL_is_init_finished(ssl)) {
+    return;
+  }
+  auto* self = static_cast<TlsServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (self != nullptr) ++self->handshake_failures_;
 }
 
 TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }

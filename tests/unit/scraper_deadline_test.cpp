@@ -96,6 +96,15 @@ class Stuck : public Collector {
   std::shared_ptr<Gate> gate_;
 };
 
+// Waits until the scraper's collector threads are idle (a released run has fully returned).
+bool WaitIdle(const Scraper& s) {
+  for (int i = 0; i < 1000; ++i) {
+    if (s.workers().busy() == 0) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return false;
+}
+
 // AllCollectors() with some collectors made by the test (the Scraper's test seam).
 std::vector<CollectorSpec> With(
     const std::vector<std::pair<std::string, std::function<std::unique_ptr<Collector>()>>>& fakes) {
@@ -205,6 +214,7 @@ TEST(ScraperDeadline, AStuckCollectorDoesNotHoldUpTheAnswerNorTheOthers) {
   // Let it go: its late output is discarded, and the next scrape runs it again.
   gate->Release();
   ASSERT_TRUE(gate->WaitReturned(1));
+  ASSERT_TRUE(WaitIdle(s));
   fams = s.Scrape({}, {}, Clock::now() + std::chrono::seconds(5));
   EXPECT_EQ(Success(fams, "hugepages"), 1);
   EXPECT_EQ(Sample(fams, "pagescope_test_stuck_output"), 1);
@@ -230,6 +240,7 @@ TEST(ScraperDeadline, ALateRunOutlivesItsScraperAcrossAReload) {
   EXPECT_EQ(Success(fams, "hugepages"), 1);
   gate->Release();
   ASSERT_TRUE(gate->WaitReturned(1));
+  ASSERT_TRUE(WaitIdle(reloaded));
   fams = reloaded.Scrape({}, {}, Clock::now() + std::chrono::seconds(5));
   EXPECT_EQ(Success(fams, "meminfo"), 1);
 }
