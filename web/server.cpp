@@ -94,7 +94,9 @@ Answer Unauthorized() {
 //   kRouting -> kSent                 answered on the loop (page, health, 401, 404, 405, 503)
 //   kRouting -> kCheckingPassword     credentials not in the cache: bcrypt on the password thread
 //   kCheckingPassword -> kRouting     back on the loop with the verdict
-//   kRouting -> kScraping -> kSent    scraped on the scrape thread, answered on the loop
+//   kRouting -> kScraping -> kSent    scraped on the scrape thread, answered on the loop; or
+//                                     answered 503 by its deadline timer while its job still
+//                                     waits (the Pending then waits for the result to be freed)
 enum class Stage {
   kRouting,           // on the loop, holding no slot
   kCheckingPassword,  // holds one of the password-check slots
@@ -131,6 +133,15 @@ struct Pending {
   // Filled in off the loop thread, by the executor of the stage.
   std::shared_ptr<const LoginExecutor::Result> login;    // kCheckingPassword
   std::shared_ptr<const ScrapeExecutor::Result> scrape;  // kScraping
+  // kScraping with a deadline: answers 503 if the result is not back shortly after it. Made,
+  // fired and freed on the loop thread (or after the loop has stopped).
+  event* deadline_timer = nullptr;
+  Pending() = default;
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+  ~Pending() {
+    if (deadline_timer != nullptr) event_free(deadline_timer);
+  }
 };
 
 void LibeventLog(int severity, const char* msg) {
@@ -337,8 +348,19 @@ struct Server::Impl {
     const char* ae =
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Accept-Encoding");
     p->gzip = ae != nullptr && AcceptsGzip(ae);
-    const Deadline deadline = ScrapeDeadline(*p);
+    const auto [deadline, gives_up] = ScrapeDeadline(*p);
     Enter(*p, Stage::kScraping);
+    if (deadline != kNoDeadline) {
+      // The job answers by `deadline`, unless it waits behind another scrape until then: the
+      // request is answered 503 halfway between its deadline and its scraper's timeout.
+      p->deadline_timer = evtimer_new(base, DeadlinePassed, p.get());
+      const auto fire = deadline + (gives_up - deadline) / 2;
+      const auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::max(Clock::duration::zero(), fire - Clock::now()));
+      timeval tv{static_cast<time_t>(wait.count() / 1000000),
+                 static_cast<suseconds_t>(wait.count() % 1000000)};
+      if (p->deadline_timer != nullptr) evtimer_add(p->deadline_timer, &tv);
+    }
     // gzip is part of the job (and of its key), so requests that share a scrape also share
     // its compression, done once on the scrape thread. So is the scraper the selection was
     // checked against (a reload brings another).
@@ -363,12 +385,12 @@ struct Server::Impl {
         deadline);
   }
 
-  // The request's arrival plus its scraper's timeout less the offset (ServerOptions). A header
-  // that is not a timeout as Prometheus writes one is ignored (warned about once a minute): the
-  // scrape still gets the configured timeout rather than a refusal, since the header only
-  // shortens how long pagescope may take, and refusing would turn a stray header into a failed
-  // scrape.
-  Deadline ScrapeDeadline(const Pending& p) {
+  // The request's arrival plus its scraper's timeout less the offset (ServerOptions), and when
+  // its scraper gives up (the arrival plus the timeout). A header that is not a timeout as
+  // Prometheus writes one is ignored (warned about once a minute): the scrape still gets the
+  // configured timeout rather than a refusal, since the header only shortens how long
+  // pagescope may take, and refusing would turn a stray header into a failed scrape.
+  std::pair<Deadline, Deadline> ScrapeDeadline(const Pending& p) {
     std::chrono::nanoseconds timeout = options.scrape_timeout;
     const char* header = evhttp_find_header(evhttp_request_get_input_headers(p.req),
                                             "X-Prometheus-Scrape-Timeout-Seconds");
@@ -383,7 +405,17 @@ struct Server::Impl {
       }
     }
     auto budget = ScrapeBudget(timeout, options.scrape_timeout_offset);
-    return budget ? p.arrival + std::chrono::duration_cast<Clock::duration>(*budget) : kNoDeadline;
+    if (!budget) return {kNoDeadline, kNoDeadline};
+    return {p.arrival + std::chrono::duration_cast<Clock::duration>(*budget),
+            p.arrival + std::chrono::duration_cast<Clock::duration>(timeout)};
+  }
+
+  // The deadline timer of a request in kScraping: its job has not answered in time.
+  static void DeadlinePassed(evutil_socket_t, short, void* arg) {
+    auto* p = static_cast<Pending*>(arg);
+    if (p->stage != Stage::kScraping) return;
+    p->owner->CountRefusal(Refusal::kDeadline);
+    p->owner->Reply(*p, Text(503, "Scrape deadline passed: it waited behind other scrapes\n"));
   }
 
   // Adds pagescope_http_requests_total and pagescope_http_requests_refused_total to a scrape's
@@ -439,16 +471,24 @@ struct Server::Impl {
 
   static void FreeBody(const void*, size_t, void* extra) { delete static_cast<Body*>(extra); }
 
+  void CountRefusal(Refusal why) {
+    std::lock_guard<std::mutex> lock(counts_mu);
+    ++refused[static_cast<std::size_t>(why)];
+  }
+
   void Refuse(std::unique_ptr<Pending> p, Refusal why, Answer a) {
-    {
-      std::lock_guard<std::mutex> lock(counts_mu);
-      ++refused[static_cast<std::size_t>(why)];
-    }
+    CountRefusal(why);
     Send(std::move(p), std::move(a));
   }
 
-  void Send(std::unique_ptr<Pending> p, Answer a) {
+  // Answers and frees the request.
+  void Send(std::unique_ptr<Pending> p, Answer a) { Reply(*p, std::move(a)); }
+
+  // Answers the request; its Pending may live on (a job still holds it).
+  void Reply(Pending& pending, Answer a) {
+    Pending* p = &pending;
     Enter(*p, Stage::kSent);
+    if (p->deadline_timer != nullptr) evtimer_del(p->deadline_timer);
     {
       std::lock_guard<std::mutex> lock(counts_mu);
       ++answered[a.status];
@@ -482,7 +522,8 @@ struct Server::Impl {
     }
     std::unique_ptr<Pending> p(raw);
     if (p->stage == Stage::kCheckingPassword) return self->PasswordChecked(std::move(p));
-    self->Scraped(std::move(p));  // Stage::kScraping: the only other stage off the loop
+    if (p->stage == Stage::kSent) return;  // answered by its deadline timer: only freed now
+    self->Scraped(std::move(p));           // Stage::kScraping
   }
 
   // --- any thread --------------------------------------------------------------------------

@@ -59,9 +59,9 @@ class TlsServerContext {
   SSL_CTX* ssl_ctx() const { return ctx_; }  // owned here
   void Set(const TlsConfig& config);
   std::shared_ptr<const TlsConfig> Get() const;
-  // Handshakes that ended in a fatal alert, sent or received (no common protocol version or
-  // cipher, a client certificate missing or not verified, plain HTTP on the TLS port, a client
-  // that does not trust the certificate), since the context was made.
+  // Handshakes that failed (no common protocol version or cipher, a client certificate missing
+  // or not verified, plain HTTP on the TLS port, a client that does not trust the certificate),
+  // since the context was made; not connections closed before sending anything (TCP probes).
   std::uint64_t handshake_failures() const { return handshake_failures_.load(); }
 
  private:

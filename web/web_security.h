@@ -40,7 +40,7 @@ class WebSecurity {
   virtual bufferevent* NewTlsConnection(event_base* base) = 0;
   // Sends close_notify before libevent closes a TLS connection (libevent itself does not).
   virtual void CloseTls(bufferevent* bev) = 0;
-  // TLS handshakes that ended in a fatal alert since SetTls was first called (0 before).
+  // TLS handshakes that failed since SetTls was first called (0 before): TlsServerContext.
   virtual std::uint64_t TlsHandshakeFailures() = 0;
 };
 
