@@ -502,6 +502,9 @@ class ProcessesCollector : public Collector {
     // One scrape at a time updates the carried counters (scrapes may run concurrently).
     std::lock_guard lock(mu_);
     const ProcessTable& table = ScanProcesses(ctx, source_.get());
+    // Cut by the scrape's deadline (the scraper fails the collector): a partial table would
+    // retire the processes it lacks, and partial sums would make counters go backwards.
+    if (table.expired || ctx.Expired()) return;
     for (const auto& e : table.errors) out.Fail(e);
     vanished_ += table.vanished;
     denied_ += table.denied;
@@ -516,6 +519,8 @@ class ProcessesCollector : public Collector {
     const auto now = now_();
     UpdatePlaces(s.present, now);
     for (std::size_t i = 0; i < table.processes.size(); ++i) {
+      // A process not counted now keeps its last figures; nothing is emitted (partial sums).
+      if (ctx.Expired()) return;
       CountProcess(ctx, s, table.processes[i], *lives[i], out);
     }
     ExpireOverflow(s.any_overflow, now);

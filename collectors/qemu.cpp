@@ -780,6 +780,8 @@ CollectorSpec QemuCollectorSpec() {
        "Also export pagescope_vm_locked_bytes, pagescope_vm_pinned_bytes (status VmLck, VmPin) "
        "and pagescope_vm_ksm_profit_bytes: 3 more series per guest (off by default to keep a "
        "guest within its series budget)."});
+  // The table of processes of the scrape is the one the processes collector made (its source).
+  spec.after = {"processes"};
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
     const WalkRule rule = WalkRuleFromOptions(o);

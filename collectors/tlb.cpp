@@ -377,6 +377,9 @@ class TlbCollector : public Collector {
     if (counters_.events().empty()) return;
 
     const ProcessTable& table = ScanProcesses(ctx);
+    // Cut by the scrape's deadline: a partial table would close the counters of the processes
+    // it lacks.
+    if (table.expired) return;
     for (const auto& e : table.errors) out.Fail(e);
     procs_.Begin();
     selection_.Classify(ctx, table, procs_, out);
@@ -405,7 +408,10 @@ class TlbCollector : public Collector {
     }
     std::stable_sort(todo.begin(), todo.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [rank, p] : todo) counters_.Open(ctx, p->pid, procs_.at(KeyOf(*p)));
+    for (const auto& [rank, p] : todo) {
+      if (ctx.Expired()) break;  // the rest are opened at the next scrape
+      counters_.Open(ctx, p->pid, procs_.at(KeyOf(*p)));
+    }
   }
 
   // One log line when the set of events that cannot be counted changes.
@@ -540,6 +546,8 @@ CollectorSpec TlbCollectorSpec() {
       {"exclude_kernel", OptionType::kBool, "false",
        "Count user space only (allowed at perf_event_paranoid 2 without CAP_PERFMON)."},
   };
+  // The table of processes of the scrape is the one the processes collector made (its source).
+  spec.after = {"processes"};
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeTlbCollector(TlbSettingsFromOptions(o), SystemPerfBackend());
   };

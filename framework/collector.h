@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -68,12 +69,20 @@ class Context {
   Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr,
           Deadline deadline = kNoDeadline)
       : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files), deadline_(deadline) {}
+  // The scrape's Context as one collector sees it: the same roots, deadline and memo (the
+  // scrape's walk of /proc, made once), its reads accounted in `accounting` (the scraper makes
+  // one per collector: collectors of a scrape may run at the same time). `scrape` must outlive
+  // it.
+  Context(const Context& scrape, ReadAccounting* accounting)
+      : fs_(scrape.fs_),
+        denied_limiter_(scrape.denied_limiter_),
+        open_files_(scrape.open_files_),
+        deadline_(scrape.deadline_),
+        accounting_(accounting),
+        memo_owner_(scrape.memo_owner_ != nullptr ? scrape.memo_owner_ : &scrape) {}
 
   const FsRoot& fs() const { return fs_; }
 
-  // Where the reads of the collector that runs now are accounted (the scraper sets one per
-  // collector); nullptr: nowhere.
-  void set_accounting(ReadAccounting* accounting) { accounting_ = accounting; }
   // The scrape's deadline, kNoDeadline when it has none.
   Deadline deadline() const { return deadline_; }
   // True once the deadline has passed. A collector whose work grows with the host (processes,
@@ -127,14 +136,32 @@ class Context {
   void DeclareWalks(const std::string& file, std::initializer_list<const char*> results) const;
 
   // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
-  // per scrape and key. The collectors of one scrape run one after another.
+  // per scrape and key. Collectors of one scrape may run at the same time: a second caller
+  // waits for the first one's result (or gets its exception). Collectors that must find the
+  // memo made a certain way run after the collector that makes it (CollectorSpec::after).
   template <typename T, typename F>
   const T& Memo(const std::string& key, F&& make) const {
-    auto it = memo_.find(key);
-    if (it == memo_.end()) {
-      it = memo_.emplace(key, std::make_shared<T>(make())).first;
+    if (memo_owner_ != nullptr) return memo_owner_->Memo<T>(key, std::forward<F>(make));
+    std::promise<std::shared_ptr<const void>> promise;
+    std::shared_future<std::shared_ptr<const void>> made;
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(memo_mu_);
+      auto it = memo_.find(key);
+      if (it == memo_.end()) {
+        it = memo_.emplace(key, promise.get_future().share()).first;
+        mine = true;
+      }
+      made = it->second;
     }
-    return *static_cast<const T*>(it->second.get());
+    if (mine) {
+      try {
+        promise.set_value(std::make_shared<const T>(make()));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    }
+    return *static_cast<const T*>(made.get().get());
   }
 
  private:
@@ -147,9 +174,11 @@ class Context {
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
   OpenFiles* open_files_;
-  ReadAccounting* accounting_ = nullptr;
   Deadline deadline_;
-  mutable std::map<std::string, std::shared_ptr<void>> memo_;
+  ReadAccounting* accounting_ = nullptr;
+  const Context* memo_owner_ = nullptr;  // a collector's view: the scrape's Context holds the memo
+  mutable std::mutex memo_mu_;
+  mutable std::map<std::string, std::shared_future<std::shared_ptr<const void>>> memo_;
 };
 
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
@@ -251,6 +280,11 @@ struct CollectorSpec {
   // Capabilities that depend on its options (as processes' source=bpf), added to `capabilities`.
   std::function<std::vector<Capability>(const CollectorOptions&)> capabilities_for;
   std::function<std::uint64_t(const CollectorOptions&)> open_files;
+  // Collectors that run before this one when both are in a scrape, because this one uses what
+  // they leave in the scrape's Context::Memo (the qemu and tlb collectors take the process
+  // table the processes collector made from its configured source). Collectors without such
+  // an order may run at the same time (exporter/scraper.h).
+  std::vector<std::string> after;
 };
 
 // The spec of a collector that takes no options and is on by default.

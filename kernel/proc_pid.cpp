@@ -83,8 +83,17 @@ ProcPidStat ParseProcPidStat(std::string_view text) {
         case 12:
           s.majflt = v;
           break;
+        case 14:
+          s.utime = v;
+          break;
+        case 15:
+          s.stime = v;
+          break;
         case 22:
           s.starttime = v;
+          break;
+        case 23:
+          s.vsize = v;
           break;
         case 24:
           s.rss_pages = v;

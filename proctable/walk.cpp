@@ -73,6 +73,10 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
   };
   t.processes.reserve(end - begin);
   for (std::size_t i = begin; i < end; ++i) {
+    if (ctx.Expired()) {
+      t.expired = true;
+      break;
+    }
     const int pid = pids[i];
     ProcessEntry e;
     e.pid = pid;
@@ -182,6 +186,7 @@ void WalkProcfs(const Context& ctx, ProcessTable& t, StatusCache* cache) {
     t.vanished += part.vanished;
     t.denied += part.denied;
     t.kernel_threads += part.kernel_threads;
+    t.expired |= part.expired;
     for (auto& err : part.errors) t.errors.push_back(std::move(err));
   }
 }

@@ -21,10 +21,17 @@ OUT = os.path.join(SOURCE_DIR, "docs", "metrics.md")
 README = os.path.join(SOURCE_DIR, "README.md")
 SECURITY = os.path.join(SOURCE_DIR, "docs", "security.md")
 NAMES = os.path.join(SOURCE_DIR, "docs", "metric-names.md")
+# The standard process metrics of Prometheus client libraries (exporter/process_metrics.h): the
+# one unprefixed family, named as every client names them.
+CLIENT_STANDARD = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "process_virtual_memory_bytes", "process_virtual_memory_max_bytes",
+                   "process_open_fds", "process_max_fds", "process_start_time_seconds"}
 EXPORTER_ONLY = {"pagescope_scrape_collector_success", "pagescope_scrape_collector_duration_seconds",
                  "pagescope_scrape_collector_deadline_exceeded_total", "pagescope_build_info",
                  "pagescope_scrape_denied_reads", "pagescope_scrape_walks_total",
-                 "pagescope_scrape_walk_seconds_total", "pagescope_scrape_walk_max_seconds"}
+                 "pagescope_scrape_walk_seconds_total", "pagescope_scrape_walk_max_seconds",
+                 "pagescope_http_requests_total",
+                 "pagescope_http_requests_refused_total"} | CLIENT_STANDARD
 
 
 def families(text):
@@ -240,8 +247,9 @@ BUDGET_TEXT = (
     "hugepage sizes, 50 QEMU guests and 500 processes of 100 distinct names, under 1,500 series "
     "in all, under 300 from the kernel-wide collectors, at most 12 per guest (its `vm` series "
     "and its cgroup scope's series); on the same host without guests, under 1,000. The "
-    "exporter's own series (`pagescope_scrape_collector_*`, three per collector, and "
-    "`pagescope_build_info`) are counted apart. Detail that does not earn a series on every "
+    "exporter's own series (`pagescope_scrape_collector_*`, three per collector, "
+    "`pagescope_build_info`, the standard `process_*` metrics and `pagescope_http_*`) are counted "
+    "apart. Detail that does not earn a series on every "
     "host is behind options: `thp.all_sizes`, `thp.khugepaged_tuning`, `ksm.tuning`, "
     "`buddyinfo.free_blocks`, `cgroup_hugetlb.numa`, `cgroup_hugetlb.zero_sizes`, "
     "`cgroup_hugetlb.guest_children`, and `vmstat.fields`.")
@@ -276,8 +284,9 @@ def render_budget(collectors, counts):
         a, b = hv["collectors"].get(c), plain["collectors"].get(c)
         lines.append("| `%s` | %s | %s | %s |" % (
             c, COST.get(c, ""), "off" if a is None else a, "off" if b is None else b))
-    lines.append("| (exporter) | 3 per collector + 1 | %d | %d |" % (hv["exporter"],
-                                                                  plain["exporter"]))
+    lines.append("| (exporter) | 3 per collector + 8 (`pagescope_build_info`, 7 `process_*`) + 1 per "
+                 "HTTP status code answered so far + 4 refusal reasons (5 with TLS) | %d | %d |"
+                 % (hv["exporter"], plain["exporter"]))
     lines.append("| **total** | | **%d** | **%d** |" % (hv["total"], plain["total"]))
     lines.append("")
     return lines
@@ -330,8 +339,8 @@ def misnamed(by_collector, exporter_fams):
     names = set(exporter_fams)
     for fams in by_collector.values():
         names.update(fams)
-    return sorted(n for n in names
-                  if not any(n.startswith("pagescope_%s_" % a) for a in areas))
+    return sorted(n for n in names if n not in CLIENT_STANDARD
+                  and not any(n.startswith("pagescope_%s_" % a) for a in areas))
 
 
 def help_text():

@@ -220,8 +220,8 @@ def value(metrics, name, **labels):
 
 
 def normalize(text):
-    """Drops the samples that change from run to run (durations, build info) and the
-    deadline counters (0 on fixtures)."""
+    """Drops the samples that change from run to run (durations, build info, the exporter's
+    process_* and HTTP request metrics) and the deadline counters (0 on fixtures)."""
     keep = []
     for line in text.splitlines():
         if "pagescope_scrape_collector_duration_seconds" in line:
@@ -229,6 +229,8 @@ def normalize(text):
         if "pagescope_scrape_walk_seconds_total" in line:
             continue
         if "pagescope_scrape_walk_max_seconds" in line:
+            continue
+        if re.match(r"^(# (HELP|TYPE) )?(process_|pagescope_http_)", line):
             continue
         if "pagescope_scrape_collector_deadline_exceeded_total" in line:
             continue

@@ -61,7 +61,7 @@ std::string ScrapeText(const Config& config, const std::vector<CollectorSpec>& s
            f.name == "pagescope_scrape_walk_seconds_total" ||
            f.name == "pagescope_scrape_walk_max_seconds" ||
            f.name == "pagescope_scrape_collector_deadline_exceeded_total" ||
-           f.name == "pagescope_build_info";
+           f.name == "pagescope_build_info" || f.name.starts_with("process_");
   });
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
