@@ -16,7 +16,6 @@
 #include <random>
 
 #include "kernel/parse.h"
-#include "kernel/proc_pid_maps.h"
 
 // The PROCMAP_QUERY ioctl on /proc/<pid>/maps (include/uapi/linux/fs.h, Linux 6.11+). Debian 12's
 // headers are 6.1's, so the ABI is declared here; where the headers have it, it must agree.
@@ -141,6 +140,18 @@ void ProbeHugetlbDevices(const Context& ctx, PageSizeClues& clues) {
 }
 
 }  // namespace
+
+ListedMapping ListedFromMaps(ProcPidMapsEntry entry) {
+  ListedMapping m;
+  m.start = entry.start;
+  m.end = entry.end;
+  m.any_access = entry.read || entry.write || entry.exec;
+  m.dev_major = entry.dev_major;
+  m.dev_minor = entry.dev_minor;
+  m.inode = entry.inode;
+  m.name = std::move(entry.name);
+  return m;
+}
 
 bool SampledByName(const ListedMapping& m) {
   if (m.end - m.start < kMinSampledMappingBytes || !m.any_access) return false;
@@ -331,17 +342,7 @@ std::optional<PageSample> SamplePages(const Context& ctx, int pid, const PageSam
     if (!content) return std::nullopt;
     auto entries = ParseFile(maps_path, [&] { return ParseProcPidMaps(*content); });
     listed.reserve(entries.size());
-    for (auto& e : entries) {
-      ListedMapping m;
-      m.start = e.start;
-      m.end = e.end;
-      m.any_access = e.read || e.write || e.exec;
-      m.dev_major = e.dev_major;
-      m.dev_minor = e.dev_minor;
-      m.inode = e.inode;
-      m.name = std::move(e.name);
-      listed.push_back(std::move(m));
-    }
+    for (auto& e : entries) listed.push_back(ListedFromMaps(std::move(e)));
     sample.path = "maps";
     text = true;
   }

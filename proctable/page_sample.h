@@ -18,6 +18,7 @@
 
 #include "framework/collector.h"
 #include "kernel/proc_mountinfo.h"
+#include "kernel/proc_pid_maps.h"
 
 namespace pagescope {
 
@@ -64,6 +65,9 @@ struct ListedMapping {
   std::string name;             // as the kernel prints it ("" for anonymous memory)
   std::uint64_t page_size = 0;  // from PROCMAP_QUERY's vma_page_size; 0: not known (maps text)
 };
+
+// The same from a line of the maps text.
+ListedMapping ListedFromMaps(ProcPidMapsEntry entry);
 
 // Mappings smaller than this are not sampled: libraries, stacks, small heaps and arenas are most
 // of a process's mappings but a negligible part of a large process's memory.

@@ -139,8 +139,7 @@ static int touch_and_report(const char* mode, char* p, long count, size_t base) 
     }
     for (long j = 0; j < n; j++) {
       if (status[j] < 0 || status[j] >= 64) {
-        fprintf(stderr, "numa_pages: move_pages: touched page %ld reports %d\n", i + j,
-                status[j]);
+        fprintf(stderr, "numa_pages: move_pages: touched page %ld reports %d\n", i + j, status[j]);
         return 5;
       }
       per_node[status[j]]++;

@@ -78,8 +78,8 @@ static void* churn(void* arg) {
   struct timespec pause = {0, 1000000}; /* 1 ms */
   for (;;) {
     double t0 = now_us();
-    volatile char* p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    volatile char* p =
+        mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
       fprintf(stderr, "standin_guest: mmap: %s\n", strerror(errno));
       exit(5);

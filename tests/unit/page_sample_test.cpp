@@ -4,7 +4,6 @@
 #include "proctable/page_sample.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -97,17 +96,7 @@ TEST(ProcMountinfo, DeviceNumbers) {
   EXPECT_THROW(ParseMountinfo("40 22 0:99999999999 / /mnt rw - tmpfs t rw\n"), ParseError);
 }
 
-ListedMapping Listed(const ProcPidMapsEntry& e) {
-  ListedMapping m;
-  m.start = e.start;
-  m.end = e.end;
-  m.any_access = e.read || e.write || e.exec;
-  m.dev_major = e.dev_major;
-  m.dev_minor = e.dev_minor;
-  m.inode = e.inode;
-  m.name = e.name;
-  return m;
-}
+ListedMapping Listed(const ProcPidMapsEntry& e) { return ListedFromMaps(e); }
 
 PageSizeClues Clues() {
   PageSizeClues c;
