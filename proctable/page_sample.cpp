@@ -11,12 +11,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <random>
 
 #include "kernel/parse.h"
-#include "kernel/proc_pid_maps.h"
 
 // The PROCMAP_QUERY ioctl on /proc/<pid>/maps (include/uapi/linux/fs.h, Linux 6.11+). Debian 12's
 // headers are 6.1's, so the ABI is declared here; where the headers have it, it must agree.
@@ -142,6 +140,18 @@ void ProbeHugetlbDevices(const Context& ctx, PageSizeClues& clues) {
 
 }  // namespace
 
+ListedMapping ListedFromMaps(ProcPidMapsEntry entry) {
+  ListedMapping m;
+  m.start = entry.start;
+  m.end = entry.end;
+  m.any_access = entry.read || entry.write || entry.exec;
+  m.dev_major = entry.dev_major;
+  m.dev_minor = entry.dev_minor;
+  m.inode = entry.inode;
+  m.name = std::move(entry.name);
+  return m;
+}
+
 bool SampledByName(const ListedMapping& m) {
   if (m.end - m.start < kMinSampledMappingBytes || !m.any_access) return false;
   std::string_view name = m.name;
@@ -198,62 +208,34 @@ std::vector<PlannedClass> PlanSample(const std::vector<SampleMapping>& mappings,
     c.pages += pages;
     c.maps.push_back(&m);
   }
-  // Shares in proportion to bytes; a class with fewer pages than its share is asked about every
-  // page and leaves the rest to the others (repeated until no class is settled that way).
+  // Each class is estimated on its own (and scaled to its own figure: HugetlbPages, Rss), so the
+  // classes share the budget equally, not by bytes: a small hugetlb backing beside a large
+  // base-page one would otherwise get a handful of addresses. A class with fewer pages than its
+  // share is asked about every page and leaves the rest to the others (repeated until no class
+  // is settled that way); the remainder of the division goes to the largest classes.
   std::uint64_t budget = max_pages;
-  for (bool changed = true; changed;) {
+  std::vector<Class*> open;
+  for (auto& [size, c] : by_size) open.push_back(&c);
+  for (bool changed = true; changed && !open.empty();) {
     changed = false;
-    long double open_bytes = 0;
-    for (auto& [size, c] : by_size) {
-      if (!c.settled) open_bytes += c.plan.mapped_bytes;
-    }
-    for (auto& [size, c] : by_size) {
-      if (c.settled || open_bytes == 0) continue;
-      long double share = budget * (c.plan.mapped_bytes / open_bytes);
-      if (static_cast<long double>(c.pages) <= share) {
-        c.quota = c.pages;
-        c.settled = true;
-        budget -= c.pages;
+    const std::uint64_t share = budget / open.size();
+    for (auto it = open.begin(); it != open.end(); ++it) {
+      if ((*it)->pages <= share) {
+        (*it)->quota = (*it)->pages;
+        budget -= (*it)->pages;
+        open.erase(it);
         changed = true;
-        break;  // shares change: compute them again
+        break;  // the share changes: compute it again
       }
     }
   }
-  // The rest by largest remainder; every open class gets at least one address while any is left.
-  {
-    long double open_bytes = 0;
-    std::vector<Class*> open;
-    for (auto& [size, c] : by_size) {
-      if (!c.settled) {
-        open_bytes += c.plan.mapped_bytes;
-        open.push_back(&c);
-      }
-    }
-    std::uint64_t given = 0;
-    std::vector<std::pair<long double, Class*>> remainders;
-    for (Class* c : open) {
-      long double exact = budget * (c->plan.mapped_bytes / open_bytes);
-      c->quota = static_cast<std::uint64_t>(std::floor(exact));
-      given += c->quota;
-      remainders.emplace_back(exact - static_cast<long double>(c->quota), c);
-    }
-    std::stable_sort(remainders.begin(), remainders.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (auto& [rem, c] : remainders) {
-      if (given >= budget) break;
-      ++c->quota;
-      ++given;
-    }
-    for (Class* c : open) {
-      if (c->quota != 0 || budget == 0) continue;
-      Class* largest = nullptr;
-      for (Class* o : open) {
-        if (o->quota > 1 && (largest == nullptr || o->quota > largest->quota)) largest = o;
-      }
-      if (largest == nullptr) break;
-      --largest->quota;
-      c->quota = 1;
-    }
+  if (!open.empty()) {
+    std::stable_sort(open.begin(), open.end(), [](const Class* a, const Class* b) {
+      return a->plan.mapped_bytes > b->plan.mapped_bytes;
+    });
+    const std::uint64_t share = budget / open.size();
+    std::uint64_t rest = budget % open.size();
+    for (Class* c : open) c->quota = share + (rest > 0 ? (--rest, 1) : 0);
   }
   std::mt19937_64 rng(seed);
   std::vector<PlannedClass> out;
@@ -331,17 +313,7 @@ std::optional<PageSample> SamplePages(const Context& ctx, int pid, const PageSam
     if (!content) return std::nullopt;
     auto entries = ParseFile(maps_path, [&] { return ParseProcPidMaps(*content); });
     listed.reserve(entries.size());
-    for (auto& e : entries) {
-      ListedMapping m;
-      m.start = e.start;
-      m.end = e.end;
-      m.any_access = e.read || e.write || e.exec;
-      m.dev_major = e.dev_major;
-      m.dev_minor = e.dev_minor;
-      m.inode = e.inode;
-      m.name = std::move(e.name);
-      listed.push_back(std::move(m));
-    }
+    for (auto& e : entries) listed.push_back(ListedFromMaps(std::move(e)));
     sample.path = "maps";
     text = true;
   }

@@ -18,6 +18,7 @@
 
 #include "framework/collector.h"
 #include "kernel/proc_mountinfo.h"
+#include "kernel/proc_pid_maps.h"
 
 namespace pagescope {
 
@@ -65,6 +66,9 @@ struct ListedMapping {
   std::uint64_t page_size = 0;  // from PROCMAP_QUERY's vma_page_size; 0: not known (maps text)
 };
 
+// The same from a line of the maps text.
+ListedMapping ListedFromMaps(ProcPidMapsEntry entry);
+
 // Mappings smaller than this are not sampled: libraries, stacks, small heaps and arenas are most
 // of a process's mappings but a negligible part of a large process's memory.
 inline constexpr std::uint64_t kMinSampledMappingBytes = 1 << 20;
@@ -105,13 +109,13 @@ struct PlannedClass {
   std::uint64_t mapped_bytes = 0;
   std::vector<std::uint64_t> addresses;
 };
-// Spreads at most `max_pages` addresses over the mappings in proportion to their size: each
-// class (page size) gets a share of `max_pages` in proportion to its bytes (a class with fewer
-// pages than its share is asked about every page, and the rest goes to the others); within a
-// class the pages of its mappings, taken end to end, are cut into as many equal strata as it
-// gets addresses and one page is drawn at random from each (stratified: no two addresses share a
-// page, and an interleave policy that alternates nodes page by page cannot line up with a fixed
-// stride). `seed` seeds the draw. Classes in ascending page size.
+// Spreads at most `max_pages` addresses over the mappings: the classes (page sizes) share them
+// equally, since each is estimated on its own (a class with fewer pages than its share is asked
+// about every page, and the rest goes to the others); within a class, in proportion to the
+// mappings' size: their pages, taken end to end, are cut into as many equal strata as the class
+// gets addresses and one page is drawn at random from each (stratified: no two addresses share
+// a page, and an interleave policy that alternates nodes page by page cannot line up with a
+// fixed stride). `seed` seeds the draw. Classes in ascending page size.
 std::vector<PlannedClass> PlanSample(const std::vector<SampleMapping>& mappings,
                                      std::size_t max_pages, std::uint64_t seed);
 

@@ -20,7 +20,6 @@ import sys
 import unittest
 
 from test_live_page_sample import bound, exact_by_class, parse_sample
-from test_live_alerts import wait_for
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lab"))
 import guest as lab  # noqa: E402
@@ -44,13 +43,7 @@ class LabPageSample(unittest.TestCase):
             cls.guest.close()
 
     def start(self, args):
-        g = self.guest
-        pid = g.run("/bin/numa_pages --hold %s > /tmp/np.out 2>&1 & echo $!" % args).strip()
-        ready = wait_for("numa_pages %s ready" % args, lambda: [
-            line for line in g.run("cat /tmp/np.out").splitlines() if line.startswith("ready ")
-        ] or (g.run_rc("kill -0 %s" % pid)[0] != 0 and self.fail(g.run("cat /tmp/np.out"))),
-            timeout=300)
-        return pid, ready[0]
+        return self.guest.start("/bin/numa_pages --hold %s" % args, "/tmp/np.out", timeout=300)
 
     def stop(self, pid):
         self.guest.run("kill %s; while kill -0 %s 2>/dev/null; do sleep 0.1; done" % (pid, pid))

@@ -96,17 +96,7 @@ TEST(ProcMountinfo, DeviceNumbers) {
   EXPECT_THROW(ParseMountinfo("40 22 0:99999999999 / /mnt rw - tmpfs t rw\n"), ParseError);
 }
 
-ListedMapping Listed(const ProcPidMapsEntry& e) {
-  ListedMapping m;
-  m.start = e.start;
-  m.end = e.end;
-  m.any_access = e.read || e.write || e.exec;
-  m.dev_major = e.dev_major;
-  m.dev_minor = e.dev_minor;
-  m.inode = e.inode;
-  m.name = e.name;
-  return m;
-}
+ListedMapping Listed(const ProcPidMapsEntry& e) { return ListedFromMaps(e); }
 
 PageSizeClues Clues() {
   PageSizeClues c;
@@ -182,21 +172,21 @@ std::uint64_t Total(const std::vector<PlannedClass>& plan) {
   return n;
 }
 
-TEST(PageSample, PlanIsProportionalStratifiedAndInsideTheMappings) {
+TEST(PageSample, PlanSharesEquallyStratifiedAndInsideTheMappings) {
   // 3 GiB and 1 GiB of base pages, 8 GiB of 2 MiB pages (4096 pages).
   std::vector<SampleMapping> maps = {{0x100000000, 0x1c0000000, 4096},
                                      {0x200000000, 0x240000000, 4096},
                                      {0x400000000, 0x600000000, 2u << 20}};
-  auto plan = PlanSample(maps, 4096, 42);
+  auto plan = PlanSample(maps, 4097, 42);
   ASSERT_EQ(plan.size(), 2u);
   EXPECT_EQ(plan[0].page_size, 4096u);
   EXPECT_EQ(plan[0].mapped_bytes, 4ull << 30);
   EXPECT_EQ(plan[1].page_size, 2u << 20);
   EXPECT_EQ(plan[1].mapped_bytes, 8ull << 30);
-  EXPECT_EQ(Total(plan), 4096u);
-  // 1/3 and 2/3 of the budget by largest remainder: 1365.33 -> 1365, 2730.67 -> 2731.
-  EXPECT_EQ(plan[0].addresses.size(), 1365u);
-  EXPECT_EQ(plan[1].addresses.size(), 2731u);
+  EXPECT_EQ(Total(plan), 4097u);
+  // Half each (each class is estimated on its own); the odd address goes to the larger class.
+  EXPECT_EQ(plan[0].addresses.size(), 2048u);
+  EXPECT_EQ(plan[1].addresses.size(), 2049u);
   for (const auto& c : plan) {
     std::set<std::uint64_t> unique(c.addresses.begin(), c.addresses.end());
     EXPECT_EQ(unique.size(), c.addresses.size()) << "one address per page";
@@ -209,15 +199,15 @@ TEST(PageSample, PlanIsProportionalStratifiedAndInsideTheMappings) {
     }
   }
   // The base class's addresses fall in each mapping in proportion to it (3:1, exactly by
-  // strata: 1365 strata over 1 Mi pages, the first 3/4 of them in the first mapping).
+  // strata: 2048 strata over 1 Mi pages, the first 3/4 of them in the first mapping).
   std::size_t in_first = 0;
   for (auto a : plan[0].addresses) in_first += a < 0x1c0000000;
-  EXPECT_NEAR(static_cast<double>(in_first), 1365 * 0.75, 1.0);
+  EXPECT_NEAR(static_cast<double>(in_first), 2048 * 0.75, 1.0);
 }
 
 TEST(PageSample, SmallClassIsCountedWhole) {
-  // 1 GiB of 2 MiB pages is 512 pages, fewer than its share of 1/5 of 4096 (819): every page
-  // is asked, and the base class gets the rest.
+  // 1 GiB of 2 MiB pages is 512 pages, fewer than its share of half of 4096: every page is
+  // asked, and the base class gets the rest. (In proportion to bytes it would get 1/5.)
   std::vector<SampleMapping> maps = {{0x100000000, 0x200000000, 4096},
                                      {0x400000000, 0x440000000, 2u << 20}};
   auto plan = PlanSample(maps, 4096, 1);
@@ -233,7 +223,7 @@ TEST(PageSample, SmallClassIsCountedWhole) {
 }
 
 TEST(PageSample, EveryClassGetsAnAddressAndTheDrawDependsOnTheSeed) {
-  // A tiny hugetlb class beside a huge base class still gets one address.
+  // A tiny hugetlb class (one page) beside a huge base class is counted whole.
   std::vector<SampleMapping> maps = {{0x100000000, 0x10100000000, 4096},
                                      {0x20000000000, 0x20000200000, 2u << 20}};
   auto plan = PlanSample(maps, 64, 7);
