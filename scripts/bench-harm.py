@@ -108,9 +108,10 @@ def wait_listening(port, proc, timeout=60):
 
 
 class Guest:
-    """A stand-in guest; `stalls` collects (monotonic time read, worst µs) of each second."""
+    """A stand-in guest; `stalls` collects (monotonic time read, worst µs) of each second.
+    `cgroups`: cgroup directories it joins before it execs (so its memory is charged there)."""
 
-    def __init__(self, tools, name, backing, mib, extra=()):
+    def __init__(self, tools, name, backing, mib, extra=(), cgroups=()):
         self.name = name
         self.mib = mib
         cmd = ["qemu-system-x86_64", "-name", "guest=%s,debug-threads=on" % name, "-m", str(mib)]
@@ -122,8 +123,13 @@ class Guest:
         cmd += ["-machine", "pc,memory-backend=pc.ram", "-standin-backing", backing] + list(extra)
         if os.geteuid() == 0:
             cmd.append("-standin-rt")  # rounds wait for the lock, not for a CPU
+        def join():
+            for d in cgroups:
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
         self.proc = subprocess.Popen(cmd, executable=os.path.join(tools, "standin_guest"),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     preexec_fn=join if cgroups else None)
         self.stalls = []
         try:
             line = self.proc.stdout.readline().strip()

@@ -54,38 +54,35 @@ def families(text):
     return out
 
 
+def unit_test_families(test_filter, out_env, env=None):
+    """Families that fixture files cannot produce, from a unit test that writes its scrape to
+    the file named by the environment variable `out_env` (with `env` added)."""
+    import subprocess
+    import tempfile
+    from pagescope_test import BUILD_DIR
+    run_env = dict(os.environ, **(env or {}))
+    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
+        run_env[out_env] = out.name
+        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
+                        "--gtest_filter=" + test_filter], check=True, capture_output=True,
+                       env=run_env)
+        with open(out.name) as f:
+            return families(f.read())
+
+
 def tlb_families(events=None):
     """The tlb collector counts with perf_event_open, so its output cannot come from fixture
     files: its series come from the collector on the unit tests' fake perf backend (with
     `events`, a comma-separated list, instead of the default events)."""
-    import subprocess
-    import tempfile
-    from pagescope_test import BUILD_DIR
-    env = dict(os.environ)
-    if events:
-        env["PAGESCOPE_TLB_REFERENCE_EVENTS"] = events
-    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
-        env["PAGESCOPE_TLB_REFERENCE"] = out.name
-        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
-                        "--gtest_filter=TlbReference.*"], check=True, capture_output=True, env=env)
-        with open(out.name) as f:
-            return families(f.read())
+    return unit_test_families("TlbReference.*", "PAGESCOPE_TLB_REFERENCE",
+                              {"PAGESCOPE_TLB_REFERENCE_EVENTS": events} if events else None)
 
 
 def harm_families():
     """Series a fixture tree cannot produce: a sampled placement (move_pages on a live process)
     and a denied read (the tests run as root). The unit test HarmReference.* makes them with the
-    real collectors on its own process; its scrape, as families."""
-    import subprocess
-    import tempfile
-    from pagescope_test import BUILD_DIR
-    env = dict(os.environ)
-    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
-        env["PAGESCOPE_HARM_REFERENCE"] = out.name
-        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
-                        "--gtest_filter=HarmReference.*"], check=True, capture_output=True, env=env)
-        with open(out.name) as f:
-            return families(f.read())
+    real collectors on its own process."""
+    return unit_test_families("HarmReference.*", "PAGESCOPE_HARM_REFERENCE")
 
 
 # The options under which the HarmReference families appear (they are off by default).

@@ -2,6 +2,8 @@
 (tests/tools/standin_guest: comm qemu-system-x86, a QEMU command line, one thread that maps and
 unmaps a page in a loop and prints its worst round each second) scraped by the real binary.
 
+Stand-in guests are scripts/bench-harm.py's (its Guest).
+
 - A hugetlb-backed guest in a cgroup of its own (made here on the v2 hierarchy with the hugetlb
   controller enabled for it, and on the v1 memory controller where the host has one): its
   hugetlb per node comes from hugetlb.<size>.numa_stat (hugetlb_source="cgroup") and equals what
@@ -25,17 +27,16 @@ failure. PAGESCOPE_HARM_SECONDS (default 8) is the length of each measured phase
 """
 
 import contextlib
+import importlib.util
 import os
 import re
 import statistics
-import subprocess
-import threading
 import time
 import unittest
 import uuid
 
-from pagescope_test import (POOL_2M, Exporter, SysfsRestorer, kernel_lock, parse_exposition,
-                            require_root, stop_process, tool, value)
+from pagescope_test import (POOL_2M, SOURCE_DIR, TOOLS_DIR, Exporter, SysfsRestorer,
+                            kernel_lock, require_root, value)
 
 V2 = "/sys/fs/cgroup/unified" if os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers") \
     else "/sys/fs/cgroup"
@@ -83,43 +84,25 @@ def own_cgroup(sysfs):
                     time.sleep(0.1)  # the guest's exit is still being accounted
 
 
-class Guest:
-    """A stand-in guest, started inside `cgroups` when given; `stalls` holds (time, worst µs)
-    of each second."""
+def _bench_harm():
+    """scripts/bench-harm.py as a module: its stand-in Guest."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_harm", os.path.join(SOURCE_DIR, "scripts", "bench-harm.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Guest(_bench_harm().Guest):
+    """bench-harm's stand-in guest (its mapping thread under SCHED_FIFO as root), started inside
+    `cgroups` when given."""
 
     def __init__(self, name, backing, mib, cgroups=()):
-        cmd = ["qemu-system-x86_64", "-name", "guest=%s,debug-threads=on" % name, "-m", str(mib)]
-        if backing == "hugetlb":
-            cmd += ["-object", "memory-backend-memfd,id=pc.ram,size=%dM,hugetlb=on,"
-                    "hugetlbsize=2M,share=on" % mib]
-        else:
-            cmd += ["-object", "memory-backend-ram,id=pc.ram,size=%dM" % mib]
-        cmd += ["-machine", "pc,memory-backend=pc.ram", "-standin-backing", backing,
-                "-standin-rt"]
-
-        def join():
-            for d in cgroups:
-                with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                    f.write(str(os.getpid()))
-        self.proc = subprocess.Popen(cmd, executable=tool("standin_guest"), preexec_fn=join,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.stalls = []
-        line = self.proc.stdout.readline().strip()
-        if line != "ready":
-            self.stop()
-            raise RuntimeError("stand-in guest %s did not start: %r" % (name, line))
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            m = re.match(r"stall worst_us=(\d+)", line)
-            if m:
-                self.stalls.append((time.monotonic(), int(m.group(1))))
+        super().__init__(TOOLS_DIR, name, backing, mib, cgroups=cgroups)
 
     def stall_us(self, t0, t1):
         """(worst, median) of the seconds' worst rounds between t0 and t1, in µs."""
-        got = [us for t, us in self.stalls if t0 < t <= t1]
+        got = self.between(t0, t1)
         if not got:
             raise AssertionError("no stall reports between the phase's bounds")
         return max(got), statistics.median(got)
@@ -134,11 +117,17 @@ class Guest:
                         out[node] = out.get(node, 0) + int(pages) * (2 << 20)
         return out
 
-    def stop(self):
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
-        stop_process(self.proc, timeout=120)
-        self.proc.stdout.close()
+
+@contextlib.contextmanager
+def raised_pool(pages):
+    """The 2 MiB pool raised by `pages` (restored after), or the test skipped; yields the
+    SysfsRestorer, for more settings to restore."""
+    with SysfsRestorer() as sysfs:
+        nr = int(sysfs.read(POOL_2M + "/nr_hugepages"))
+        sysfs.set(POOL_2M + "/nr_hugepages", nr + pages)
+        if int(sysfs.read(POOL_2M + "/free_hugepages")) < pages:
+            raise unittest.SkipTest("the kernel could not give %d free 2 MiB pages" % pages)
+        yield sysfs
 
 
 QEMU_MS = []  # the qemu collector's time per scrape (ms) of the last scraped() phase
@@ -198,11 +187,7 @@ class LiveQemuPlacement(unittest.TestCase):
     @require_root
     def test_hugetlb_from_own_cgroup_equals_numa_maps(self):
         pages = 16
-        with kernel_lock(), SysfsRestorer() as sysfs:
-            nr = int(sysfs.read(POOL_2M + "/nr_hugepages"))
-            sysfs.set(POOL_2M + "/nr_hugepages", nr + pages)
-            if int(sysfs.read(POOL_2M + "/free_hugepages")) < pages:
-                self.skipTest("the kernel could not give %d free 2 MiB pages" % pages)
+        with kernel_lock(), raised_pool(pages) as sysfs:
             with own_cgroup(sysfs) as dirs:
                 name = "ps-cg-" + uuid.uuid4().hex[:6]
                 g = Guest(name, "hugetlb", pages * 2, dirs)
@@ -295,11 +280,7 @@ class LiveQemuPlacement(unittest.TestCase):
     @require_root
     def test_unprivileged_run_shows_the_gap(self):
         pages = 8
-        with kernel_lock(), SysfsRestorer() as sysfs:
-            nr = int(sysfs.read(POOL_2M + "/nr_hugepages"))
-            sysfs.set(POOL_2M + "/nr_hugepages", nr + pages)
-            if int(sysfs.read(POOL_2M + "/free_hugepages")) < pages:
-                self.skipTest("the kernel could not give %d free 2 MiB pages" % pages)
+        with kernel_lock(), raised_pool(pages):
             name = "ps-denied-" + uuid.uuid4().hex[:6]
             g = Guest(name, "hugetlb", pages * 2)
             try:
