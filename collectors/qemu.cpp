@@ -340,7 +340,7 @@ class QemuCollector : public Collector {
 
   // The guest's own cgroups, decided again when /proc/<pid>/cgroup changed or after a minute.
   void UpdateOwnCgroups(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-                        GuestState& state, std::string& buf) {
+                        GuestState& state, std::string& buf, MetricSink& out) {
     if (reader.Read(p.pid, "cgroup", buf, true) != ReadStatus::kOk) {
       state.hugetlb = state.memory = {};
       state.cgroup_text.clear();
@@ -350,7 +350,14 @@ class QemuCollector : public Collector {
     if (buf == state.cgroup_text && now - state.decided < kOwnCgroupRecheck) return;
     state.cgroup_text = buf;
     state.decided = now;
-    auto lines = ParseFile(reader.Path(p.pid, "cgroup"), [&] { return ParseProcPidCgroup(buf); });
+    state.hugetlb = state.memory = {};
+    std::vector<ProcPidCgroup> lines;
+    try {
+      lines = ParseFile(reader.Path(p.pid, "cgroup"), [&] { return ParseProcPidCgroup(buf); });
+    } catch (const CollectError& e) {
+      out.Fail(e.what());  // this guest's figures then come from a walk or a sample
+      return;
+    }
     const std::string& name = state.guest->cmdline.name;
     state.hugetlb = FindOwn(ctx, reader, "hugetlb", lines, p.pid, name);
     state.memory =
@@ -366,7 +373,7 @@ class QemuCollector : public Collector {
     const bool need_hugetlb = !hugetlb || *hugetlb > 0;
     if (!need_hugetlb) g.hugetlb_source = "status";
     if (!need_hugetlb && !numa_locality_) return g;
-    UpdateOwnCgroups(ctx, reader, p, state, buf);
+    UpdateOwnCgroups(ctx, reader, p, state, buf, out);
     bool from_cgroup = false;
     if (need_hugetlb) {
       std::uint64_t total = 0;

@@ -371,7 +371,7 @@ struct Server::Impl {
     Pending* raw = p.release();
     scrapes.Submit(
         std::move(key).str(),
-        [this, scraper, selection, gzip = raw->gzip, deadline]() {
+        [this, scraper, selection, gzip = raw->gzip, deadline = deadline]() {
           auto families = scraper->Scrape(selection.collect, selection.exclude, deadline);
           AddRequestCounters(families);
           std::ostringstream text;
