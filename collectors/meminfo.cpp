@@ -119,6 +119,13 @@ class MeminfoCollector : public Collector {
       out.Gauge(std::string("pagescope_memory_") + f.metric + "_bytes", f.help, {},
                 static_cast<double>(it->second->value));
     }
+    // Page counts (KSM's, per process and guest, vmstat's) are in base pages: their size, so
+    // that rules and dashboards need not assume 4096 (arm64 and ppc64 kernels run 16 and
+    // 64 KiB pages). The exporter runs on the kernel it reads, as for buddyinfo.
+    out.Gauge("pagescope_memory_page_size_bytes",
+              "Size of a base page of this kernel (getpagesize(2)): the unit of the page counts "
+              "of KSM, vmstat and the process and guest collectors.",
+              {}, static_cast<double>(SystemPageSize()));
   }
 };
 

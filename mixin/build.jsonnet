@@ -4,12 +4,18 @@
 // std.manifestYamlDoc/manifestJsonEx are far too slow for files this size.
 function(config='{}')
   local o = std.parseJson(config);
-  // `for` is merged key by key, so one alert's duration can be changed alone.
+  // Objects merged key by key, at any depth (so one alert's duration, one severity or one
+  // setting of one host kind can be changed alone); every other setting is replaced.
+  local deep = ['for', 'severities', 'hostKinds'];
+  local merge(a, b) =
+    if std.isObject(a) && std.isObject(b) then
+      a + { [k]: merge(if std.objectHas(a, k) then a[k] else null, b[k]) for k in std.objectFields(b) }
+    else b;
+  local base = (import 'mixin.libsonnet')._config;
   local m = (import 'mixin.libsonnet') + { _config+:: {
-    [k]: o[k]
+    [k]: if std.member(deep, k) then merge(base[k], o[k]) else o[k]
     for k in std.objectFields(o)
-    if k != 'for'
-  } + (if std.objectHas(o, 'for') then { 'for'+: o['for'] } else {}) };
+  } };
   {
     'alerts/pagescope-rules.yml': { groups: m.prometheusRules.groups + m.prometheusAlerts.groups },
   } + {

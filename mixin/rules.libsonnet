@@ -1,11 +1,14 @@
-// Recording rules: hugepage availability per size and NUMA node, and a hugepage-aware
-// "available memory" that counts free hugepages as available (the node-mixin counts every
-// hugepage as used and so fires on healthy hosts with large, mostly free pools).
+// Recording rules: hugepage availability per size and NUMA node, the memory outside the
+// hugepage pools and the share of it available (free hugepages cannot serve ordinary
+// allocations, so they count neither as available nor as memory the host could use), the kind of
+// each host (lib/policy.libsonnet), and the fleet sums.
+local policy = import 'lib/policy.libsonnet';
 {
   prometheusRules+:: {
     local c = $._config,
     local s = c.selector,
     local l = std.join(', ', c.fleetLabels),
+    local thp = policy.thpExpectations(c),
     groups+: [{
       name: 'pagescope.rules',
       rules: [
@@ -34,26 +37,46 @@
           expr: 'pagescope_numa_hugepages_free_pages{%(s)s} / (pagescope_numa_hugepages_pool_pages{%(s)s} > 0)' % { s: s },
         },
         {
-          // MemAvailable plus the free hugepages of every size: memory that is not in use. Hosts
-          // without hugepage metrics get MemAvailable alone.
-          record: 'instance:pagescope_memory_available_hugepage_aware_bytes',
+          // Memory outside the hugepage pools of every size (MemTotal minus Hugetlb; the pools
+          // summed where /proc/meminfo has no Hugetlb line, before Linux 4.16): what the kernel,
+          // page cache and every process not on hugetlb share.
+          record: 'instance:pagescope_memory_outside_hugetlb_bytes',
           expr: |||
-            pagescope_memory_available_bytes{%(s)s}
-            + (
-              sum without (page_size) (pagescope_hugepages_free_pages{%(s)s} * pagescope_hugepages_page_size_bytes{%(s)s})
-              or pagescope_memory_available_bytes{%(s)s} * 0
+            pagescope_memory_total_bytes{%(s)s}
+            - (
+              pagescope_memory_hugetlb_bytes{%(s)s}
+              or sum without (page_size) (pagescope_hugepages_pool_pages{%(s)s} * pagescope_hugepages_page_size_bytes{%(s)s})
             )
           ||| % { s: s },
         },
         {
-          record: 'instance:pagescope_memory_available_hugepage_aware:ratio',
-          expr: 'instance:pagescope_memory_available_hugepage_aware_bytes{%(s)s} / pagescope_memory_total_bytes{%(s)s}' % { s: s },
+          // The share of it available (MemAvailable, which never counts hugepages, free or not).
+          record: 'instance:pagescope_memory_available_outside_hugetlb:ratio',
+          expr: 'pagescope_memory_available_bytes{%(s)s} / (instance:pagescope_memory_outside_hugetlb_bytes{%(s)s} > 0)' % { s: s },
+        },
+        {
+          // The kind of each host as the alerts see it (config.libsonnet, hostKinds): its
+          // hostKindLabel label, else the first kind detected, else (hosts with `up`) the default.
+          record: policy.kindRecord,
+          expr: policy.kindExpr(c),
         },
         {
           // Pages per second the available pages of a size grow (negative: shrink), least
-          // squares over hugepagesPredictWindow.
+          // squares over hugepagesPredictWindow, while the pool moves: only where they changed
+          // by hugepagesPredictMinStepPages or more within hugepagesPredictActiveWindow.
+          // Allocations that come in steps (guests starting) have no trend once the steps stop,
+          // though the least-squares line of a staircase still points down while the steps are
+          // in its window.
           record: 'instance_page_size:pagescope_hugepages_available_pages:deriv',
-          expr: 'deriv(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(w)s])' % { s: s, w: c.hugepagesPredictWindow },
+          expr: |||
+            deriv(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(w)s])
+            and
+            (
+              max_over_time(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(a)s])
+              - min_over_time(instance_page_size:pagescope_hugepages_available_pages{%(s)s}[%(a)s])
+              >= %(m)g
+            )
+          ||| % { s: s, w: c.hugepagesPredictWindow, a: c.hugepagesPredictActiveWindow, m: c.hugepagesPredictMinStepPages },
         },
         {
           // Seconds until the available pages of a size reach 0 at that trend; only pools
@@ -95,11 +118,16 @@
           record: 'fleet_flavor:pagescope_capacity_hosts_with_slot:sum',
           expr: 'sum by (%(l)s, flavor) (clamp_max(pagescope_capacity_host_vm_slots{%(s)s}, 1))' % { s: s, l: l },
         },
-      ] + (if c.thpExpectedMode == null then [] else [
+      ] + (if thp == [] then [] else [
              {
-               // Hosts whose THP `enabled` mode is not thpExpectedMode (0 when all agree).
+               // Hosts whose THP `enabled` mode is not the one their kind expects (0 when all
+               // agree; hosts whose kind expects none are not counted).
                record: 'fleet:pagescope_thp_mode_unexpected_hosts:sum',
-               expr: 'sum by (%(l)s) (pagescope_thp_enabled{%(s)s, mode!="%(m)s"})' % { s: s, l: l, m: c.thpExpectedMode },
+               expr: 'sum by (%(l)s) (\n%(e)s) or sum by (%(l)s) (up{%(u)s}) * 0\n' % {
+                 l: l,
+                 u: c.upSelector,
+                 e: policy.indent(std.join('or\n', [policy.thpUnexpected(c, e) for e in thp])),
+               },
              },
            ]) + (if c.ksmExpectedMode == null then [] else [
                    {

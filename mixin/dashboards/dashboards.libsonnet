@@ -1,10 +1,27 @@
 // The five dashboards. Every panel has the datasource variable, a unit and a description.
 local g = import '../lib/grafana.libsonnet';
+local policy = import '../lib/policy.libsonnet';
 
 {
   local c = $._config,
   local s = c.selector,
-  local i = s + ', instance=~"$instance"',
+  // The THP modes expected, as text: "never (database)".
+  local thpExpected = std.join(', ', ['%s (%s)' % [e.mode, std.join(', ', e.kinds)] for e in policy.thpExpectations(c)]),
+
+  // Fleet: one variable per fleet label (multi-valued, from `up`), each narrowed by the ones
+  // before it; every dashboard has them, the per-host ones select hosts within the groups.
+  // `f` matches the selected groups (recorded fleet series have no job label), `sf` adds the
+  // selector.
+  local fl = c.fleetLabels,
+  local fleetMatcher(labels) = std.join(', ', ['%s=~"$%s"' % [l, l] for l in labels]),
+  local fleetVars = [
+    g.queryVariable(fl[n], fl[n], 'up{%s}' % std.join(', ', [c.upSelector] + (if n == 0 then [] else [fleetMatcher(fl[0:n])])), fl[n])
+    for n in std.range(0, std.length(fl) - 1)
+  ],
+  local fleetF = fleetMatcher(fl),
+  local sf = s + ', ' + fleetF,
+
+  local i = sf + ', instance=~"$instance"',
   local ip = i + ', page_size=~"$page_size"',
   local inp = ip + ', node=~"$node"',
   local inode = i + ', node=~"$node"',
@@ -12,9 +29,12 @@ local g = import '../lib/grafana.libsonnet';
   local iv = i + ', vm=~"$vm"',
   local icg = i + ', cgroup=~"$cgroup"',
   local r = '[$__rate_interval]',
-  local q(x) = x % { i: i, ip: ip, inp: inp, 'in': inode, ig: ig, iv: iv, cg: icg, r: r },
+  // Joins a series to the host's own series (the base page size, the kind).
+  local on = policy.hostOn(c),
+  local q(x) = x % { i: i, ip: ip, inp: inp, 'in': inode, ig: ig, iv: iv, cg: icg, r: r, on: on },
 
-  local instanceVar = g.queryVariable('instance', 'Instance', 'pagescope_build_info{%s}' % s, 'instance'),
+  local instanceVar = g.queryVariable('instance', 'Instance', 'pagescope_build_info{%s}' % sf, 'instance'),
+  local hostVars = fleetVars + [instanceVar],
   local pageSizeVar = g.queryVariable('page_size', 'Page size', 'pagescope_hugepages_page_size_bytes{%s}' % i, 'page_size'),
   local nodeVar = g.queryVariable('node', 'NUMA node', 'pagescope_numa_hugepages_pool_pages{%s}' % i, 'node'),
   local groupVar = g.queryVariable('group', 'Process group', 'pagescope_process_num_procs{%s}' % i, 'group'),
@@ -23,17 +43,8 @@ local g = import '../lib/grafana.libsonnet';
   // A cgroup's name for legends: the guest, pod or unit it is, else its path.
   local who = '{{instance}} {{vm}}{{pod}}{{unit}} {{cgroup}}',
 
-  // Fleet: one variable per fleet label, each narrowed by the ones before it; `f` matches the
-  // selected groups (recorded fleet series have no job label), `sf` adds the selector.
-  local fl = c.fleetLabels,
-  local fleetMatcher(labels) = std.join(', ', ['%s=~"$%s"' % [l, l] for l in labels]),
-  local fleetVars = [
-    g.queryVariable(fl[n], fl[n], 'up{%s}' % std.join(', ', [c.upSelector] + (if n == 0 then [] else [fleetMatcher(fl[0:n])])), fl[n])
-    for n in std.range(0, std.length(fl) - 1)
-  ],
-  local fleetF = fleetMatcher(fl),
   local fq(x, legend='', table=false) = g.target(
-    x % { f: fleetF, sf: s + ', ' + fleetF, l: std.join(', ', fl), k: c.fleetTopK, mw: c.fleetHostsMissingWindow },
+    x % { f: fleetF, sf: sf, l: std.join(', ', fl), k: c.fleetTopK, mw: c.fleetHostsMissingWindow },
     legend % { lg: std.join(' ', ['{{%s}}' % l for l in fl]) },
     table=table
   ),
@@ -45,15 +56,15 @@ local g = import '../lib/grafana.libsonnet';
       'HugeTLB pools per page size and NUMA node: total, free, reserved, surplus, available (free minus reserved), obtainable at run time, and the time left until exhaustion.',
       [
         g.row('Pools per page size'),
-        g.stat('Pool size', 'Pages in each hugepage pool (nr_hugepages, surplus included), per page size.', 'none',
-               [g.target(q('pagescope_hugepages_pool_pages{%(ip)s}'), '{{page_size}}')]),
+        g.stat('Pool size', 'Pages in each hugepage pool (nr_hugepages, surplus included), per host and page size.', 'none',
+               [g.target(q('pagescope_hugepages_pool_pages{%(ip)s}'), '{{instance}} {{page_size}}')]),
         g.stat('Available', 'Pages a new hugetlb mapping can still get: free minus reserved (recording rule instance_page_size:pagescope_hugepages_available_pages).', 'none',
-               [g.target(q('instance_page_size:pagescope_hugepages_available_pages{%(ip)s}'), '{{page_size}}')]),
-        g.stat('Used', 'Share of each non-empty pool in use or reserved.', 'percentunit',
-               [g.target(q('instance_page_size:pagescope_hugepages_used:ratio{%(ip)s}'), '{{page_size}}')],
+               [g.target(q('instance_page_size:pagescope_hugepages_available_pages{%(ip)s}'), '{{instance}} {{page_size}}')]),
+        g.stat('Used', 'Share of each non-empty pool in use or reserved. A full pool is the goal on hypervisors, Kubernetes nodes and hosts dedicated to one application (docs/runbook.md, host kinds).', 'percentunit',
+               [g.target(q('instance_page_size:pagescope_hugepages_used:ratio{%(ip)s}'), '{{instance}} {{page_size}}')],
                thresholds={ mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 - c.hugepagesLowRatio }, { color: 'red', value: 1 }] }),
-        g.stat('Time to exhaustion', 'Available pages divided by how fast they shrank over the last hour (only pools that shrink are shown).', 's',
-               [g.target(q('instance_page_size:pagescope_hugepages_available_pages{%(ip)s} / (-deriv(instance_page_size:pagescope_hugepages_available_pages{%(ip)s}[1h]) > 0)'), '{{page_size}}')]),
+        g.stat('Time to exhaustion', 'When the available pages reach 0 at their trend over %s, counted only while the pool moves (pages taken or freed within %s): the figure PagescopeHugepagesExhaustionPredicted fires on below %g hours (recording rule instance_page_size:pagescope_hugepages_exhaustion_seconds; only pools that shrink are shown).' % [c.hugepagesPredictWindow, c.hugepagesPredictActiveWindow, c.hugepagesPredictHorizonHours], 's',
+               [g.target(q('instance_page_size:pagescope_hugepages_exhaustion_seconds{%(ip)s}'), '{{instance}} {{page_size}}')]),
         g.table('Pools', 'Every hugepage pool per instance and page size, in pages of that size (available = free - reserved; bytes = available pages x page size).', 'none',
                 [
                   g.target(q('pagescope_hugepages_pool_pages{%(ip)s}'), table=true),
@@ -77,11 +88,11 @@ local g = import '../lib/grafana.libsonnet';
                      ], min=0),
         g.timeseries('Available bytes', 'Bytes a new hugetlb mapping can still get, per page size (free minus reserved pages, times the page size).', 'bytes',
                      [g.target(q('instance_page_size:pagescope_hugepages_available_bytes{%(ip)s}'), '{{instance}} {{page_size}}')], min=0),
-        g.timeseries('Memory available, hugepage-aware', 'MemAvailable alone, and MemAvailable plus the free hugepages of every size (instance:pagescope_memory_available_hugepage_aware_bytes): free hugepages are not used memory.', 'bytes',
+        g.timeseries('Memory outside the hugepage pools', 'What the host has for everything that is not a hugepage (MemTotal minus Hugetlb: instance:pagescope_memory_outside_hugetlb_bytes) and how much of it is available (MemAvailable, which never counts hugepages, free or not). PagescopeMemoryAvailableLow warns below %g%% of it and pages below %g%%: free hugepages cannot serve ordinary allocations, so an oversized pool starves the host while its pages sit free.' % [100 * c.memoryAvailableRatio.warning, 100 * c.memoryAvailableRatio.critical], 'bytes',
                      [
-                       g.target(q('instance:pagescope_memory_available_hugepage_aware_bytes{%(i)s}'), '{{instance}} available incl. free hugepages'),
+                       g.target(q('instance:pagescope_memory_outside_hugetlb_bytes{%(i)s}'), '{{instance}} outside the pools'),
                        g.target(q('pagescope_memory_available_bytes{%(i)s}'), '{{instance}} MemAvailable'),
-                       g.target(q('pagescope_memory_total_bytes{%(i)s}'), '{{instance}} MemTotal'),
+                       g.target(q('pagescope_memory_hugetlb_bytes{%(i)s}'), '{{instance}} in hugepage pools'),
                      ], min=0),
         g.timeseries('Hugetlb memory', 'Memory held by all hugepage pools (Hugetlb in /proc/meminfo), and the default hugepage size.', 'bytes',
                      [
@@ -123,13 +134,26 @@ local g = import '../lib/grafana.libsonnet';
                        g.target(q('pagescope_cgroup_hugetlb_usage_bytes{%(ip)s}'), '{{instance}} {{cgroup}} {{page_size}} usage'),
                        g.target(q('pagescope_cgroup_hugetlb_limit_bytes{%(ip)s}'), '{{instance}} {{cgroup}} {{page_size}} limit'),
                      ], w=8, min=0),
+        g.timeseries('Hugetlb limit hits', 'Hugepage allocations each cgroup\'s hugetlb limit refused (hugetlb.<size>.events max, v1 failcnt), per interval: when they happened. Counts are hierarchical on cgroup v2 (a pod repeats its containers\'); PagescopeCgroupHugetlbLimitHits alerts once per pod, guest or unit.', 'none',
+                     [g.target(q('increase(pagescope_cgroup_hugetlb_max_events_total{%(ip)s}%(r)s)'), '{{instance}} {{cgroup}} {{page_size}}')], w=24, min=0, bars=true),
         g.row('Exporter'),
+        g.stat('Host kind', 'The kind of each host as the alerts see it (recording rule instance:pagescope_host_kind:info): its %s target label, else detected (QEMU guests: hypervisor; pods\' cgroups: kubernetes), else %s. The kind decides which hugepage pool states alert (docs/runbook.md).' % [c.hostKindLabel, c.hostKindDefault], 'none',
+               [g.target(q('instance:pagescope_host_kind:info{%(i)s}'), '{{instance}} {{kind}}')], w=6, h=8, textMode='name'),
         g.timeseries('Collector success', 'Whether each pagescope collector succeeded on the last scrape (1) or failed (0).', 'bool',
-                     [g.target(q('pagescope_scrape_collector_success{%(i)s}'), '{{instance}} {{collector}}')], min=0),
+                     [g.target(q('pagescope_scrape_collector_success{%(i)s}'), '{{instance}} {{collector}}')], w=9, min=0),
         g.timeseries('Collector duration', 'Time each pagescope collector took on the last scrape.', 's',
-                     [g.target(q('pagescope_scrape_collector_duration_seconds{%(i)s}'), '{{instance}} {{collector}}')], min=0),
+                     [g.target(q('pagescope_scrape_collector_duration_seconds{%(i)s}'), '{{instance}} {{collector}}')], w=9, min=0),
+        g.timeseries('Coverage gaps', 'What pagescope could not see in the last scrape though it was enabled for it (PagescopeCoverageIncomplete): files it was denied, QEMU processes it could not identify, process group names folded into the overflow group, cgroups left out by max_depth or max_cgroups, collectors cut by the scrape deadline.', 'none',
+                     [
+                       g.target(q('pagescope_scrape_denied_reads{%(i)s}'), '{{instance}} {{collector}} denied {{file}}'),
+                       g.target(q('pagescope_vm_qemu_processes{%(i)s, result="unreadable"}'), '{{instance}} QEMU processes unidentified'),
+                       g.target(q('pagescope_process_folded_groups{%(i)s}'), '{{instance}} groups folded'),
+                       g.target(q('pagescope_cgroup_memory_skipped_cgroups{%(i)s}'), '{{instance}} cgroup_memory skipped ({{reason}})'),
+                       g.target(q('pagescope_cgroup_hugetlb_skipped_cgroups{%(i)s}'), '{{instance}} cgroup_hugetlb skipped ({{reason}})'),
+                       g.target(q('increase(pagescope_scrape_collector_deadline_exceeded_total{%(i)s}%(r)s)'), '{{instance}} {{collector}} cut by the deadline'),
+                     ], w=24, min=0),
       ],
-      [instanceVar, pageSizeVar, nodeVar],
+      hostVars + [pageSizeVar, nodeVar],
       c,
     ),
 
@@ -139,14 +163,14 @@ local g = import '../lib/grafana.libsonnet';
       'Transparent hugepages (mode, usage, faults and fallbacks, khugepaged, per-size mTHP) and kernel samepage merging (pages, profit, scans).',
       [
         g.row('Transparent hugepages'),
-        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled' + (if c.thpExpectedMode == null then '.' else ' (expected: %s).' % c.thpExpectedMode), 'none',
-               [g.target(q('pagescope_thp_enabled{%(i)s} == 1'), '{{mode}}')], textMode='name'),
+        g.stat('THP enabled', 'The active mode of /sys/kernel/mm/transparent_hugepage/enabled' + (if thpExpected == '' then '.' else ' (expected by host kind: %s).' % thpExpected), 'none',
+               [g.target(q('pagescope_thp_enabled{%(i)s} == 1'), '{{instance}} {{mode}}')], textMode='name'),
         g.stat('THP defrag', 'The active mode of /sys/kernel/mm/transparent_hugepage/defrag.', 'none',
-               [g.target(q('pagescope_thp_defrag{%(i)s} == 1'), '{{mode}}')], textMode='name'),
+               [g.target(q('pagescope_thp_defrag{%(i)s} == 1'), '{{instance}} {{mode}}')], textMode='name'),
         g.stat('Shmem THP', 'The active mode of /sys/kernel/mm/transparent_hugepage/shmem_enabled.', 'none',
-               [g.target(q('pagescope_thp_shmem_enabled{%(i)s} == 1'), '{{mode}}')], textMode='name'),
+               [g.target(q('pagescope_thp_shmem_enabled{%(i)s} == 1'), '{{instance}} {{mode}}')], textMode='name'),
         g.stat('mTHP sizes enabled', 'Per-size (multi-size THP) settings that are not "never".', 'none',
-               [g.target(q('pagescope_thp_size_enabled{%(i)s, mode!="never"} == 1'), '{{page_size}} {{mode}}')], textMode='name'),
+               [g.target(q('pagescope_thp_size_enabled{%(i)s, mode!="never"} == 1'), '{{instance}} {{page_size}} {{mode}}')], textMode='name'),
         g.timeseries('THP memory', 'Anonymous, shmem and file memory mapped with transparent hugepages (/proc/meminfo).', 'bytes',
                      [
                        g.target(q('pagescope_memory_anon_huge_pages_bytes{%(i)s}'), '{{instance}} anon'),
@@ -179,7 +203,7 @@ local g = import '../lib/grafana.libsonnet';
                      ], min=0),
         g.row('Kernel samepage merging'),
         g.stat('KSM mode', 'The state of /sys/kernel/mm/ksm/run.', 'none',
-               [g.target(q('pagescope_ksm_run{%(i)s} == 1'), '{{mode}}')], textMode='name'),
+               [g.target(q('pagescope_ksm_run{%(i)s} == 1'), '{{instance}} {{mode}}')], textMode='name'),
         g.stat('KSM profit', 'Memory KSM saves minus what its metadata costs (general_profit); negative means KSM costs memory.', 'bytes',
                [g.target(q('pagescope_ksm_general_profit_bytes{%(i)s}'), '{{instance}}')],
                thresholds={ mode: 'absolute', steps: [{ color: 'red', value: null }, { color: 'green', value: 0 }] }),
@@ -195,7 +219,7 @@ local g = import '../lib/grafana.libsonnet';
         g.timeseries('KSM merging pages per VM', 'Pages of each VM merged by KSM (/proc/PID/ksm_stat).', 'none',
                      [g.target(q('pagescope_vm_ksm_merging_pages{%(i)s}'), '{{instance}} {{vm}}')], w=6, min=0),
       ],
-      [instanceVar, pageSizeVar],
+      hostVars + [pageSizeVar],
       c,
     ),
 
@@ -215,8 +239,8 @@ local g = import '../lib/grafana.libsonnet';
                        g.target(q('rate(pagescope_pressure_memory_some_seconds_total{%(i)s}%(r)s)'), '{{instance}} some'),
                        g.target(q('rate(pagescope_pressure_memory_full_seconds_total{%(i)s}%(r)s)'), '{{instance}} full'),
                      ], w=8, min=0),
-        g.timeseries('OOM kills', 'Processes the kernel killed for lack of memory.', 'none',
-                     [g.target(q('increase(pagescope_vmstat_oom_kill_total{%(i)s}[1h])'), '{{instance}} per hour')], w=8, min=0),
+        g.timeseries('OOM kills', 'Processes the OOM killer killed, per interval (vmstat oom_kill: by the host\'s OOM killer and by cgroups\' own limits): when they happened. PagescopeHostOomKills alerts on those no cgroup limit explains.', 'none',
+                     [g.target(q('increase(pagescope_vmstat_oom_kill_total{%(i)s}%(r)s)'), '{{instance}}')], w=8, min=0, bars=true),
         g.row('Swap'),
         g.timeseries('Swap I/O', 'Pages swapped in and out per second (pswpin, pswpout).', 'suffix: pages/s',
                      [
@@ -237,7 +261,7 @@ local g = import '../lib/grafana.libsonnet';
                      ], w=8, min=0),
         g.stat('Swappiness', 'vm.swappiness.', 'none', [g.target(q('pagescope_swap_swappiness{%(i)s}'), '{{instance}}')]),
         g.stat('Overcommit policy', 'vm.overcommit_memory: heuristic, always or never.', 'none',
-               [g.target(q('pagescope_memory_overcommit_policy{%(i)s} == 1'), '{{mode}}')], textMode='name'),
+               [g.target(q('pagescope_memory_overcommit_policy{%(i)s} == 1'), '{{instance}} {{mode}}')], textMode='name'),
         g.timeseries('Commit', 'Memory committed by all processes against the commit limit (enforced in overcommit mode "never").', 'bytes',
                      [
                        g.target(q('pagescope_memory_committed_as_bytes{%(i)s}'), '{{instance}} committed'),
@@ -310,7 +334,7 @@ local g = import '../lib/grafana.libsonnet';
         g.timeseries('Free blocks by order', 'Free blocks of each order (2^order pages) per node, all zones (/proc/buddyinfo): few high-order blocks mean hugepages cannot be allocated at run time.', 'none',
                      [g.target(q('sum by (instance, node, order) (pagescope_buddyinfo_free_blocks{%(in)s})'), '{{instance}} node {{node}} order {{order}}')], w=24, min=0),
       ],
-      [instanceVar, nodeVar],
+      hostVars + [nodeVar],
       c,
     ),
 
@@ -331,10 +355,10 @@ local g = import '../lib/grafana.libsonnet';
                        g.target(q('pagescope_process_resident_bytes{%(ig)s}'), '{{instance}} {{group}} resident'),
                        g.target(q('pagescope_process_swap_bytes{%(ig)s}'), '{{instance}} {{group}} swap'),
                      ], min=0),
-        g.timeseries('THP and KSM per group', 'Anonymous transparent hugepage memory and KSM-merged pages (x page size) per process group.', 'bytes',
+        g.timeseries('THP and KSM per group', 'Anonymous transparent hugepage memory and KSM-merged pages (times the base page size the exporter reports, pagescope_memory_page_size_bytes) per process group.', 'bytes',
                      [
                        g.target(q('pagescope_process_anon_huge_pages_bytes{%(ig)s}'), '{{instance}} {{group}} THP'),
-                       g.target(q('pagescope_process_ksm_merging_pages{%(ig)s} * 4096'), '{{instance}} {{group}} KSM merged'),
+                       g.target(q('pagescope_process_ksm_merging_pages{%(ig)s} * %(on)s group_left () pagescope_memory_page_size_bytes{%(i)s}'), '{{instance}} {{group}} KSM merged'),
                      ], min=0),
         g.timeseries('Processes per group', 'Number of processes in each group.', 'none',
                      [g.target(q('pagescope_process_num_procs{%(ig)s}'), '{{instance}} {{group}}')], min=0),
@@ -401,8 +425,8 @@ local g = import '../lib/grafana.libsonnet';
                        g.target(q('pagescope_cgroup_memory_usage_bytes{%(cg)s} / ignoring (limit) pagescope_cgroup_memory_limit_bytes{%(cg)s, limit="max"}'), who + ' of max'),
                        g.target(q('pagescope_cgroup_memory_usage_bytes{%(cg)s} / ignoring (limit) pagescope_cgroup_memory_limit_bytes{%(cg)s, limit="high"}'), who + ' of high'),
                      ], min=0),
-        g.timeseries('Cgroup memory events', 'memory.high throttling, memory.max hits and OOM kills per hour of each cgroup (memory.events; v1 failcnt, oom_control).', 'none',
-                     [g.target(q('increase(pagescope_cgroup_memory_events_total{%(cg)s}[1h])'), who + ' {{event}}')], min=0),
+        g.timeseries('Cgroup memory events', 'memory.high throttling, memory.max hits and OOM kills of each cgroup per interval (memory.events; v1 failcnt, oom_control): when they happened. Counts are hierarchical (a pod repeats its containers\'); the alerts count each pod, guest or unit once.', 'none',
+                     [g.target(q('increase(pagescope_cgroup_memory_events_total{%(cg)s}%(r)s)'), who + ' {{event}}')], min=0, bars=true),
         g.timeseries('Cgroup memory pressure', 'Share of time some (or all) tasks of each cgroup stalled waiting for memory (memory.pressure; on hybrid hosts from the unified hierarchy).', 'percentunit',
                      [
                        g.target(q('topk(10, rate(pagescope_cgroup_pressure_memory_some_seconds_total{%(cg)s}%(r)s))'), who + ' some'),
@@ -430,7 +454,7 @@ local g = import '../lib/grafana.libsonnet';
                 [g.target(q('pagescope_tlb_event_status{%(i)s} == 1'), table=true)],
                 hide=['job', 'Value']),
       ],
-      [instanceVar, groupVar, vmVar, cgroupVar],
+      hostVars + [groupVar, vmVar, cgroupVar],
       c,
     ),
 
@@ -464,13 +488,13 @@ local g = import '../lib/grafana.libsonnet';
         g.timeseries('Hugepages available per group, pages', 'Available pages per size summed over the hosts of the group (fleet_page_size:pagescope_hugepages_available_pages:sum).', 'none',
                      [fq('fleet_page_size:pagescope_hugepages_available_pages:sum{%(f)s}', '%(lg)s {{page_size}}')], w=12, min=0),
         g.row('Settings drift'),
-        g.timeseries('Hosts per THP mode', 'Hosts in each transparent hugepage `enabled` mode (expected: %s): more than one mode in a group is drift.' % (if c.thpExpectedMode == null then 'not set' else c.thpExpectedMode), 'none',
+        g.timeseries('Hosts per THP mode', 'Hosts in each transparent hugepage `enabled` mode (expected by host kind: %s): more than one mode in a group is drift.' % (if thpExpected == '' then 'not set' else thpExpected), 'none',
                      [fq('count by (%(l)s, mode) (pagescope_thp_enabled{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
         g.timeseries('Hosts per KSM mode', 'Hosts in each KSM run mode (expected: %s).' % (if c.ksmExpectedMode == null then 'not set' else c.ksmExpectedMode), 'none',
                      [fq('count by (%(l)s, mode) (pagescope_ksm_run{%(sf)s} == 1)', '%(lg)s {{mode}}')], w=8, min=0),
-      ] + (if c.thpExpectedMode == null && c.ksmExpectedMode == null then [] else [
-             g.stat('Hosts off the expected settings', 'Hosts whose THP mode is not %s or whose KSM run mode is not %s (recording rules fleet:pagescope_thp_mode_unexpected_hosts:sum, fleet:pagescope_ksm_run_unexpected_hosts:sum).' % [c.thpExpectedMode, c.ksmExpectedMode], 'none',
-                    (if c.thpExpectedMode == null then [] else [fq('fleet:pagescope_thp_mode_unexpected_hosts:sum{%(f)s}', 'THP %(lg)s')])
+      ] + (if thpExpected == '' && c.ksmExpectedMode == null then [] else [
+             g.stat('Hosts off the expected settings', 'Hosts whose THP mode is not the one their kind expects (%s) or whose KSM run mode is not %s (recording rules fleet:pagescope_thp_mode_unexpected_hosts:sum, fleet:pagescope_ksm_run_unexpected_hosts:sum).' % [if thpExpected == '' then 'none set' else thpExpected, c.ksmExpectedMode], 'none',
+                    (if thpExpected == '' then [] else [fq('fleet:pagescope_thp_mode_unexpected_hosts:sum{%(f)s}', 'THP %(lg)s')])
                     + (if c.ksmExpectedMode == null then [] else [fq('fleet:pagescope_ksm_run_unexpected_hosts:sum{%(f)s}', 'KSM %(lg)s')]),
                     w=8, h=8, thresholds={ mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'orange', value: 1 }] }),
            ]) + [

@@ -24,12 +24,14 @@
     _h:: h,
   },
 
-  timeseries(title, description, unit, targets, w=12, h=8, stack=false, min=null):: base('timeseries', title, description, unit, targets, w, h) {
+  // `bars`: one bar per step, for events counted per interval (increase over
+  // $__rate_interval): they show when the events happened, not an hour-long plateau.
+  timeseries(title, description, unit, targets, w=12, h=8, stack=false, min=null, bars=false):: base('timeseries', title, description, unit, targets, w, h) {
     fieldConfig+: { defaults+: {
       custom: {
-        drawStyle: 'line',
+        drawStyle: if bars then 'bars' else 'line',
         lineWidth: 1,
-        fillOpacity: if stack then 30 else 10,
+        fillOpacity: if bars then 80 else if stack then 30 else 10,
         showPoints: 'never',
         spanNulls: false,
         stacking: { mode: if stack then 'normal' else 'none', group: 'A' },

@@ -116,7 +116,9 @@ class FleetDashboard(unittest.TestCase):
         workdir = tempfile.mkdtemp(prefix="pagescope-fleet-")
         exporters, prom, vm = {}, None, None
         try:
-            build(workdir, {"forOverride": "2s"})
+            # The four hosts are all expected to run THP "madvise" (the mixin expects no mode by
+            # default): h4's "always" is drift.
+            build(workdir, {"forOverride": "2s", "thpExpectedMode": "madvise"})
             rules_path = os.path.join(workdir, "alerts", "pagescope-rules.yml")
             with open(rules_path, encoding="utf-8") as f:
                 rules = yaml.safe_load(f)

@@ -1,9 +1,15 @@
 """Live: the real pagescope scraped by Debian's real Prometheus (loopback, 1 s scrape and rule
 evaluation) with the mixin's rules, `for` shortened through the mixin config.
 
+- The exporter is scraped as two targets: one marked host_kind="general" (a target label), one
+  unmarked, which its QEMU guest makes a hypervisor (instance:pagescope_host_kind:info says so).
 - A real 2 MiB pool of 16 pages raises no hugepage alert while free; holding all 16 pages
   (tests/tools/hugetlb_hold) makes PagescopeHugepagesExhausted pending or firing in
-  /api/v1/alerts; releasing them clears it.
+  /api/v1/alerts for the general host, never for the hypervisor (a full pool is its goal);
+  releasing them clears it. Held or free, the pool's pages are never available memory: the
+  memory outside the pools is MemTotal minus Hugetlb throughout.
+- Where the tlb collector can count nothing (no PMU, as in this VM), PagescopeCoverageIncomplete
+  {gap="tlb_nothing_counted"} fires; where it can, it does not.
 - Every dashboard panel query (template variables resolved against this Prometheus) returns data,
   except panels whose metrics this machine cannot have (NO_DATA_METRICS, with the reason), or
   panels listed in NO_DATA_PANELS. Exemptions that are no longer needed are reported.
@@ -38,6 +44,8 @@ from pagescope_test import (Exporter, SysfsRestorer, all_collectors, kernel_lock
 
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 PAGES = 16
+# The exporter's two targets (instance labels).
+GENERAL, DETECTED = "marked-general", "detected-hypervisor"
 
 # A panel may lack data only if one of the exporter metrics it reads is missing from pagescope's
 # own /metrics output on this machine, for a reason listed here (metric name prefix -> reason).
@@ -57,6 +65,9 @@ NO_DATA_PANELS = {}
 
 GUEST_MIB = 64
 GUEST_PAGES = GUEST_MIB // 2
+# A flavor half the guest's size: the 16 pages left free while the guest runs fit one more, so
+# PagescopeHugepagesLow (no slot for any flavor) stays quiet until the pool is exhausted.
+FLAVOR_MIB = GUEST_MIB // 2
 # NUMA locality: the guest's numa_detail series, and the guest's process group opted in with
 # one of this machine's PCI devices (no device can be passed through to a guest here).
 PCI_DEVICES = sorted(os.listdir("/sys/bus/pci/devices")) if os.path.isdir(
@@ -73,7 +84,7 @@ collectors:
     max_groups: 0
     numa_locality:
       - {group: qemu-system-x86, devices: %s}
-""" % (GUEST_MIB, json.dumps(PCI_DEVICES[:1]))
+""" % (FLAVOR_MIB, json.dumps(PCI_DEVICES[:1]))
 
 PROMETHEUS_CONFIG = """
 global:
@@ -99,12 +110,13 @@ class Prometheus:
     """Debian's prometheus on 127.0.0.1:<free port> with a temporary storage directory; scrapes
     pagescope on target_port, or runs the configuration text given instead."""
 
-    def __init__(self, workdir, rules, target_port, config_text=None):
+    def __init__(self, workdir, rules, target_port, config_text=None, targets=None):
         self.port = free_port()
         config = os.path.join(workdir, "prometheus.yml")
         with open(config, "w") as f:
             f.write(config_text or PROMETHEUS_CONFIG.format(
-                rules=rules, targets="      - targets: ['127.0.0.1:%d']" % target_port))
+                rules=rules,
+                targets=targets or "      - targets: ['127.0.0.1:%d']" % target_port))
         self.log = open(os.path.join(workdir, "prometheus.log"), "w")
         self.proc = subprocess.Popen(
             ["prometheus", "--config.file=" + config,
@@ -304,7 +316,13 @@ class LiveAlerts(unittest.TestCase):
                     # unified one, or the v2 one where memory is on v2.
                     args.append("--collector.cgroup_memory.parents=" + cgroup_name)
                     exporter = Exporter(args)
-                    prom = Prometheus(workdir, rules, exporter.port)
+                    # The same exporter as two hosts: one marked general, one left to detection.
+                    targets = ("      - targets: ['127.0.0.1:%d']\n"
+                               "        labels: {host_kind: general, instance: %s}\n"
+                               "      - targets: ['127.0.0.1:%d']\n"
+                               "        labels: {instance: %s}"
+                               % (exporter.port, GENERAL, exporter.port, DETECTED))
+                    prom = Prometheus(workdir, rules, exporter.port, targets=targets)
                     start = time.time()
 
                     def pool_seen():
@@ -312,23 +330,29 @@ class LiveAlerts(unittest.TestCase):
                             self.fail("qemu exited: " + guest.stderr.read().decode())
                         r = prom.query('instance_page_size:pagescope_hugepages_available_pages'
                                        '{page_size="2MiB"}')
-                        return r and float(r[0]["value"][1]) == PAGES
+                        return len(r) == 2 and all(float(x["value"][1]) == PAGES for x in r)
                     # The guest preallocates its 32 pages; 16 stay free.
                     wait_for("Prometheus to record the 2 MiB pool with the guest's pages taken",
                              pool_seen, timeout=60)
+                    kinds = wait_for("both hosts' kinds", lambda: {
+                        r["metric"]["instance"]: r["metric"]["kind"]
+                        for r in prom.query("instance:pagescope_host_kind:info")} or None)
+                    self.assertEqual(kinds, {GENERAL: "general", DETECTED: "hypervisor"})
                     time.sleep(4)  # several evaluations with the pool free
-                    # Free hugepages count as available memory (there is no 1 GiB pool here).
-                    self.assertEqual(self.hugepage_part_of_available(prom), PAGES * 2 * 1024 * 1024)
+                    # The pool's pages, free or not, are not memory the host can use otherwise
+                    # (no 1 GiB pool here).
+                    self.assertEqual(self.hugetlb_outside_memory(prom),
+                                     (PAGES + GUEST_PAGES) * 2 * 1024 * 1024)
                     for name in ("PagescopeHugepagesExhausted", "PagescopeHugepagesLow",
                                  "PagescopeNumaNodeHugepagesExhausted",
-                                 "PagescopeVmNotBackedByHugepages",
+                                 "PagescopeVmNotBackedByHugepages", "PagescopeVmHugepagesMissing",
                                  "PagescopeNumaMemoryRemote", "PagescopeNumaDeviceRemote",
                                  "PagescopeNumaMemoryUnrequested"):
                         self.assertEqual(prom.alerts(name), [], name + " on a free pool")
                     # The rule saw the guest (preallocated, fully on hugetlb) and kept silent.
-                    held = prom.query('sum by (vm) (pagescope_vm_hugetlb_bytes) and on (vm) '
-                                      'pagescope_vm_info{prealloc="true"}')
-                    self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20])
+                    held = prom.query('sum by (instance, vm) (pagescope_vm_hugetlb_bytes) and on '
+                                      '(instance, vm) pagescope_vm_info{prealloc="true"}')
+                    self.assertEqual([float(r["value"][1]) for r in held], [GUEST_MIB << 20] * 2)
 
                     hold = [tool("hugetlb_hold"), "2048", str(PAGES), str(PAGES)]
                     # The holder joins the cgroups before it maps anything.
@@ -353,11 +377,15 @@ class LiveAlerts(unittest.TestCase):
                              lambda: [a for a in exhausted() if a["state"] == "firing"])
                     self.assertIn("All %d pages of the 2MiB hugepage pool" % (PAGES + GUEST_PAGES),
                                   got[0]["annotations"]["description"])
+                    # Only for the general host: on the hypervisor a full pool is the goal.
+                    self.assertEqual({a["labels"]["instance"] for a in exhausted()}, {GENERAL})
+                    self.assertEqual(got[0]["labels"]["severity"], "warning")
                     numa = [a for a in prom.alerts("PagescopeNumaNodeHugepagesExhausted")
                             if a["labels"].get("page_size") == "2MiB"]
                     self.assertEqual(numa, [], "one node only: no 'other node still has pages'")
 
-                    self.assertEqual(self.hugepage_part_of_available(prom), 0)
+                    self.assertEqual(self.hugetlb_outside_memory(prom),
+                                     (PAGES + GUEST_PAGES) * 2 * 1024 * 1024)
                     no_data = dict(NO_DATA_METRICS)
                     if cgroup is None:
                         no_data["pagescope_cgroup_hugetlb_"] = (
@@ -376,6 +404,7 @@ class LiveAlerts(unittest.TestCase):
                         no_data["pagescope_tlb_"] = (
                             "the tlb collector cannot count instructions here (%s: e.g. no "
                             "hardware PMU in this VM), so it exports no counters" % tlb[0])
+                    self.check_tlb_coverage(prom, exporter)
                     self.check_dashboards(prom, exporter, start, no_data)
 
                     holder.stdin.close()
@@ -403,15 +432,36 @@ class LiveAlerts(unittest.TestCase):
                 exporter.stop()
             shutil.rmtree(workdir, ignore_errors=True)
 
-    def hugepage_part_of_available(self, prom):
-        """What the hugepage-aware available memory rule adds to MemAvailable. The rule's own
-        expression is evaluated at one instant: the recorded series and a fresh MemAvailable
-        come from different scrapes, and MemAvailable moves by megabytes a second here."""
+    def hugetlb_outside_memory(self, prom):
+        """MemTotal minus the memory outside the pools (the recording rule's expression,
+        evaluated at one instant), for the one pool of this host."""
         expr = [r["expr"] for r in recordings(load_rules(self.rules))
-                if r["record"] == "instance:pagescope_memory_available_hugepage_aware_bytes"][0]
-        r = prom.query("(%s) - pagescope_memory_available_bytes" % expr)
-        self.assertEqual(len(r), 1, r)
-        return float(r[0]["value"][1])
+                if r["record"] == "instance:pagescope_memory_outside_hugetlb_bytes"][0]
+        r = prom.query("pagescope_memory_total_bytes - (%s)" % expr)
+        self.assertEqual(len(r), 2, r)
+        values = {float(x["value"][1]) for x in r}
+        self.assertEqual(len(values), 1, r)
+        return values.pop()
+
+    def check_tlb_coverage(self, prom, exporter):
+        """The coverage warning for a tlb collector that can count nothing (this machine has no
+        PMU), and none where it can."""
+        metrics = parse_exposition(exporter.scrape())
+        available = [ls for (n, ls), v in metrics.items()
+                     if n == "pagescope_tlb_event_status" and v == 1
+                     and dict(ls).get("mode") == "available"]
+
+        def gap():
+            return [a for a in prom.alerts("PagescopeCoverageIncomplete")
+                    if a["labels"].get("gap") == "tlb_nothing_counted"
+                    and a["state"] == "firing"]
+        if available:
+            self.assertEqual(gap(), [])
+            return
+        got = wait_for("PagescopeCoverageIncomplete{gap=\"tlb_nothing_counted\"}", gap)
+        self.assertEqual({a["labels"]["instance"] for a in got}, {GENERAL, DETECTED})
+        self.assertEqual(got[0]["labels"]["severity"], "warning")
+        print("tlb without a PMU: " + got[0]["annotations"]["description"])
 
     def check_dashboards(self, prom, exporter, start, no_data_metrics):
         scraped = {name for name, _ in parse_exposition(exporter.scrape())}

@@ -1,6 +1,10 @@
 """The monitoring mixin: generated files up to date, rules valid and unit-tested (every alert
-fires, stays quiet and clears; every recording rule checked), runbook sections for every alert,
-dashboards complete (datasource, unit, description on every panel) with queries that parse."""
+fires, stays quiet and clears; every recording rule checked; every host-shape scenario of
+tests/rules/scenario_*_test.yml says of every alert whether it fires), the alerting policy's
+settings (host kinds, severities, expected THP modes) reaching the rules, runbook sections for
+every alert with its scenario, meaning and action, dashboards complete (datasource, unit,
+description on every panel, the fleet labels' variables on every per-host dashboard) with
+queries that parse."""
 
 import json
 import os
@@ -31,20 +35,79 @@ class GeneratedFiles(unittest.TestCase):
         self.assertEqual(committed - set(generated), set(), "stale dashboards in dashboards/")
 
     def test_config_overrides_reach_the_rules(self):
+        # No THP mode expected anywhere (the database kind's expectation switched off too): no
+        # THP rule, and no fleet drift rule.
         with tempfile.TemporaryDirectory() as tmp:
             gen = build(tmp, {"selector": 'job="node"', "forOverride": "1s",
-                              "thpExpectedMode": None})
+                              "thpExpectedMode": None,
+                              "hostKinds": {"database": {"thpExpectedMode": None}}})
         rules = yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")])
         for a in alerts(rules):
             self.assertEqual(a["for"], "1s", a["alert"])
             self.assertNotIn('job="pagescope"', a["expr"], a["alert"])
         self.assertNotIn("PagescopeThpModeUnexpected", [a["alert"] for a in alerts(rules)])
+        self.assertNotIn("fleet:pagescope_thp_mode_unexpected_hosts:sum",
+                         [r["record"] for r in recordings(rules)])
         with tempfile.TemporaryDirectory() as tmp:
-            gen = build(tmp, {"for": {"PagescopeHugepagesLow": "1m"}})
-        fors = {a["alert"]: a["for"]
+            gen = build(tmp, {"for": {"PagescopeHugepagesLow": "1m",
+                                      "PagescopeMemoryAvailableLow": {"critical": "2m"}}})
+        fors = {(a["alert"], a["labels"]["severity"]): a["for"]
                 for a in alerts(yaml.safe_load(gen[os.path.join("alerts", "pagescope-rules.yml")]))}
-        self.assertEqual(fors["PagescopeHugepagesLow"], "1m")
-        self.assertEqual(fors["PagescopeHugepagesExhausted"], "5m")
+        self.assertEqual(fors[("PagescopeHugepagesLow", "warning")], "1m")
+        self.assertEqual(fors[("PagescopeHugepagesExhausted", "warning")], "15m")
+        # A per-severity duration is merged key by key as well.
+        self.assertEqual(fors[("PagescopeMemoryAvailableLow", "critical")], "2m")
+        self.assertEqual(fors[("PagescopeMemoryAvailableLow", "warning")], "15m")
+
+    def test_host_kinds_and_severities(self):
+        """The default rules: where a full pool is the goal (hypervisor, kubernetes, dedicated,
+        database hosts) the pool-state alerts are left out, by kind; failures page everywhere.
+        Changing one kind's severity splits an alert into one rule per severity, each on its own
+        kinds; a site-wide severity, a new kind and detection switched off reach the rules."""
+        rules = load_rules()
+        by = {}
+        for a in alerts(rules):
+            by.setdefault(a["alert"], []).append(a)
+        (exhausted,) = by["PagescopeHugepagesExhausted"]
+        self.assertEqual(exhausted["labels"]["severity"], "warning")
+        self.assertIn('unless on (job, instance, cluster) instance:pagescope_host_kind:info'
+                      '{kind=~"database|dedicated|hypervisor|kubernetes"}', exhausted["expr"])
+        predicted = {a["labels"]["severity"]: a["expr"]
+                     for a in by["PagescopeHugepagesExhaustionPredicted"]}
+        self.assertIn('and on (job, instance, cluster) instance:pagescope_host_kind:info'
+                      '{kind=~"hypervisor|kubernetes"}', predicted["info"])
+        for name in ("PagescopeVmHugepagesMissing", "PagescopeCgroupHugetlbLimitHits"):
+            (a,) = by[name]
+            self.assertEqual(a["labels"]["severity"], "critical", name)
+            self.assertNotIn("host_kind", a["expr"], name)
+        kind = [r for r in recordings(rules) if r["record"] == "instance:pagescope_host_kind:info"]
+        self.assertIn('"kind", "hypervisor"', kind[0]["expr"])
+        with tempfile.TemporaryDirectory() as tmp:
+            gen = build(tmp, {
+                "hostKinds": {"hypervisor": {"severities": {"PagescopeHugepagesExhausted": "info"}},
+                              "spare": {"severities": {"PagescopeHugepagesLow": "critical"}}},
+                "severities": {"PagescopeCgroupOomKills": "critical"},
+                "hostKindDetect": [], "hostKindDefault": "spare",
+            })
+        text = gen[os.path.join("alerts", "pagescope-rules.yml")]
+        rules = yaml.safe_load(text)
+        by = {}
+        for a in alerts(rules):
+            by.setdefault(a["alert"], {})[a["labels"]["severity"]] = a["expr"]
+        self.assertEqual(sorted(by["PagescopeHugepagesExhausted"]), ["info", "warning"])
+        self.assertIn('and on (job, instance, cluster) instance:pagescope_host_kind:info'
+                      '{kind=~"hypervisor"}', by["PagescopeHugepagesExhausted"]["info"])
+        # The default kind is now "spare": hosts without a kind get its severities.
+        self.assertIn('unless on (job, instance, cluster) instance:pagescope_host_kind:info'
+                      '{kind=~"database|dedicated|general|hypervisor|kubernetes"}',
+                      by["PagescopeHugepagesLow"]["critical"])
+        self.assertEqual(sorted(by["PagescopeCgroupOomKills"]), ["critical"])
+        kind = [r for r in recordings(rules) if r["record"] == "instance:pagescope_host_kind:info"]
+        self.assertNotIn("pagescope_vm_info", kind[0]["expr"])
+        self.assertIn('"kind", "spare"', kind[0]["expr"])
+        r = subprocess.run(["promtool", "check", "rules", "/dev/stdin"], input=text,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_fleet_config(self):
         """fleetLabels reach every fleet rule and the fleet dashboard's variables; the KSM drift
@@ -127,11 +190,33 @@ class Rules(unittest.TestCase):
             self.assertTrue(any(r["record"] in e for e in expr_tests),
                             r["record"] + ": no promql_expr_test")
 
+    def test_every_scenario_says_of_every_alert_whether_it_fires(self):
+        """One scenario file per host shape of issue 22 (a realistic series set over hours); each
+        checks every alert at least once, so an alert added later is judged on every shape."""
+        names = {a["alert"] for a in alerts(load_rules())}
+        scenarios = [p for p in RULE_TESTS if os.path.basename(p).startswith("scenario_")]
+        self.assertGreaterEqual(len(scenarios), 7)
+        for path in scenarios:
+            with open(path, encoding="utf-8") as f:
+                doc = yaml.safe_load(f)
+            checked = {a["alertname"] for t in doc["tests"] for a in t.get("alert_rule_test", [])}
+            self.assertEqual(names - checked, set(), os.path.basename(path))
+            hours = max(_minutes(a["eval_time"]) for t in doc["tests"]
+                        for a in t["alert_rule_test"]) / 60
+            self.assertGreaterEqual(hours, 4, os.path.basename(path) + ": over hours")
+
     def test_alerts_have_severity_summary_description_and_runbook_section(self):
         with open(RUNBOOK, encoding="utf-8") as f:
-            headings = re.findall(r"^## (\S+)\s*$", f.read(), re.M)
-        names = [a["alert"] for a in alerts(load_rules())]
+            runbook = f.read()
+        headings = re.findall(r"^## (Pagescope\S+)\s*$", runbook, re.M)
+        names = {a["alert"] for a in alerts(load_rules())}
         self.assertEqual(sorted(headings), sorted(names), "runbook sections vs alerts")
+        # The policy comes first, and every alert's section names its scenario, what it means
+        # and what to do.
+        self.assertRegex(runbook, r"(?m)^## Alerting policy$")
+        for name, body in re.findall(r"(?ms)^## (Pagescope\S+)\s*$(.*?)(?=^## |\Z)", runbook):
+            for part in ("**Scenario:**", "**Meaning:**", "**Action:**"):
+                self.assertIn(part, body, name)
         for a in alerts(load_rules()):
             name = a["alert"]
             self.assertIn(a["labels"].get("severity"), ("critical", "warning", "info"), name)
@@ -166,8 +251,12 @@ class Dashboards(unittest.TestCase):
             self.assertEqual(v["datasource"]["type"], "datasource", name)
             self.assertEqual(v["datasource"]["query"], "prometheus", name)
             # The fleet dashboard selects fleet groups (default fleetLabels: cluster), the
-            # others hosts.
-            self.assertIn("cluster" if name == "pagescope-fleet.json" else "instance", v, name)
+            # others hosts within them.
+            self.assertIn("cluster", v, name)
+            if name != "pagescope-fleet.json":
+                self.assertIn("instance", v, name)
+                self.assertLess(list(v).index("cluster"), list(v).index("instance"), name)
+                self.assertIn('cluster=~"$cluster"', v["instance"]["query"]["query"], name)
             ids = [p["id"] for p in d["panels"]]
             self.assertEqual(len(ids), len(set(ids)), name + ": duplicate panel ids")
             for p in panels(d):
@@ -178,6 +267,10 @@ class Dashboards(unittest.TestCase):
                 self.assertTrue(p["fieldConfig"]["defaults"].get("unit"), where + ": no unit")
                 self.assertLessEqual(p["gridPos"]["x"] + p["gridPos"]["w"], 24, where)
                 self.assertTrue(p["targets"], where + ": no query")
+                if p["type"] == "stat" and name != "pagescope-fleet.json":
+                    # Several hosts selected: each value says whose it is.
+                    for t in p["targets"]:
+                        self.assertIn("{{instance}}", t["legendFormat"], where)
                 for t in p["targets"]:
                     self.assertEqual(t["datasource"]["uid"], "${datasource}", where)
                     self.assertTrue(t["expr"], where)
