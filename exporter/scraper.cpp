@@ -91,8 +91,12 @@ struct Run {
   const Context ctx;
 
   std::mutex mu;  // guards everything below
+  // Signalled when the last job is resolved and when a thread stops taking jobs: the scrape
+  // looks at the rest (progress) when it wakes on its own, so a job's start or end costs no
+  // wake-up of the scrape's thread.
   std::condition_variable changed;
-  std::vector<Job> jobs;  // fixed before the first thread starts
+  std::vector<Job> jobs;     // fixed before the first thread starts
+  std::size_t unresolved{};  // jobs not kDone or kSkipped
   bool answered = false;
   int serving = 0;             // threads taking jobs of this run
   Clock::time_point progress;  // a job last started or ended
@@ -108,8 +112,12 @@ struct Run {
     }
     return nullptr;
   }
-  bool AllResolved() const {
-    return std::all_of(jobs.begin(), jobs.end(), [](const Job& j) { return j.Resolved(); });
+  bool AllResolved() const { return unresolved == 0; }
+  // `job` is now kDone or kSkipped.
+  void Resolved(Job& job, JobState state, Clock::time_point end) {
+    job.state = state;
+    job.end = progress = end;
+    if (--unresolved == 0) changed.notify_all();
   }
 };
 
@@ -125,9 +133,7 @@ void Serve(const std::shared_ptr<Run>& run) {
     const bool entered = job->slot->Enter(run->ctx.deadline());
     lock.lock();
     if (!entered) {
-      job->state = JobState::kSkipped;
-      job->end = run->progress = Clock::now();
-      run->changed.notify_all();
+      run->Resolved(*job, JobState::kSkipped, Clock::now());
       continue;
     }
     if (run->answered) break;  // answered meanwhile: this job reports "still running"
@@ -144,9 +150,7 @@ void Serve(const std::shared_ptr<Run>& run) {
     }
     const auto end = Clock::now();
     lock.lock();
-    job->state = JobState::kDone;
-    job->end = run->progress = end;
-    run->changed.notify_all();
+    run->Resolved(*job, JobState::kDone, end);
     if (job->left_behind) {
       std::chrono::duration<double> late = end - job->start;
       lock.unlock();
@@ -304,6 +308,7 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(const std::vector<std::str
     job.deadline_exceeded = e.deadline_exceeded;
     run->jobs.push_back(std::move(job));
   }
+  run->unresolved = run->jobs.size();
   for (std::size_t i = 0; i < run->jobs.size(); ++i) {
     const auto& e = *std::find_if(entries_.begin(), entries_.end(),
                                   [&](const Entry& x) { return x.name == run->jobs[i].name; });
