@@ -124,6 +124,8 @@ int main(int argc, char** argv) {
   server_options.listen_addresses = config.listen_addresses;
   server_options.telemetry_path = config.telemetry_path;
   server_options.max_requests = config.max_requests;
+  server_options.scrape_timeout = config.scrape_timeout;
+  server_options.scrape_timeout_offset = config.scrape_timeout_offset;
   if (!config.web_config_file.empty()) {
     try {
       server_options.security = LoadWebSecurity();
@@ -178,8 +180,12 @@ int main(int argc, char** argv) {
         if (next.listen_addresses != config.listen_addresses ||
             next.telemetry_path != config.telemetry_path ||
             next.max_requests != config.max_requests ||
+            next.scrape_timeout != config.scrape_timeout ||
+            next.scrape_timeout_offset != config.scrape_timeout_offset ||
             next.drop_privileges_to != config.drop_privileges_to) {
-          log::Warn("web.* listen, path and limit changes take effect only after a restart");
+          log::Warn(
+              "web.* listen, path, limit and scrape timeout changes take effect only after a "
+              "restart");
         }
         holder.Set(std::move(next_scraper));
         std::string restart = server->SetWebConfig(next_web, security);

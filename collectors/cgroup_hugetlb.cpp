@@ -44,42 +44,6 @@ std::uint64_t ParseHugetlbEventsMax(std::string_view text) {
   return *max;
 }
 
-HugetlbNumaStat ParseHugetlbNumaStat(std::string_view text) {
-  std::optional<HugetlbNumaStat> local, hierarchical;
-  parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
-    auto f = parse::Fields(line);
-    if (f.empty()) return;
-    HugetlbNumaStat s;
-    bool is_hierarchical = false;
-    bool have_total = false;
-    for (std::string_view token : f) {
-      auto eq = token.find('=');
-      if (eq == std::string_view::npos) {
-        throw ParseError(n, "expected key=value, got \"" + std::string(token) + "\"");
-      }
-      std::string_view key = token.substr(0, eq);
-      std::uint64_t v = parse::U64(token.substr(eq + 1), n);
-      if (key == "total" || key == "hierarchical_total") {
-        if (have_total) throw ParseError(n, "two totals on one line");
-        have_total = true;
-        is_hierarchical = key == "hierarchical_total";
-        s.total = v;
-      } else if (auto id = key.size() > 1 && key[0] == 'N'
-                               ? parse::NodeDirId("node" + std::string(key.substr(1)))
-                               : std::nullopt) {
-        s.nodes[*id] = v;
-      } else {
-        throw ParseError(n, "unknown key \"" + std::string(key) + "\"");
-      }
-    }
-    if (!have_total) throw ParseError(n, "no total");
-    (is_hierarchical ? hierarchical : local) = std::move(s);
-  });
-  if (hierarchical) return *hierarchical;
-  if (local) return *local;
-  throw ParseError(1, "empty");
-}
-
 namespace {
 
 // One size's figures of one cgroup; nullopt: the file is not there (an older kernel) or, for

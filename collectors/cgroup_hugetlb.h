@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "framework/collector.h"
+#include "kernel/sys_fs_cgroup_numa_stat.h"  // ParseHugetlbNumaStat
 
 namespace pagescope {
 
@@ -41,14 +42,6 @@ std::optional<std::uint64_t> ParseCgroupHugetlbSizeName(std::string_view name);
 
 // hugetlb.<size>.events (v2): "max N". Throws ParseError when the max line is missing or bad.
 std::uint64_t ParseHugetlbEventsMax(std::string_view text);
-
-// hugetlb.<size>.numa_stat, in bytes. v2 has one line "total=N N0=N N1=N"; v1 has a local line
-// and a "hierarchical_total=N N0=N" line, which is the one taken (it matches usage_in_bytes).
-struct HugetlbNumaStat {
-  std::uint64_t total = 0;
-  std::map<int, std::uint64_t> nodes;
-};
-HugetlbNumaStat ParseHugetlbNumaStat(std::string_view text);
 
 // A limit at or above this is the "no limit" value: PAGE_COUNTER_MAX pages (possibly rounded down
 // to the hugepage size) in bytes, just below 2^63. v1 always shows it as a number; v2 shows

@@ -11,36 +11,6 @@
 
 namespace pagescope {
 
-HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options) {
-  HugetlbfsOptions o;
-  while (!super_options.empty()) {
-    auto comma = super_options.find(',');
-    std::string_view opt = super_options.substr(0, comma);
-    super_options = comma == std::string_view::npos ? "" : super_options.substr(comma + 1);
-    auto eq = opt.find('=');
-    if (eq == std::string_view::npos) continue;
-    std::string_view key = opt.substr(0, eq);
-    std::string_view value = opt.substr(eq + 1);
-    std::optional<std::uint64_t>* target = nullptr;
-    if (key == "pagesize") {
-      target = &o.page_size;
-    } else if (key == "size") {
-      target = &o.size;
-    } else if (key == "min_size") {
-      target = &o.min_size;
-    } else {
-      continue;
-    }
-    auto v = parse::Size(value, parse::SizeSyntax::kMemparse);
-    if (!v || (key == "pagesize" && *v == 0)) {
-      throw ParseError(
-          1, "hugetlbfs option " + std::string(key) + "=" + std::string(value) + " is not a size");
-    }
-    *target = v;
-  }
-  return o;
-}
-
 namespace {
 
 class RealStatfsSource : public StatfsSource {

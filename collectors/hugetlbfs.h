@@ -22,15 +22,7 @@
 
 namespace pagescope {
 
-// The hugetlbfs options of a mount (hugetlbfs_show_options): pagesize= (absent: the default
-// hugepage size), size= and min_size= in bytes.
-struct HugetlbfsOptions {
-  std::optional<std::uint64_t> page_size;
-  std::optional<std::uint64_t> size;
-  std::optional<std::uint64_t> min_size;
-};
-// Throws ParseError(1, …) on an option value that is not a size.
-HugetlbfsOptions ParseHugetlbfsOptions(std::string_view super_options);
+// ParseHugetlbfsOptions (a mount's pagesize=, size=, min_size=): kernel/proc_mountinfo.h.
 
 // What statfs(2) says about a path; the part pagescope uses.
 struct StatfsResult {

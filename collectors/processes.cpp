@@ -14,10 +14,12 @@
 #include "proctable/bpf_tasks.h"
 #include "proctable/bpf_tasks_table.h"
 #include "proctable/numa_locality.h"
+#include "proctable/placement.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
 #include "proctable/smaps_guard.h"
 #include "proctable/walk.h"
+#include "proctable/walk_cost.h"
 
 namespace pagescope {
 
@@ -389,32 +391,18 @@ struct GroupSums {
   std::uint64_t locked = 0;
   std::uint64_t pinned = 0;
   std::map<std::pair<int, std::uint64_t>, std::uint64_t> hugetlb_nodes;  // (node, size) -> bytes
+  std::uint64_t sampled_processes = 0;  // whose per-node figures are sampled estimates
+  std::uint64_t sample_pages = 0;       // addresses asked for them
 };
 
-// The hugetlb_numa option: hugetlb pages per node and size from numa_maps, read only for
-// processes that hold hugetlb memory (status HugetlbPages > 0) and at most `max_reads` times
-// per scrape (numa_maps walks every mapping's page tables); the others are counted as skipped.
-struct HugetlbNumaBudget {
-  long long max_reads = 0;
-  long long reads = 0;
-  long long skipped = 0;
-};
-// Whether hugetlb_numa reads this process's numa_maps (one read of the budget when it does).
-bool HugetlbNumaWants(const ProcessEntry& p, HugetlbNumaBudget& budget) {
-  if (!p.status.hugetlb_pages || *p.status.hugetlb_pages == 0) return false;
-  if (budget.reads >= budget.max_reads) {
-    ++budget.skipped;
-    return false;
-  }
-  ++budget.reads;
-  return true;
-}
-
-// One read of /proc/<pid>/numa_maps for both hugetlb_numa and numa_locality; nullopt when the
+// One walk of /proc/<pid>/numa_maps for both hugetlb_numa and numa_locality; nullopt when the
 // process exited, the file is denied or malformed (reported).
-std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const ProcessEntry& p,
-                                            std::string& buf, MetricSink& out) {
-  if (reader.Read(p.pid, "numa_maps", buf) != ReadStatus::kOk) return std::nullopt;
+std::optional<ProcPidNumaMaps> ReadNumaMaps(const Context& ctx, const PidReader& reader,
+                                            const ProcessEntry& p, std::string& buf,
+                                            MetricSink& out) {
+  if (ReadWalk(ctx, reader, p.pid, WalkFile::kNumaMaps, buf) != ReadStatus::kOk) {
+    return std::nullopt;
+  }
   try {
     return ParseProcPidNumaMaps(buf);
   } catch (const ParseError& e) {
@@ -425,6 +413,20 @@ std::optional<ProcPidNumaMaps> ReadNumaMaps(const PidReader& reader, const Proce
 
 void AddHugetlbNodes(const ProcPidNumaMaps& m, GroupSums& g) {
   for (const auto& [key, pages] : m.huge_pages) g.hugetlb_nodes[key] += pages * key.second;
+}
+
+// With hugetlb_numa or numa_locality: how much of the group's per-node figures this scrape are
+// sampled estimates (only for groups that have some).
+void EmitSampled(const std::string& group, const GroupSums& g, MetricSink& out) {
+  if (g.sampled_processes == 0) return;
+  out.Gauge("pagescope_process_placement_sampled_processes",
+            "Processes of the group whose per-node figures (hugetlb_numa, numa_locality) are "
+            "estimated from a move_pages sample in this scrape: too long to walk.",
+            {{"group", group}}, static_cast<double>(g.sampled_processes));
+  out.Gauge("pagescope_process_placement_sample_pages",
+            "Pages of those processes asked of the kernel (move_pages) for the estimate: a "
+            "node's share is within 0.98/sqrt(present pages) at 95 %.",
+            {{"group", group}}, static_cast<double>(g.sample_pages));
 }
 
 void EmitHugetlbNodes(const std::string& group, const GroupSums& g, MetricSink& out) {
@@ -483,11 +485,12 @@ struct Faults {
 
 class ProcessesCollector : public Collector {
  public:
-  ProcessesCollector(ProcessMatchers matchers, bool smaps, SmapsGuard::Limits limits,
+  ProcessesCollector(ProcessMatchers matchers, WalkRule rule, bool smaps, SmapsGuard::Limits limits,
                      std::size_t max_groups, GroupPlaces::Clock::duration idle,
                      std::function<GroupPlaces::Clock::time_point()> now, GroupLocality locality)
       : locality_(std::move(locality)),
         matchers_(std::move(matchers)),
+        rule_(rule),
         smaps_(smaps),
         guard_(limits),
         places_(max_groups, idle),
@@ -500,16 +503,25 @@ class ProcessesCollector : public Collector {
     // One scrape at a time updates the carried counters (scrapes may run concurrently).
     std::lock_guard lock(mu_);
     const ProcessTable& table = ScanProcesses(ctx, source_.get());
+    // Cut by the scrape's deadline (the scraper fails the collector): a partial table would
+    // retire the processes it lacks, and partial sums would make counters go backwards.
+    if (table.expired || ctx.Expired()) return;
     for (const auto& e : table.errors) out.Fail(e);
     vanished_ += table.vanished;
     denied_ += table.denied;
-    Scrape s(ctx, table, hugetlb_numa_max_);
+    Scrape s(ctx, table);
+    if (smaps_) s.smaps.emplace(ctx);
+    if (hugetlb_numa_max_ > 0 || locality_.enabled()) {
+      ctx.DeclareWalks("numa_maps", {"done", "sampled", "cached", "skipped", "deferred"});
+    }
     ReadKsmState(ctx, s, out);
     const std::vector<Live*> lives = MatchGroups(s);
     RetireExited();
     const auto now = now_();
     UpdatePlaces(s.present, now);
     for (std::size_t i = 0; i < table.processes.size(); ++i) {
+      // A process not counted now keeps its last figures; nothing is emitted (partial sums).
+      if (ctx.Expired()) return;
       CountProcess(ctx, s, table.processes[i], *lives[i], out);
     }
     ExpireOverflow(s.any_overflow, now);
@@ -533,8 +545,7 @@ class ProcessesCollector : public Collector {
 
   // What one scrape gathers on its way through the steps of Collect.
   struct Scrape {
-    Scrape(const Context& ctx, const ProcessTable& t, long long hugetlb_numa_max)
-        : table(t), reader(ctx.fs().procfs()), numa_budget{hugetlb_numa_max} {}
+    Scrape(const Context& ctx, const ProcessTable& t) : table(t), reader(ctx) {}
     const ProcessTable& table;
     PidReader reader;
     const std::uint64_t page_size = SystemPageSize();
@@ -548,8 +559,8 @@ class ProcessesCollector : public Collector {
     bool any_ksm_file = false;
     bool any_ksm_profit = false;
     bool any_overflow = false;
-    HugetlbNumaBudget numa_budget;
-    SmapsGuard::Scrape smaps;
+    long long hugetlb_numa_reads = 0;  // numa_maps walks for hugetlb_numa alone
+    std::optional<SmapsGuard::Scrape> smaps;
     std::vector<ProcKey> alive;  // for the smaps cache
   };
 
@@ -651,23 +662,48 @@ class ProcessesCollector : public Collector {
       g.hugetlb += *p.status.hugetlb_pages;
     }
     if (smaps_) {
-      auto r = guard_.Get(ctx, s.reader, s.smaps, p, s.page_size, buf_);
+      auto r = guard_.Get(ctx, s.reader, *s.smaps, p, buf_);
       if (r) g.anon_huge += r->anon_huge_pages.value_or(0);
     }
     AddKsmStat(s, p, g, out);
   }
 
-  // numa_maps at most once per process, for hugetlb_numa and numa_locality.
+  // numa_maps at most once per process, for hugetlb_numa and numa_locality, when the walk rule
+  // allows it (and, for hugetlb_numa alone, within hugetlb_numa_max_processes per scrape); a
+  // sampled estimate instead when it does not (proctable/placement.h).
   void AddNumaMaps(const Context& ctx, Scrape& s, const ProcessEntry& p, const std::string& name,
                    GroupSums& g, MetricSink& out) {
     const bool locality = locality_.enabled() && locality_.Wants(name);
-    const bool hugetlb_nodes = hugetlb_numa_max_ > 0 && HugetlbNumaWants(p, s.numa_budget);
+    const bool hugetlb_nodes =
+        hugetlb_numa_max_ > 0 && p.status.hugetlb_pages && *p.status.hugetlb_pages > 0;
+    if (!locality && !hugetlb_nodes) return;
     std::optional<ProcPidNumaMaps> numa;
-    if (hugetlb_nodes || (locality && locality_.NumaMapsAllowed(p, s.page_size))) {
-      numa = ReadNumaMaps(s.reader, p, buf_, out);
+    std::optional<PlacementEstimate> estimate;
+    const WalkSize size = WalkSizeOf(p, s.page_size, HugetlbEntrySize(ctx));
+    if (!ctx.Expired() && (!rule_.Allows(WalkFile::kNumaMaps, size) ||
+                           (locality && numa_max_resident_ != 0 &&
+                            p.stat.rss_pages * s.page_size > numa_max_resident_))) {
+      estimate = samples_.Estimate(ctx, p);
+      if (estimate) {
+        ++g.sampled_processes;
+        g.sample_pages += estimate->asked;
+      } else {
+        ctx.CountWalk("numa_maps", "skipped");
+      }
+    } else if (ctx.Expired() || (!locality && s.hugetlb_numa_reads >= hugetlb_numa_max_)) {
+      ctx.CountWalk("numa_maps", "deferred");
+    } else {
+      if (!locality) ++s.hugetlb_numa_reads;
+      numa = ReadNumaMaps(ctx, s.reader, p, buf_, out);
     }
     if (hugetlb_nodes && numa) AddHugetlbNodes(*numa, g);
-    if (locality) locality_.Add(ctx, s.reader, p, name, numa ? &*numa : nullptr, buf_);
+    if (hugetlb_nodes && estimate) {
+      for (const auto& [key, bytes] : estimate->hugetlb) g.hugetlb_nodes[key] += bytes;
+    }
+    if (locality) {
+      locality_.Add(ctx, s.reader, p, name, numa ? &*numa : nullptr,
+                    estimate ? &estimate->memory : nullptr, buf_);
+    }
   }
 
   void AddKsmStat(Scrape& s, const ProcessEntry& p, GroupSums& g, MetricSink& out) {
@@ -746,17 +782,11 @@ class ProcessesCollector : public Collector {
       }
       EmitLockedPinnedAndKsmProfit(l, g, s.any_locked, s.ksm_known && s.any_ksm_profit, out);
       EmitHugetlbNodes(name, g, out);
+      EmitSampled(name, g, out);
     }
   }
 
   void EmitTotals(const Context& ctx, const Scrape& s, MetricSink& out) {
-    if (hugetlb_numa_max_ > 0) {
-      hugetlb_numa_skipped_ += s.numa_budget.skipped;
-      out.Counter("pagescope_process_hugetlb_numa_skipped_total",
-                  "Processes holding hugetlb memory whose numa_maps was not read because the "
-                  "scrape had read hugetlb_numa_max_processes of them already.",
-                  {}, static_cast<double>(hugetlb_numa_skipped_));
-    }
     // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
     if (s.table.processes.empty() && vanished_ == 0 && denied_ == 0) return;
     out.Counter("pagescope_process_vanished_total",
@@ -779,7 +809,6 @@ class ProcessesCollector : public Collector {
     out.Counter("pagescope_process_groups_dropped_total",
                 "Process groups dropped after idle_timeout without a process (their series go).",
                 {}, static_cast<double>(dropped_total_));
-    if (smaps_) guard_.Emit(out, "pagescope_process");
     locality_.Emit(ctx, out);
   }
 
@@ -821,6 +850,8 @@ class ProcessesCollector : public Collector {
   std::vector<std::string> group_names_;
   std::unordered_map<std::string, std::uint32_t> group_index_;
   ProcessMatchers matchers_;
+  WalkRule rule_;
+  SampleCache samples_;
   bool smaps_;
   SmapsGuard guard_;
   std::mutex mu_;
@@ -828,10 +859,10 @@ class ProcessesCollector : public Collector {
   std::map<std::uint32_t, Faults> carried_;  // group -> what processes counted and left
   std::uint64_t vanished_ = 0;
   std::uint64_t denied_ = 0;
-  long long hugetlb_numa_skipped_ = 0;
 
  public:
-  long long hugetlb_numa_max_ = 0;  // 0: off (the hugetlb_numa option)
+  long long hugetlb_numa_max_ = 0;       // 0: off (the hugetlb_numa option)
+  std::uint64_t numa_max_resident_ = 0;  // the deprecated numa_max_resident; 0: not set
   // Where the table comes from (the source and status_interval_seconds options); the qemu and
   // tlb collectors of the scrape share it (ScanProcesses).
   std::shared_ptr<const ProcessSource> source_;
@@ -876,23 +907,24 @@ static std::shared_ptr<const ProcessSource> MakeProcessSource(
 std::unique_ptr<Collector> MakeProcessesCollector(
     const CollectorOptions& o, std::function<GroupPlaces::Clock::time_point()> now) {
   auto matchers = ProcessMatchers::FromYaml(o, "groups", o.Yaml("groups"));
-  SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
+  const WalkRule rule = WalkRuleFromOptions(o);
+  SmapsGuard::Limits limits = SmapsLimitsFromOptions(o, rule);
   long long max_groups = o.Int("max_groups");
   if (max_groups < 0 || max_groups > 100000) o.Fail("max_groups", "must be between 0 and 100000");
   auto idle = ParseDurationText(o.String("idle_timeout"));
   if (!idle) o.Fail("idle_timeout", "expected a duration such as 10m, 1h or 0 (never)");
-  auto numa_max_resident = parse::Size(o.String("numa_max_resident"), parse::SizeSyntax::kUnits);
-  if (!numa_max_resident) o.Fail("numa_max_resident", "expected a size such as 64GiB (0: none)");
+  const std::uint64_t numa_max_resident = DeprecatedResidentLimit(o, "numa_max_resident");
   long long numa_max_threads = o.Int("numa_max_threads");
   if (numa_max_threads < 1 || numa_max_threads > 1000000) {
     o.Fail("numa_max_threads", "must be between 1 and 1000000");
   }
   GroupLocality locality(GroupLocality::FromYaml(o, "numa_locality", o.Yaml("numa_locality")),
-                         *numa_max_resident, static_cast<std::size_t>(numa_max_threads));
+                         static_cast<std::size_t>(numa_max_threads));
   auto source = MakeProcessSource(o, now);  // before `now` moves into the collector
-  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), o.Bool("smaps"), limits,
+  auto c = std::make_unique<ProcessesCollector>(std::move(matchers), rule, o.Bool("smaps"), limits,
                                                 static_cast<std::size_t>(max_groups), *idle,
                                                 std::move(now), std::move(locality));
+  c->numa_max_resident_ = numa_max_resident;
   c->source_ = std::move(source);
   long long numa_max = o.Int("hugetlb_numa_max_processes");
   if (numa_max < 1) o.Fail("hugetlb_numa_max_processes", "must be at least 1");
@@ -908,8 +940,9 @@ CollectorSpec ProcessesCollectorSpec() {
       "Process groups: count, minor and major faults, resident, swap, hugetlb, THP (opt-in), "
       "KSM";
   spec.sources =
-      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup}, bpf(2) task iterator (source=bpf), "
-      "/proc/loadavg (source=bpf: the kernel's task count)";
+      "/proc/<pid>/{stat,status,ksm_stat,smaps_rollup,numa_maps,maps}, move_pages(2) (sampled "
+      "placement), bpf(2) task iterator (source=bpf), /proc/loadavg (source=bpf: the kernel's "
+      "task count)";
   spec.options = {
       {"groups", OptionType::kYaml, "",
        "List of matchers {name, comm, exe, cmdline}; first match wins. Default: one group per "
@@ -944,21 +977,21 @@ CollectorSpec ProcessesCollectorSpec() {
        "List of {group, devices}: for these groups, NUMA locality (threads' nodes, memory per "
        "node from numa_maps, memory outside its policy, the nodes of the listed PCI devices; "
        "docs/numa-locality.md)."});
-  spec.options.push_back({"numa_max_resident", OptionType::kString, "64GiB",
-                          "numa_locality: never read numa_maps of a process with more "
-                          "resident memory than this (0: no limit)."});
+  spec.options.push_back(DeprecatedResidentLimitSpec("numa_max_resident", "processes"));
   spec.options.push_back({"numa_max_threads", OptionType::kInt, "4096",
                           "numa_locality: read at most this many threads per group."});
-  for (auto& o : SmapsOptionSpecs("processes", "8GiB", "200")) spec.options.push_back(std::move(o));
+  spec.options.push_back(WalkMaxOptionSpec());
+  for (auto& o : SmapsOptionSpecs("processes", "200")) spec.options.push_back(std::move(o));
   spec.options.push_back(
       {"hugetlb_numa", OptionType::kBool, "false",
-       "Export pagescope_process_hugetlb_node_bytes{group, node, page_size} from numa_maps, read "
-       "only for processes that hold hugetlb memory (status HugetlbPages > 0)."});
+       "Export pagescope_process_hugetlb_node_bytes{group, node, page_size} from numa_maps, "
+       "walked only for processes that hold hugetlb memory (status HugetlbPages > 0) and "
+       "walk_max_ms allows."});
   spec.options.push_back(
       {"hugetlb_numa_max_processes", OptionType::kInt, "64",
-       "With hugetlb_numa: at most this many numa_maps reads per scrape (each walks the "
-       "process's mappings); the rest are counted in "
-       "pagescope_process_hugetlb_numa_skipped_total."});
+       "With hugetlb_numa: at most this many numa_maps walks per scrape for it (of processes "
+       "walk_max_ms allows); the rest count in "
+       "pagescope_scrape_walks_total{result=\"deferred\"}."});
   // source=bpf loads the BPF task iterator when the collector is made, after privileges are
   // dropped: keep what it needs.
   spec.capabilities_for = [](const CollectorOptions& o) {

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "collectors/cgroup_hugetlb.h"
 #include "collectors/hugepages.h"
 #include "collectors/meminfo.h"
 #include "collectors/numa.h"
@@ -11,13 +12,18 @@
 #include "kernel/parse.h"
 #include "kernel/proc_mountinfo.h"
 #include "kernel/proc_pid.h"
+#include "kernel/sys_fs_cgroup.h"
+#include "kernel/sys_fs_cgroup_numa_stat.h"
 #include "proctable/identity.h"
 #include "proctable/numa_locality.h"
+#include "proctable/own_cgroup.h"
+#include "proctable/placement.h"
 #include "proctable/proc_key.h"
 #include "proctable/proc_states.h"
 #include "proctable/qemu_cmdline.h"
 #include "proctable/smaps_guard.h"
 #include "proctable/walk.h"
+#include "proctable/walk_cost.h"
 
 namespace pagescope {
 namespace {
@@ -61,11 +67,119 @@ void EmitVmLockedAndKsmProfit(const Labels& l, const ProcPidStatus& status,
   }
 }
 
+// Where this scrape's per-node figures of one guest come from (docs/processes-and-vms.md,
+// "Where each figure comes from").
+struct GuestPlacement {
+  // hugetlb per node: cgroup, numa_maps, sampled, status (HugetlbPages is 0), unknown
+  std::string hugetlb_source;
+  std::map<std::pair<int, std::uint64_t>, std::uint64_t> hugetlb;  // (node, page size) -> bytes
+  // memory per node, for numa_locality: cgroup, numa_maps, sampled, unknown
+  std::string memory_source;
+  std::map<int, std::uint64_t> memory;       // node -> bytes, hugetlb and the rest
+  std::optional<ProcPidNumaMaps> numa_maps;  // when walked
+  std::uint64_t sample_pages = 0;            // when sampled: addresses asked
+};
+
+// The guest's own cgroup in the hierarchy of one controller (proctable/own_cgroup.h).
+struct OwnCgroup {
+  std::filesystem::path dir;  // empty: none
+  bool v2 = false;
+};
+
+// What the collector keeps per QEMU process between scrapes.
+struct GuestState {
+  std::optional<QemuGuest> guest;
+  // The own cgroups, decided on this /proc/<pid>/cgroup text at `decided`.
+  std::string cgroup_text;
+  std::chrono::steady_clock::time_point decided{};
+  OwnCgroup hugetlb, memory;
+};
+
+// How long an own-cgroup decision is kept while /proc/<pid>/cgroup does not change (processes
+// may join or leave the cgroup meanwhile).
+constexpr std::chrono::seconds kOwnCgroupRecheck{60};
+
+// The hierarchies of a controller (FindCgroupHierarchies), once per scrape.
+const std::vector<CgroupHierarchy>& Hierarchies(const Context& ctx, const std::string& controller) {
+  return ctx.Memo<std::vector<CgroupHierarchy>>(
+      "qemu.hierarchies." + controller, [&] { return FindCgroupHierarchies(ctx, controller); });
+}
+
+// The hugepage sizes the kernel has, once per scrape.
+const std::vector<std::uint64_t>& HugepageSizes(const Context& ctx) {
+  return ctx.Memo<std::vector<std::uint64_t>>("qemu.hugepage_sizes", [&] {
+    std::vector<std::uint64_t> sizes;
+    if (auto names = ctx.TryReadSubdirs(ctx.fs().Sys("kernel/mm/hugepages"))) {
+      for (const auto& name : *names) {
+        if (auto bytes = parse::HugepageDirBytes(name)) sizes.push_back(*bytes);
+      }
+    }
+    return sizes;
+  });
+}
+
+OwnCgroup FindOwn(const Context& ctx, const PidReader& reader, const std::string& controller,
+                  const std::vector<ProcPidCgroup>& lines, int pid, const std::string& vm) {
+  for (const auto& h : Hierarchies(ctx, controller)) {
+    const ProcPidCgroup* line = FindProcPidCgroup(lines, h.v2 ? "" : controller);
+    if (line == nullptr) continue;
+    if (auto rel = FindOwnCgroup(ctx, reader, h.root, line->path, pid, vm)) {
+      return {h.root / *rel, h.v2};
+    }
+    return {};
+  }
+  return {};
+}
+
+// hugetlb per node and size from the own cgroup's hugetlb.<size>.numa_stat files; nullopt when
+// one is missing (kernel before 5.17, controller not enabled there) or unreadable.
+std::optional<std::map<std::pair<int, std::uint64_t>, std::uint64_t>> CgroupHugetlb(
+    const Context& ctx, const OwnCgroup& own, std::uint64_t* total, MetricSink& out) {
+  if (own.dir.empty()) return std::nullopt;
+  std::map<std::pair<int, std::uint64_t>, std::uint64_t> by_node;
+  *total = 0;
+  for (std::uint64_t size : HugepageSizes(ctx)) {
+    auto path = own.dir / ("hugetlb." + CgroupHugetlbSizeName(size) + ".numa_stat");
+    auto text = ctx.ReadQuiet(path);
+    if (!text) return std::nullopt;
+    try {
+      auto stat = ParseFile(path, [&] { return ParseHugetlbNumaStat(*text); });
+      *total += stat.total;
+      for (const auto& [node, bytes] : stat.nodes) {
+        if (bytes > 0) by_node[{node, size}] = bytes;
+      }
+    } catch (const CollectError& e) {
+      out.Fail(e.what());
+      return std::nullopt;
+    }
+  }
+  return by_node;
+}
+
+// Anonymous and shared memory per node from the own cgroup's memory.numa_stat.
+std::optional<std::map<int, std::uint64_t>> CgroupMemory(const Context& ctx, const OwnCgroup& own,
+                                                         MetricSink& out) {
+  if (own.dir.empty()) return std::nullopt;
+  auto path = own.dir / "memory.numa_stat";
+  auto text = ctx.ReadQuiet(path);
+  if (!text) return std::nullopt;
+  try {
+    auto stat = ParseFile(path, [&] { return ParseMemoryNumaStat(*text); });
+    auto bytes = MemoryNumaStatAnonShmemBytes(stat, SystemPageSize());
+    if (bytes.empty()) return std::nullopt;
+    return bytes;
+  } catch (const CollectError& e) {
+    out.Fail(e.what());
+    return std::nullopt;
+  }
+}
+
 class QemuCollector : public Collector {
  public:
-  QemuCollector(std::vector<Flavor> flavors, bool smaps, SmapsGuard::Limits limits,
+  QemuCollector(std::vector<Flavor> flavors, WalkRule rule, bool smaps, SmapsGuard::Limits limits,
                 bool numa_locality, bool numa_detail)
       : flavors_(std::move(flavors)),
+        rule_(rule),
         smaps_(smaps),
         guard_(limits),
         numa_locality_(numa_locality || numa_detail),
@@ -74,19 +188,28 @@ class QemuCollector : public Collector {
 
   void Collect(const Context& ctx, MetricSink& out) override {
     const ProcessTable& table = ScanProcesses(ctx);
-    PidReader reader(ctx.fs().procfs());
+    PidReader reader(ctx);
     std::string buf;
-    SmapsGuard::Scrape smaps_scrape;
+    std::optional<SmapsGuard::Scrape> smaps_scrape;
+    if (smaps_) smaps_scrape.emplace(ctx);
     VmNames names;
     std::vector<ProcKey> alive;
+    std::uint64_t identified = 0, unreadable = 0;
     std::lock_guard lock(mu_);
     guests_.Begin();
     for (const auto& p : table.processes) {
-      const QemuGuest* guest = Guest(reader, p, buf);
-      if (guest == nullptr) continue;
-      const QemuCmdline& q = guest->cmdline;
+      // Past the scrape's deadline: stop between guests (the scraper marks the collector failed).
+      if (ctx.Expired()) break;
+      bool denied = false;
+      GuestState* state = Guest(reader, p, buf, &denied);
+      if (denied) ++unreadable;
+      if (state == nullptr) continue;
+      // The walk counters exist from the first guest on (a host without guests has none).
+      if (identified++ == 0)
+        ctx.DeclareWalks("numa_maps", {"done", "cgroup", "sampled", "skipped"});
+      const QemuCmdline& q = state->guest->cmdline;
       alive.push_back(KeyOf(p));
-      const std::string vm = names.Unique(guest->vm, p.pid);
+      const std::string vm = names.Unique(state->guest->vm, p.pid);
       Labels l{{"vm", vm}};
 
       // Mounts as QEMU sees them, to tell whether a mem-path is on hugetlbfs.
@@ -99,40 +222,14 @@ class QemuCollector : public Collector {
         return FsTypeOf(mounts, mem_path) == "hugetlbfs";
       };
 
-      std::set<std::string> kinds, paths;
-      std::set<bool> prealloc, share;
-      auto ram = q.RamBackends();
+      const GuestPlacement placement = Place(ctx, reader, p, *state, buf, out);
+      EmitInfo(q, p.pid, vm, placement, out);
       std::optional<std::uint64_t> memory = q.memory_bytes;
-      if (!ram.empty()) {
+      if (!memory && !q.RamBackends().empty()) {
         std::uint64_t sum = 0;
-        for (const auto* b : ram) {
-          kinds.insert(b->type);
-          if (!b->mem_path.empty()) paths.insert(b->mem_path);
-          prealloc.insert(b->prealloc || q.mem_prealloc);
-          share.insert(b->share);
-          sum += b->size.value_or(0);
-        }
-        if (!memory) memory = sum;
-      } else if (!q.mem_path.empty()) {
-        kinds.insert("file");
-        paths.insert(q.mem_path);
-        prealloc.insert(q.mem_prealloc);
-        share.insert(false);
-      } else {
-        kinds.insert("ram");
-        prealloc.insert(q.mem_prealloc);
-        share.insert(false);
+        for (const auto* b : q.RamBackends()) sum += b->size.value_or(0);
+        memory = sum;
       }
-      out.Info("pagescope_vm_info",
-               "A QEMU guest: name, UUID, PID and how its RAM is backed (backend file, memfd or "
-               "ram; prealloc and share true, false or mixed across its RAM backends).",
-               {{"vm", vm},
-                {"uuid", q.uuid},
-                {"pid", std::to_string(p.pid)},
-                {"backend", Join(kinds)},
-                {"mem_path", Join(paths)},
-                {"prealloc", Flag(prealloc)},
-                {"share", Flag(share)}});
       if (memory) {
         out.Gauge("pagescope_vm_memory_bytes",
                   "Configured guest RAM (-m, else the sum of its RAM backends).", l,
@@ -162,22 +259,24 @@ class QemuCollector : public Collector {
         out.Gauge("pagescope_vm_swap_bytes", "Swapped-out memory of the QEMU process (VmSwap).", l,
                   static_cast<double>(*p.status.vm_swap));
       }
-      std::optional<ProcPidNumaMaps> numa_maps;
-      if (reader.Read(p.pid, "numa_maps", buf) == ReadStatus::kOk) {
-        numa_maps =
-            ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); });
-        const auto& numa = *numa_maps;
-        for (const auto& [key, pages] : numa.huge_pages) {
-          out.Gauge("pagescope_vm_hugetlb_bytes",
-                    "HugeTLB memory of the guest faulted in on this NUMA node, by page size "
-                    "(numa_maps huge mappings).",
-                    {{"vm", vm},
-                     {"node", std::to_string(key.first)},
-                     {"page_size", parse::PageSizeLabel(key.second)}},
-                    static_cast<double>(pages * key.second));
-        }
+      if (placement.sample_pages > 0) {
+        out.Gauge("pagescope_vm_placement_sample_pages",
+                  "Pages of the guest asked of the kernel (move_pages) for this scrape's sampled "
+                  "estimate of its placement (hugetlb_source or memory_source \"sampled\"): "
+                  "a node's share is within 0.98/sqrt(present pages) at 95 %.",
+                  l, static_cast<double>(placement.sample_pages));
       }
-      if (numa_locality_) EmitGuestLocality(ctx, reader, p.pid, q, numa_maps, vm, out, buf);
+      for (const auto& [key, bytes] : placement.hugetlb) {
+        out.Gauge("pagescope_vm_hugetlb_bytes",
+                  "HugeTLB memory of the guest faulted in on this NUMA node, by page size (from "
+                  "where pagescope_vm_info's hugetlb_source says: the guest's own cgroup, "
+                  "numa_maps, or a sampled estimate).",
+                  {{"vm", vm},
+                   {"node", std::to_string(key.first)},
+                   {"page_size", parse::PageSizeLabel(key.second)}},
+                  static_cast<double>(bytes));
+      }
+      if (numa_locality_) EmitGuestLocality(ctx, reader, p.pid, q, placement, vm, out, buf);
       std::optional<ProcPidKsmStat> ksm;
       if (reader.Read(p.pid, "ksm_stat", buf, true) == ReadStatus::kOk) {
         ksm = ParseFile(reader.Path(p.pid, "ksm_stat"), [&] { return ParseProcPidKsmStat(buf); });
@@ -189,7 +288,7 @@ class QemuCollector : public Collector {
       }
       if (locked_memory) EmitVmLockedAndKsmProfit(l, p.status, ksm, out);
       if (smaps_) {
-        auto r = guard_.Get(ctx, reader, smaps_scrape, p, SystemPageSize(), buf);
+        auto r = guard_.Get(ctx, reader, *smaps_scrape, p, buf);
         if (r && r->anon_huge_pages) {
           out.Gauge("pagescope_vm_anon_huge_pages_bytes",
                     "Anonymous transparent hugepages of the QEMU process (smaps_rollup).", l,
@@ -197,33 +296,199 @@ class QemuCollector : public Collector {
         }
       }
     }
+    if (ctx.Expired()) {
+      // Partial: no coverage figures that would count only the guests seen before the deadline,
+      // and the guests not reached are kept for the next scrape.
+      return;
+    }
     guests_.End();
+    const char* coverage =
+        "QEMU processes (comm qemu-system-* or qemu-kvm) by result: identified (their guest "
+        "is reported), unreadable (their command line could not be read: permission denied, "
+        "so their guest is missing).";
+    // A procfs without processes (a fixture tree, a wrong --path.procfs) gives no series.
+    if (!table.processes.empty()) {
+      out.Gauge("pagescope_vm_qemu_processes", coverage, {{"result", "identified"}},
+                static_cast<double>(identified));
+      out.Gauge("pagescope_vm_qemu_processes", coverage, {{"result", "unreadable"}},
+                static_cast<double>(unreadable));
+    }
     if (smaps_) {
       std::sort(alive.begin(), alive.end());
       guard_.Retain(alive);
-      guard_.Emit(out, "pagescope_vm");
     }
     if (!flavors_.empty()) Capacity(ctx, out);
   }
 
  private:
-  // The guest a QEMU process runs, found when the process is first seen (or after an exec) and
-  // kept by key; null for other processes, zombies, and while the command line cannot be read.
-  const QemuGuest* Guest(const PidReader& reader, const ProcessEntry& p, std::string& buf) {
+  // The state of a QEMU process, its guest found when the process is first seen (or after an
+  // exec) and kept by key; null for other processes, zombies, and while the command line cannot
+  // be read (`denied` set when permission was denied).
+  GuestState* Guest(const PidReader& reader, const ProcessEntry& p, std::string& buf,
+                    bool* denied) {
     if (!IsQemuComm(p.stat.comm)) return nullptr;
     auto seen = guests_.See(p);
-    if (seen.fresh()) seen.state.reset();
+    if (seen.fresh()) seen.state = GuestState{};
     if (p.stat.state == 'Z') return nullptr;  // its cmdline is empty: no guest any more
-    if (!seen.state) seen.state = ReadQemuGuest(reader, p.pid, p.stat.comm, buf);
-    return seen.state ? &*seen.state : nullptr;
+    if (!seen.state.guest) {
+      ReadStatus status = ReadStatus::kOk;
+      seen.state.guest = ReadQemuGuest(reader, p.pid, p.stat.comm, buf, &status);
+      *denied = status == ReadStatus::kDenied;
+    }
+    return seen.state.guest ? &seen.state : nullptr;
+  }
+
+  // The guest's own cgroups, decided again when /proc/<pid>/cgroup changed or after a minute.
+  void UpdateOwnCgroups(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
+                        GuestState& state, std::string& buf, MetricSink& out) {
+    if (reader.Read(p.pid, "cgroup", buf, true) != ReadStatus::kOk) {
+      state.hugetlb = state.memory = {};
+      state.cgroup_text.clear();
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (buf == state.cgroup_text && now - state.decided < kOwnCgroupRecheck) return;
+    state.cgroup_text = buf;
+    state.decided = now;
+    state.hugetlb = state.memory = {};
+    std::vector<ProcPidCgroup> lines;
+    try {
+      lines = ParseFile(reader.Path(p.pid, "cgroup"), [&] { return ParseProcPidCgroup(buf); });
+    } catch (const CollectError& e) {
+      out.Fail(e.what());  // this guest's figures then come from a walk or a sample
+      return;
+    }
+    const std::string& name = state.guest->cmdline.name;
+    state.hugetlb = FindOwn(ctx, reader, "hugetlb", lines, p.pid, name);
+    state.memory =
+        numa_locality_ ? FindOwn(ctx, reader, "memory", lines, p.pid, name) : OwnCgroup{};
+  }
+
+  // Where the guest's hugetlb (and, with numa_locality, its memory) is per node: from its own
+  // cgroup, else a walk of numa_maps when the walk rule allows it, else a sample, else unknown.
+  GuestPlacement Place(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
+                       GuestState& state, std::string& buf, MetricSink& out) {
+    GuestPlacement g;
+    const std::optional<std::uint64_t> hugetlb = p.status.hugetlb_pages;
+    const bool need_hugetlb = !hugetlb || *hugetlb > 0;
+    if (!need_hugetlb) g.hugetlb_source = "status";
+    if (!need_hugetlb && !numa_locality_) return g;
+    UpdateOwnCgroups(ctx, reader, p, state, buf, out);
+    bool from_cgroup = false;
+    if (need_hugetlb) {
+      std::uint64_t total = 0;
+      auto by_node = CgroupHugetlb(ctx, state.hugetlb, &total, out);
+      // Pages faulted before the process joined the cgroup stay charged where they were: the
+      // cgroup must hold at least what the process maps.
+      if (by_node && total >= hugetlb.value_or(0)) {
+        g.hugetlb = std::move(*by_node);
+        g.hugetlb_source = "cgroup";
+        from_cgroup = true;
+      }
+    }
+    if (numa_locality_ && (!need_hugetlb || from_cgroup)) {
+      if (auto memory = CgroupMemory(ctx, state.memory, out)) {
+        g.memory = std::move(*memory);
+        for (const auto& [key, bytes] : g.hugetlb) g.memory[key.first] += bytes;
+        g.memory_source = "cgroup";
+        from_cgroup = true;
+      }
+    }
+    const bool hugetlb_done = !need_hugetlb || !g.hugetlb_source.empty();
+    const bool memory_done = !numa_locality_ || !g.memory_source.empty();
+    if (hugetlb_done && memory_done) {
+      if (from_cgroup) ctx.CountWalk("numa_maps", "cgroup");
+      return g;
+    }
+    const WalkSize size = WalkSizeOf(p, SystemPageSize(), HugetlbEntrySize(ctx));
+    if (rule_.Allows(WalkFile::kNumaMaps, size)) {
+      if (ReadWalk(ctx, reader, p.pid, WalkFile::kNumaMaps, buf) == ReadStatus::kOk) {
+        g.numa_maps =
+            ParseFile(reader.Path(p.pid, "numa_maps"), [&] { return ParseProcPidNumaMaps(buf); });
+        if (!hugetlb_done) {
+          for (const auto& [key, pages] : g.numa_maps->huge_pages) {
+            g.hugetlb[key] = pages * key.second;
+          }
+          g.hugetlb_source = "numa_maps";
+        }
+        if (!memory_done) {
+          g.memory = g.numa_maps->node_bytes;
+          g.memory_source = "numa_maps";
+        }
+      }
+    } else if (auto est = samples_.Estimate(ctx, p)) {
+      // A sample that found no hugetlb page present says nothing about a guest that maps some.
+      if (!hugetlb_done && !(est->hugetlb.empty() && hugetlb.value_or(0) > 0)) {
+        g.hugetlb = std::move(est->hugetlb);
+        g.hugetlb_source = "sampled";
+      }
+      if (!memory_done) {
+        g.memory = std::move(est->memory);
+        g.memory_source = "sampled";
+      }
+      g.sample_pages = est->asked;
+    } else {
+      ctx.CountWalk("numa_maps", "skipped");
+      if (log::Enabled(log::Level::kDebug)) {
+        log::Debug(
+            "numa_maps not walked (estimated longer than walk_max_ms, no own cgroup) and "
+            "not sampled (the process exited or cannot be sampled)",
+            {{"pid", std::to_string(p.pid)},
+             {"estimate_ms",
+              std::to_string(EstimateWalkSeconds(WalkFile::kNumaMaps, size) * 1e3)}});
+      }
+    }
+    if (g.hugetlb_source.empty()) g.hugetlb_source = "unknown";
+    if (numa_locality_ && g.memory_source.empty()) g.memory_source = "unknown";
+    return g;
+  }
+
+  void EmitInfo(const QemuCmdline& q, int pid, const std::string& vm,
+                const GuestPlacement& placement, MetricSink& out) const {
+    std::set<std::string> kinds, paths;
+    std::set<bool> prealloc, share;
+    auto ram = q.RamBackends();
+    if (!ram.empty()) {
+      for (const auto* b : ram) {
+        kinds.insert(b->type);
+        if (!b->mem_path.empty()) paths.insert(b->mem_path);
+        prealloc.insert(b->prealloc || q.mem_prealloc);
+        share.insert(b->share);
+      }
+    } else if (!q.mem_path.empty()) {
+      kinds.insert("file");
+      paths.insert(q.mem_path);
+      prealloc.insert(q.mem_prealloc);
+      share.insert(false);
+    } else {
+      kinds.insert("ram");
+      prealloc.insert(q.mem_prealloc);
+      share.insert(false);
+    }
+    Labels info{{"vm", vm},
+                {"uuid", q.uuid},
+                {"pid", std::to_string(pid)},
+                {"backend", Join(kinds)},
+                {"mem_path", Join(paths)},
+                {"prealloc", Flag(prealloc)},
+                {"share", Flag(share)},
+                {"hugetlb_source", placement.hugetlb_source}};
+    if (numa_locality_) info.emplace_back("memory_source", placement.memory_source);
+    out.Info("pagescope_vm_info",
+             "A QEMU guest: name, UUID, PID, how its RAM is backed (backend file, memfd or ram; "
+             "prealloc and share true, false or mixed across its RAM backends), and where this "
+             "scrape's per-node figures come from: hugetlb_source (pagescope_vm_hugetlb_bytes: "
+             "cgroup, numa_maps, sampled, status when it holds no hugetlb, unknown) and, with "
+             "numa_locality, memory_source.",
+             info);
   }
 
   // Where the guest's vCPU threads may run and last ran, where its memory is, where its
   // passthrough devices are (docs/numa-locality.md). Two series with numa_locality, the rest with
   // numa_detail.
   void EmitGuestLocality(const Context& ctx, const PidReader& reader, int pid, const QemuCmdline& q,
-                         const std::optional<ProcPidNumaMaps>& numa_maps, const std::string& vm,
-                         MetricSink& out, std::string& buf) const {
+                         const GuestPlacement& placement, const std::string& vm, MetricSink& out,
+                         std::string& buf) const {
     const NodeCpus& topology = ReadNodeCpus(ctx);
     LocalityInput in;
     ReadThreads(ctx, reader, pid, kMaxVcpuThreads, IsVcpuThreadComm, in.threads, buf);
@@ -231,7 +496,10 @@ class QemuCollector : public Collector {
       // Without -name debug-threads=on the vCPU threads are not named: all threads stand in.
       ReadThreads(ctx, reader, pid, kMaxVcpuThreads, nullptr, in.threads, buf);
     }
-    if (numa_maps) in.AddNumaMaps(*numa_maps);
+    if (placement.numa_maps) {
+      in.AddPolicy(*placement.numa_maps);
+    }
+    in.memory = placement.memory;
     for (const auto& addr : q.vfio_devices) {
       std::optional<int> node;
       try {
@@ -330,10 +598,12 @@ class QemuCollector : public Collector {
   }
 
   std::vector<Flavor> flavors_;
+  WalkRule rule_;
   bool smaps_;
   SmapsGuard guard_;
   std::mutex mu_;  // guests_, over one scrape
-  ProcStates<std::optional<QemuGuest>> guests_;
+  ProcStates<GuestState> guests_;
+  SampleCache samples_;
   bool numa_locality_;
   bool numa_detail_;
 };
@@ -485,8 +755,13 @@ CollectorSpec QemuCollectorSpec() {
       "QEMU guests: RAM backing, hugetlb per node, faults, swap, KSM; hugepage capacity per "
       "flavor";
   spec.sources =
-      "/proc/<pid>/{cmdline,stat,status,numa_maps,ksm_stat,mountinfo,task/*/{stat,status}}, "
-      "/sys/devices/system/node/node*/cpulist, /sys/bus/pci/devices/*/numa_node";
+      "/proc/<pid>/{cmdline,stat,status,cgroup,numa_maps,maps,ksm_stat,mountinfo,"
+      "task/*/{stat,status}}, move_pages(2) (sampled placement), the guest's own cgroup: "
+      "/sys/fs/cgroup/{,unified/}**/"
+      "{cgroup.procs,hugetlb.<size>.numa_stat,memory.numa_stat}, "
+      "/sys/fs/cgroup/{hugetlb,memory}/**/{cgroup.procs,hugetlb.<size>.numa_stat,"
+      "memory.numa_stat}, /sys/devices/system/node/node*/cpulist, "
+      "/sys/bus/pci/devices/*/numa_node";
   spec.options = {
       {"flavors", OptionType::kYaml, "",
        "List of {name, memory, page_size, numa_nodes} (Nova's hw:mem_page_size: small, large, "
@@ -505,17 +780,20 @@ CollectorSpec QemuCollectorSpec() {
        "last run on each node, vCPUs "
        "allowed on nodes without its memory, memory outside its backends' NUMA policy, and "
        "each passthrough device's node (docs/numa-locality.md)."});
-  for (auto& o : SmapsOptionSpecs("QEMU processes", "64GiB", "500"))
-    spec.options.push_back(std::move(o));
+  spec.options.push_back(WalkMaxOptionSpec());
+  for (auto& o : SmapsOptionSpecs("QEMU processes", "500")) spec.options.push_back(std::move(o));
   spec.options.push_back(
       {"locked_memory", OptionType::kBool, "false",
        "Also export pagescope_vm_locked_bytes, pagescope_vm_pinned_bytes (status VmLck, VmPin) "
        "and pagescope_vm_ksm_profit_bytes: 3 more series per guest (off by default to keep a "
        "guest within its series budget)."});
+  // The table of processes of the scrape is the one the processes collector made (its source).
+  spec.after = {"processes"};
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     auto flavors = ParseFlavors(o);
-    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o);
-    auto c = std::make_unique<QemuCollector>(std::move(flavors), o.Bool("smaps"), limits,
+    const WalkRule rule = WalkRuleFromOptions(o);
+    SmapsGuard::Limits limits = SmapsLimitsFromOptions(o, rule);
+    auto c = std::make_unique<QemuCollector>(std::move(flavors), rule, o.Bool("smaps"), limits,
                                              o.Bool("numa_locality"), o.Bool("numa_detail"));
     c->locked_memory = o.Bool("locked_memory");
     return c;

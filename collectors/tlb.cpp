@@ -55,7 +55,7 @@ class TargetSelection {
   // Who every process is (its group, whether a QEMU guest): found when it is first seen and
   // again after an exec. Every process of `table` is seen in `procs` (ProcStates::See).
   void Classify(const Context& ctx, const ProcessTable& table, Procs& procs, MetricSink& out) {
-    PidReader reader(ctx.fs().procfs());
+    PidReader reader(ctx);
     for (const auto& p : table.processes) {
       auto seen = procs.See(p);
       if (!seen.fresh()) continue;
@@ -228,7 +228,7 @@ class CounterSet {
       }
       if (-h == ESRCH || -h == ENOENT) continue;  // the thread exited meanwhile
       if (-h == EACCES || -h == EPERM) {
-        ctx.WarnDenied(ctx.fs().Proc("<pid>/task/<tid>"),
+        ctx.WarnDenied(ctx.fs().Proc("<pid>/task/<tid>/perf_event_open"),
                        "perf_event_open: permission denied (another user's process needs "
                        "CAP_PERFMON)");
         Skip(proc, "denied");
@@ -377,6 +377,9 @@ class TlbCollector : public Collector {
     if (counters_.events().empty()) return;
 
     const ProcessTable& table = ScanProcesses(ctx);
+    // Cut by the scrape's deadline: a partial table would close the counters of the processes
+    // it lacks.
+    if (table.expired) return;
     for (const auto& e : table.errors) out.Fail(e);
     procs_.Begin();
     selection_.Classify(ctx, table, procs_, out);
@@ -405,7 +408,10 @@ class TlbCollector : public Collector {
     }
     std::stable_sort(todo.begin(), todo.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [rank, p] : todo) counters_.Open(ctx, p->pid, procs_.at(KeyOf(*p)));
+    for (const auto& [rank, p] : todo) {
+      if (ctx.Expired()) break;  // the rest are opened at the next scrape
+      counters_.Open(ctx, p->pid, procs_.at(KeyOf(*p)));
+    }
   }
 
   // One log line when the set of events that cannot be counted changes.
@@ -540,6 +546,8 @@ CollectorSpec TlbCollectorSpec() {
       {"exclude_kernel", OptionType::kBool, "false",
        "Count user space only (allowed at perf_event_paranoid 2 without CAP_PERFMON)."},
   };
+  // The table of processes of the scrape is the one the processes collector made (its source).
+  spec.after = {"processes"};
   spec.make = [](const CollectorOptions& o) -> std::unique_ptr<Collector> {
     return MakeTlbCollector(TlbSettingsFromOptions(o), SystemPerfBackend());
   };

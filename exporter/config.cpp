@@ -226,6 +226,16 @@ Config Resolve(const Layered& l, const std::string& config_file) {
     g.Fail("web.max_requests", "must be between 1 and 1024");
   }
   c.max_requests = static_cast<int>(max_requests);
+  auto timeout = ParseDuration(g.String("web.scrape_timeout"));
+  if (!timeout) {
+    g.Fail("web.scrape_timeout", "expected a duration such as 10s, 500ms or 1m30s (0: none)");
+  }
+  c.scrape_timeout = *timeout;
+  auto offset = ParseDuration(g.String("web.scrape_timeout_offset"));
+  if (!offset) {
+    g.Fail("web.scrape_timeout_offset", "expected a duration such as 500ms or 1s (0: none)");
+  }
+  c.scrape_timeout_offset = *offset;
   c.drop_privileges_to = g.String("web.drop_privileges_to");
   c.procfs = g.String("path.procfs");
   c.sysfs = g.String("path.sysfs");
@@ -255,6 +265,42 @@ Config Resolve(const Layered& l, const std::string& config_file) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  if (text == "0") return std::chrono::milliseconds(0);
+  // Units from the largest; each at most once, in this order (Prometheus' model.ParseDuration).
+  static constexpr std::pair<std::string_view, long long> kUnits[] = {
+      {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  long long total = 0;
+  std::size_t next_unit = 0;
+  if (text.empty()) return std::nullopt;
+  while (!text.empty()) {
+    std::size_t digits = 0;
+    long long n = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+      if (n > 100000000) return std::nullopt;
+      n = n * 10 + (text[digits] - '0');
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+    text.remove_prefix(digits);
+    std::size_t u = next_unit;
+    // "ms" before "m": the longer unit name that matches.
+    auto matches = [&](std::size_t i) {
+      const auto name = kUnits[i].first;
+      if (!text.starts_with(name)) return false;
+      // "m" must not be the start of "ms".
+      return !(name == "m" && text.size() > 1 && text[1] == 's');
+    };
+    while (u < std::size(kUnits) && !matches(u)) ++u;
+    if (u == std::size(kUnits)) return std::nullopt;
+    text.remove_prefix(kUnits[u].first.size());
+    total += n * kUnits[u].second;
+    if (total > 86400000) return std::nullopt;
+    next_unit = u + 1;
+  }
+  return std::chrono::milliseconds(total);
+}
 
 std::string FlagForKey(const std::string& key) {
   auto dashed = [](std::string s) {
@@ -286,6 +332,16 @@ const std::vector<SettingSpec>& GlobalSettings() {
        "Exporter-toolkit web configuration file (TLS, basic auth, headers).", false},
       {"web.max_requests", OptionType::kInt, "40",
        "Maximum number of parallel scrape requests; more are answered 503.", false},
+      {"web.scrape_timeout", OptionType::kString, "10s",
+       "Timeout of a scrape whose request does not say its scraper's timeout in the "
+       "X-Prometheus-Scrape-Timeout-Seconds header (Prometheus always does; curl, other "
+       "scrapers may not); 0: no timeout, wait for every collector. A duration: 10s, 1m30s.",
+       false},
+      {"web.scrape_timeout_offset", OptionType::kString, "500ms",
+       "Answer this long before the scraper's timeout (the header's or web.scrape_timeout), "
+       "at most half of it, so the answer arrives before the scraper gives up. Collectors still "
+       "running then are cut: they fail for that scrape (docs/performance.md).",
+       false},
       {"web.drop_privileges_to", OptionType::kString, "",
        "When started as root, switch to this user before serving, keeping only CAP_SYS_PTRACE "
        "and CAP_DAC_READ_SEARCH (and CAP_NET_BIND_SERVICE for ports below 1024, CAP_PERFMON "

@@ -5,8 +5,11 @@
 // --collector.vmstat.fields; collectors.vmstat.enabled <-> --collector.vmstat /
 // --no-collector.vmstat).
 
+#include <chrono>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "framework/collector.h"
@@ -54,6 +57,10 @@ struct Config {
   std::string telemetry_path;
   std::string web_config_file;
   int max_requests = 40;
+  // A scrape must answer by its scraper's timeout (X-Prometheus-Scrape-Timeout-Seconds, else
+  // scrape_timeout; zero: none) less scrape_timeout_offset (at most half the timeout).
+  std::chrono::milliseconds scrape_timeout{10000};
+  std::chrono::milliseconds scrape_timeout_offset{500};
   std::string drop_privileges_to;  // user name; empty: stay as started
   std::string procfs, sysfs, rootfs;
   log::Level log_level = log::Level::kInfo;
@@ -61,6 +68,11 @@ struct Config {
   bool disable_defaults = false;
   std::map<std::string, CollectorConfig> collectors;  // every collector
 };
+
+// A duration as Prometheus writes one: one or more <integer><unit> with the units ms, s, m, h, d
+// in that order from the largest ("10s", "500ms", "1m30s"), or "0". Nullopt when malformed or
+// longer than a day.
+std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // Loads the file named on the command line (if any) and applies the flags. Throws ConfigError
 // whose message names the file, line and key, or the flag.

@@ -1,5 +1,6 @@
 #include "framework/collector.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "framework/yaml_errors.h"
@@ -86,11 +87,80 @@ std::optional<std::vector<std::string>> Context::DirNames(DirResult r,
   return std::move(r.names);
 }
 
-void Context::WarnDenied(const std::filesystem::path& path, const std::string& error) const {
-  if (denied_limiter_.Allow(path.string())) {
-    log::Warn("cannot read, no series (logged at most once a minute per path)",
-              {{"path", path.string()}, {"err", error}});
+namespace {
+
+bool AllDigits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The kind of a per-process path: below procfs, the pid becomes "<pid>" and a task's id
+// "<tid>" (/proc/42/task/43/stat -> /proc/<pid>/task/<tid>/stat); other paths stay.
+std::filesystem::path KindOf(const std::filesystem::path& path,
+                             const std::filesystem::path& procfs) {
+  auto rel = path.lexically_relative(procfs);
+  if (rel.empty() || *rel.begin() == "..") return path;
+  std::filesystem::path out = procfs;
+  bool first = true, after_task = false;
+  for (const auto& part : rel) {
+    const std::string s = part.string();
+    if (first && AllDigits(s)) {
+      out /= "<pid>";
+    } else if (after_task && AllDigits(s)) {
+      out /= "<tid>";
+    } else {
+      out /= part;
+    }
+    after_task = !first && s == "task";
+    first = false;
   }
+  return out;
+}
+
+}  // namespace
+
+void Context::WarnDenied(const std::filesystem::path& path, const std::string& error,
+                         const std::filesystem::path& actual) const {
+  const std::filesystem::path kind = KindOf(path, fs_.procfs());
+  if (accounting_ != nullptr) accounting_->Denied(kind.filename().string());
+  if (denied_limiter_.Allow(kind.string())) {
+    log::Warn("cannot read, no series (logged at most once a minute per kind of file)",
+              {{"path", (actual.empty() ? path : actual).string()}, {"err", error}});
+  }
+}
+
+void Context::CountWalk(const std::string& file, const std::string& result, double seconds,
+                        double hold) const {
+  if (accounting_ != nullptr) accounting_->Walk(file, result, seconds, 1, hold);
+}
+
+void Context::DeclareWalks(const std::string& file,
+                           std::initializer_list<const char*> results) const {
+  if (accounting_ == nullptr) return;
+  for (const char* r : results) accounting_->Walk(file, r, 0, 0);
+}
+
+void ReadAccounting::Denied(const std::string& file) {
+  std::lock_guard lock(mu_);
+  ++denied_[file];
+}
+
+void ReadAccounting::Walk(const std::string& file, const std::string& result, double seconds,
+                          std::uint64_t count, double hold) {
+  std::lock_guard lock(mu_);
+  Walks& w = walks_[file];
+  w.results[result] += count;
+  w.seconds += seconds;
+  w.max_hold = std::max(w.max_hold, hold < 0 ? seconds : hold);
+}
+
+std::map<std::string, std::uint64_t> ReadAccounting::denied() const {
+  std::lock_guard lock(mu_);
+  return denied_;
+}
+
+std::map<std::string, ReadAccounting::Walks> ReadAccounting::walks() const {
+  std::lock_guard lock(mu_);
+  return walks_;
 }
 
 const OptionValue& CollectorOptions::Get(const std::string& name) const {

@@ -4,11 +4,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <future>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,14 +26,75 @@
 
 namespace pagescope {
 
+// What the reads of one collector ran into beyond their content, in one scrape: files it could
+// not read because permission was denied, by the kernel file's name (`numa_maps`,
+// `memory.numa_stat`), and its page-table walks (numa_maps, smaps_rollup: reads that hold the
+// process's mmap_lock for as long as they take) by file and result (`done`, or what was done
+// instead: `cgroup`, `sampled`, `skipped`, `cached`), with the seconds they took. The scraper
+// keeps one per collector and scrape and turns it into pagescope_scrape_denied_reads,
+// pagescope_scrape_walks_total and pagescope_scrape_walk_seconds_total. Thread-safe (the /proc
+// walk reads from several threads).
+class ReadAccounting {
+ public:
+  struct Walks {
+    std::map<std::string, std::uint64_t> results;  // result -> walks
+    double seconds = 0;   // time spent in walks done and samples taken instead
+    double max_hold = 0;  // the longest single walk or move_pages call: the longest lock hold
+  };
+  void Denied(const std::string& file);
+  // `count` 0 declares the result without counting one (so its counter exists from the start).
+  // `hold`: the longest mmap_lock hold within it (a walk: all of `seconds`).
+  void Walk(const std::string& file, const std::string& result, double seconds = 0,
+            std::uint64_t count = 1, double hold = -1);
+  std::map<std::string, std::uint64_t> denied() const;
+  std::map<std::string, Walks> walks() const;  // by file
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::uint64_t> denied_;
+  std::map<std::string, Walks> walks_;
+};
+
+// When the collectors of a scrape must have stopped, on the steady clock; kNoDeadline: never
+// (a scrape without a timeout: tests, golden files).
+using Deadline = std::chrono::steady_clock::time_point;
+inline constexpr Deadline kNoDeadline = Deadline::max();
+
 // Handed to every Collect call; one per scrape. Reads go through the injected roots.
 class Context {
  public:
   // `open_files`, when given, keeps sysfs descriptors open between scrapes (OpenFiles).
-  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr)
-      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files) {}
+  // `deadline`: when the scrape's collectors must have stopped (the scraper derives it from the
+  // scraper's timeout, exporter/scraper.h).
+  Context(const FsRoot& fs, log::RateLimiter& denied_limiter, OpenFiles* open_files = nullptr,
+          Deadline deadline = kNoDeadline)
+      : fs_(fs), denied_limiter_(denied_limiter), open_files_(open_files), deadline_(deadline) {}
+  // The scrape's Context as one collector sees it: the same roots, deadline and memo (the
+  // scrape's walk of /proc, made once), its reads accounted in `accounting` (the scraper makes
+  // one per collector: collectors of a scrape may run at the same time). `scrape` must outlive
+  // it.
+  Context(const Context& scrape, ReadAccounting* accounting)
+      : fs_(scrape.fs_),
+        denied_limiter_(scrape.denied_limiter_),
+        open_files_(scrape.open_files_),
+        deadline_(scrape.deadline_),
+        accounting_(accounting),
+        memo_owner_(scrape.memo_owner_ != nullptr ? scrape.memo_owner_ : &scrape) {}
 
   const FsRoot& fs() const { return fs_; }
+
+  // The scrape's deadline, kNoDeadline when it has none.
+  Deadline deadline() const { return deadline_; }
+  // True once the deadline has passed. A collector whose work grows with the host (processes,
+  // guests, cgroups, anything walked one by one) checks it between those units and returns when
+  // it is true: the scraper then marks it failed for this scrape ("deadline exceeded",
+  // pagescope_scrape_collector_success 0, pagescope_scrape_collector_deadline_exceeded_total),
+  // keeps what it emitted before (so emit nothing a later part would have to correct: no partial
+  // sums of counters) and answers in time. A collector need not check it around single small
+  // reads. Costs one clock read (a few tens of nanoseconds).
+  bool Expired() const {
+    return deadline_ != kNoDeadline && std::chrono::steady_clock::now() >= deadline_;
+  }
 
   // The whole file, or nullopt when it is missing (the kernel lacks it; logged at debug) or
   // permission is denied (warned at most once a minute per path). Other failures (a directory,
@@ -54,18 +119,49 @@ class Context {
   // Like ReadDir, only the entries that are directories (FsRoot::ReadSubdirs).
   std::optional<std::vector<std::string>> ReadSubdirs(const std::filesystem::path& path) const;
 
-  // Warns about a permission problem at most once a minute per key.
-  void WarnDenied(const std::filesystem::path& path, const std::string& error) const;
+  // A file not read because permission was denied: counted for the running collector under
+  // the file's name (the last component of `path`) and warned about at most once a minute per
+  // kind of file (below procfs the pid and a task's id count as one: /proc/<pid>/numa_maps).
+  // `path` may already be such a pattern: then `actual`, when given, names the file in the
+  // warning.
+  void WarnDenied(const std::filesystem::path& path, const std::string& error,
+                  const std::filesystem::path& actual = {}) const;
+  // A page-table walk of `file` (numa_maps, smaps_rollup) with its result: `done` (it took
+  // `seconds`), or what was done instead (ReadAccounting); `hold`, when not all of `seconds`,
+  // is the longest lock hold within it (a sample's longest move_pages call).
+  void CountWalk(const std::string& file, const std::string& result, double seconds = 0,
+                 double hold = -1) const;
+  // Declares the walk results a collector may report, so their counters exist from its first
+  // scrape (counted 0 until they happen).
+  void DeclareWalks(const std::string& file, std::initializer_list<const char*> results) const;
 
   // Per-scrape memo for work several collectors share (the walk of /proc): `make()` runs once
-  // per scrape and key. The collectors of one scrape run one after another.
+  // per scrape and key. Collectors of one scrape may run at the same time: a second caller
+  // waits for the first one's result (or gets its exception). Collectors that must find the
+  // memo made a certain way run after the collector that makes it (CollectorSpec::after).
   template <typename T, typename F>
   const T& Memo(const std::string& key, F&& make) const {
-    auto it = memo_.find(key);
-    if (it == memo_.end()) {
-      it = memo_.emplace(key, std::make_shared<T>(make())).first;
+    if (memo_owner_ != nullptr) return memo_owner_->Memo<T>(key, std::forward<F>(make));
+    std::promise<std::shared_ptr<const void>> promise;
+    std::shared_future<std::shared_ptr<const void>> made;
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(memo_mu_);
+      auto it = memo_.find(key);
+      if (it == memo_.end()) {
+        it = memo_.emplace(key, promise.get_future().share()).first;
+        mine = true;
+      }
+      made = it->second;
     }
-    return *static_cast<const T*>(it->second.get());
+    if (mine) {
+      try {
+        promise.set_value(std::make_shared<const T>(make()));
+      } catch (...) {
+        promise.set_exception(std::current_exception());
+      }
+    }
+    return *static_cast<const T*>(made.get().get());
   }
 
  private:
@@ -78,7 +174,11 @@ class Context {
   const FsRoot& fs_;
   log::RateLimiter& denied_limiter_;
   OpenFiles* open_files_;
-  mutable std::map<std::string, std::shared_ptr<void>> memo_;
+  Deadline deadline_;
+  ReadAccounting* accounting_ = nullptr;
+  const Context* memo_owner_ = nullptr;  // a collector's view: the scrape's Context holds the memo
+  mutable std::mutex memo_mu_;
+  mutable std::map<std::string, std::shared_future<std::shared_ptr<const void>>> memo_;
 };
 
 // Runs `parse` and turns a ParseError into a CollectError "path:line: message".
@@ -185,6 +285,11 @@ struct CollectorSpec {
   // options that make it export nothing here (options that can never work are a ConfigError
   // of `make`).
   std::function<void(const CollectorOptions&, const FsRoot&)> check;
+  // Collectors that run before this one when both are in a scrape, because this one uses what
+  // they leave in the scrape's Context::Memo (the qemu and tlb collectors take the process
+  // table the processes collector made from its configured source). Collectors without such
+  // an order may run at the same time (exporter/scraper.h).
+  std::vector<std::string> after;
 };
 
 // The spec of a collector that takes no options and is on by default.

@@ -157,9 +157,9 @@ constexpr long kSysfsMagic = 0x62656572;  // SYSFS_MAGIC, linux/magic.h
 
 }  // namespace
 
-OpenFiles::~OpenFiles() {
-  for (auto& [path, fd] : fds_) ::close(fd);
-}
+OpenFiles::Fd::~Fd() { ::close(fd); }
+
+OpenFiles::~OpenFiles() = default;
 
 std::size_t OpenFiles::open_count() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -167,29 +167,39 @@ std::size_t OpenFiles::open_count() const {
 }
 
 ReadResult OpenFiles::Read(const std::filesystem::path& path, std::size_t max_bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
   ReadResult result;
-  auto it = fds_.find(path.native());
-  if (it != fds_.end()) {
-    int err = PreadAll(it->second, result.content, max_bytes, result.error);
+  std::shared_ptr<Fd> kept;
+  bool room = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = fds_.find(path.native());
+    if (it != fds_.end()) kept = it->second;
+    room = fds_.size() < max_open_;
+  }
+  if (kept) {
+    int err = PreadAll(kept->fd, result.content, max_bytes, result.error);
     if (err == 0) {
       result.status = ReadStatus::kOk;
       return result;
     }
     // Removed (ENODEV) or failing: forget the descriptor and go the plain way below.
-    ::close(it->second);
-    fds_.erase(it);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = fds_.find(path.native());
+      if (it != fds_.end() && it->second == kept) fds_.erase(it);
+    }
+    kept.reset();
     result.content.clear();
     result.error.clear();
   }
-  if (fds_.size() >= max_open_) return FsRoot::ReadFile(path, max_bytes);
+  if (!room) return FsRoot::ReadFile(path, max_bytes);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return Failed(std::move(result), errno);
+  auto opened = std::make_shared<Fd>(fd);
   struct statfs sfs;
   bool keep = ::fstatfs(fd, &sfs) == 0 && static_cast<long>(sfs.f_type) == kSysfsMagic;
   int err = PreadAll(fd, result.content, max_bytes, result.error);
   if (err != 0) {
-    ::close(fd);
     result.content.clear();
     result.status = ReadStatus::kError;
     if (err > 0) {
@@ -199,9 +209,9 @@ ReadResult OpenFiles::Read(const std::filesystem::path& path, std::size_t max_by
     return result;
   }
   if (keep) {
-    fds_.emplace(path.native(), fd);
-  } else {
-    ::close(fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    // Another reader may have kept one meanwhile: then this one closes with `opened`.
+    if (fds_.size() < max_open_) fds_.emplace(path.native(), std::move(opened));
   }
   result.status = ReadStatus::kOk;
   return result;

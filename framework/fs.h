@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -75,7 +76,8 @@ class FsRoot {
 // fixed for the kernel's lifetime except for memory hotplug; a file whose node was removed reads
 // ENODEV, is closed and opened afresh. Other files (fixture trees, /proc) are read the plain
 // way. At most `max_open` descriptors (default 512) are kept; beyond that files are opened per
-// read. Thread-safe.
+// read. Thread-safe: the lock guards only the table, never a read, so one read that blocks (a
+// file whose read hangs) holds up no other reader.
 class OpenFiles {
  public:
   explicit OpenFiles(std::size_t max_open = 512) : max_open_(max_open) {}
@@ -89,9 +91,17 @@ class OpenFiles {
   std::size_t open_count() const;
 
  private:
+  // A kept descriptor, closed when the table has dropped it and no read uses it any more.
+  struct Fd {
+    explicit Fd(int f) : fd(f) {}
+    ~Fd();
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int fd;
+  };
   std::size_t max_open_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, int> fds_;
+  std::unordered_map<std::string, std::shared_ptr<Fd>> fds_;
 };
 
 }  // namespace pagescope

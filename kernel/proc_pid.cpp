@@ -71,6 +71,9 @@ ProcPidStat ParseProcPidStat(std::string_view text) {
         throw ParseError(1, "field " + std::to_string(field) + " is not a number");
       }
       switch (field) {
+        case 4:
+          s.ppid = static_cast<int>(v);
+          break;
         case 9:
           s.flags = v;
           break;
@@ -83,8 +86,17 @@ ProcPidStat ParseProcPidStat(std::string_view text) {
         case 20:
           s.num_threads = v;
           break;
+        case 14:
+          s.utime = v;
+          break;
+        case 15:
+          s.stime = v;
+          break;
         case 22:
           s.starttime = v;
+          break;
+        case 23:
+          s.vsize = v;
           break;
         case 24:
           s.rss_pages = v;
@@ -240,32 +252,45 @@ ProcPidKsmStat ParseProcPidKsmStat(std::string_view text) {
   return k;
 }
 
-std::string ProcPidCgroupPath(std::string_view text) {
-  std::optional<std::string_view> memory, v2, systemd;
+std::vector<ProcPidCgroup> ParseProcPidCgroup(std::string_view text) {
+  std::vector<ProcPidCgroup> out;
   parse::ForEachLine(text, [&](std::size_t n, std::string_view line) {
     if (line.empty()) return;
     auto c1 = line.find(':');
     auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
     if (c2 == std::string_view::npos) throw ParseError(n, "expected \"id:controllers:path\"");
+    ProcPidCgroup c;
+    c.hierarchy_id = static_cast<int>(parse::U64(line.substr(0, c1), n));
     std::string_view controllers = line.substr(c1 + 1, c2 - c1 - 1);
     std::string_view path = line.substr(c2 + 1);
     if (path.empty() || path.front() != '/') throw ParseError(n, "path does not start with /");
-    if (line.substr(0, c1) == "0" && controllers.empty()) {
-      v2 = path;
-    } else if (controllers == "name=systemd") {
-      systemd = path;
-    } else {
-      while (!controllers.empty()) {
-        auto comma = controllers.find(',');
-        if (controllers.substr(0, comma) == "memory") memory = path;
-        if (comma == std::string_view::npos) break;
-        controllers.remove_prefix(comma + 1);
-      }
+    while (!controllers.empty()) {
+      auto comma = controllers.find(',');
+      c.controllers.emplace_back(controllers.substr(0, comma));
+      if (comma == std::string_view::npos) break;
+      controllers.remove_prefix(comma + 1);
     }
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    c.path = std::string(path);
+    out.push_back(std::move(c));
   });
-  auto path = memory ? *memory : v2 ? *v2 : systemd ? *systemd : std::string_view("/");
-  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  return std::string(path);
+  return out;
+}
+
+const ProcPidCgroup* FindProcPidCgroup(const std::vector<ProcPidCgroup>& cgroups,
+                                       std::string_view controller) {
+  for (const auto& c : cgroups) {
+    if (controller.empty() ? c.v2() : c.Has(controller)) return &c;
+  }
+  return nullptr;
+}
+
+std::string ProcPidCgroupPath(std::string_view text) {
+  const auto cgroups = ParseProcPidCgroup(text);
+  for (std::string_view controller : {"memory", "", "name=systemd"}) {
+    if (const auto* c = FindProcPidCgroup(cgroups, controller)) return c->path;
+  }
+  return "";
 }
 
 std::vector<std::string> SplitCmdline(std::string_view text) {
@@ -283,6 +308,8 @@ PidReader::PidReader(const std::filesystem::path& procfs) : procfs_(procfs) {
   dir_fd_ = ::open(procfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+PidReader::PidReader(const Context& ctx) : PidReader(ctx.fs().procfs()) { ctx_ = &ctx; }
+
 PidReader::~PidReader() {
   if (dir_fd_ >= 0) ::close(dir_fd_);
 }
@@ -296,7 +323,11 @@ ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool sin
   char rel[64];
   std::snprintf(rel, sizeof rel, "%d/%s", pid, file);
   int fd = ::openat(dir_fd_, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return StatusFromErrno(errno);
+  if (fd < 0) {
+    ReadStatus status = StatusFromErrno(errno);
+    if (status == ReadStatus::kDenied) Denied(pid, file);
+    return status;
+  }
   if (buf.size() < 4096) buf.resize(4096);
   buf.resize(std::max(buf.size(), buf.capacity()));
   std::size_t len = 0;
@@ -319,9 +350,13 @@ ReadStatus PidReader::Read(int pid, const char* file, std::string& buf, bool sin
   }
   ::close(fd);
   buf.resize(status == ReadStatus::kOk ? len : 0);
+  if (status == ReadStatus::kDenied) Denied(pid, file);
   return status;
 }
 
+void PidReader::Denied(int pid, const char* file) const {
+  if (ctx_ != nullptr) ctx_->WarnDenied(Path(pid, file), "permission denied");
+}
 std::string PidReader::ReadLink(int pid, const char* file) const {
   char rel[64];
   std::snprintf(rel, sizeof rel, "%d/%s", pid, file);

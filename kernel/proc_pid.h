@@ -31,14 +31,18 @@ namespace pagescope {
 
 // /proc/<pid>/stat, the fields pagescope uses (proc(5) numbering in comments).
 struct ProcPidStat {
-  std::string comm;               // (2)
-  char state = '?';               // (3)
-  std::uint64_t flags = 0;        // (9) PF_* flags; PF_KTHREAD marks kernel threads
-  std::uint64_t minflt = 0;       // (10) minor faults of all threads, dead ones included
-  std::uint64_t majflt = 0;       // (12)
+  std::string comm;             // (2)
+  char state = '?';             // (3)
+  int ppid = 0;                 // (4) 0 where the table came from another source
+  std::uint64_t flags = 0;      // (9) PF_* flags; PF_KTHREAD marks kernel threads
+  std::uint64_t minflt = 0;     // (10) minor faults of all threads, dead ones included
+  std::uint64_t majflt = 0;     // (12)
   std::uint64_t num_threads = 0;  // (20) live threads (a zombie leader with live threads too)
-  std::uint64_t starttime = 0;    // (22) clock ticks after boot: with pid, identifies a process
-  std::uint64_t rss_pages = 0;    // (24) resident pages (of the system page size)
+  std::uint64_t utime = 0;      // (14) clock ticks in user mode
+  std::uint64_t stime = 0;      // (15) clock ticks in kernel mode
+  std::uint64_t starttime = 0;  // (22) clock ticks after boot: with pid, identifies a process
+  std::uint64_t vsize = 0;      // (23) virtual memory size in bytes
+  std::uint64_t rss_pages = 0;  // (24) resident pages (of the system page size)
   bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
 };
 ProcPidStat ParseProcPidStat(std::string_view text);
@@ -93,10 +97,30 @@ struct ProcPidKsmStat {
 };
 ProcPidKsmStat ParseProcPidKsmStat(std::string_view text);
 
-// /proc/<pid>/cgroup ("hierarchy-ID:controllers:path" lines): the path, without the leading
-// '/', in the hierarchy that holds the memory controller (v1 "N:memory:" or a list containing
-// memory), else the v2 one ("0::"), else systemd's named hierarchy. Throws ParseError on a line
-// of another shape; "" for the root.
+// /proc/<pid>/cgroup: one "hierarchy-ID:controllers:path" line per hierarchy
+// (Documentation/admin-guide/cgroup-v2.rst, "Processes"; cgroups(7)): v2 is "0::/path", a v1
+// hierarchy lists its controllers ("4:memory:/path", "2:cpu,cpuacct:/path", and named ones such
+// as "1:name=systemd:/path"). Paths are kept without the leading '/' ("" for the root). Throws
+// ParseError on a line of another shape.
+struct ProcPidCgroup {
+  int hierarchy_id = 0;
+  std::vector<std::string> controllers;
+  std::string path;
+  bool v2() const { return hierarchy_id == 0 && controllers.empty(); }
+  bool Has(std::string_view controller) const {
+    for (const auto& c : controllers) {
+      if (c == controller) return true;
+    }
+    return false;
+  }
+};
+std::vector<ProcPidCgroup> ParseProcPidCgroup(std::string_view text);
+// The line of the v1 hierarchy that carries `controller`, or the v2 line for "" ; nullptr when
+// there is none.
+const ProcPidCgroup* FindProcPidCgroup(const std::vector<ProcPidCgroup>& cgroups,
+                                       std::string_view controller);
+// The path in the hierarchy that holds the memory controller, else the v2 one, else systemd's
+// named hierarchy; "" for the root or when none is listed.
 std::string ProcPidCgroupPath(std::string_view text);
 
 // /proc/<pid>/cmdline: the arguments (a trailing NUL does not make an empty last one).
@@ -107,12 +131,17 @@ std::vector<std::string> SplitCmdline(std::string_view text);
 class PidReader {
  public:
   explicit PidReader(const std::filesystem::path& procfs);
+  // Reads below ctx.fs().procfs(); a denied read is reported to `ctx` (Context::WarnDenied:
+  // counted for the running collector under the file's name, warned about at most once a
+  // minute per kind of file). Collectors use this one.
+  explicit PidReader(const Context& ctx);
   ~PidReader();
   PidReader(const PidReader&) = delete;
   PidReader& operator=(const PidReader&) = delete;
 
   bool ok() const { return dir_fd_ >= 0; }
-  // kOk with the content in `buf`; kMissing when the process (or the file) is gone; kDenied.
+  // kOk with the content in `buf`; kMissing when the process (or the file) is gone; kDenied
+  // (reported to the Context, when constructed with one).
   // `single_record`: the file is one seq_file record (stat, status, ksm_stat, smaps_rollup)
   // or cmdline, so a read shorter than the buffer is the whole file and no second read is
   // needed. Multi-record files (numa_maps, mountinfo) come a page per read: read to the end.
@@ -125,7 +154,9 @@ class PidReader {
   std::filesystem::path Path(int pid, const char* file) const;
 
  private:
+  void Denied(int pid, const char* file) const;
   std::filesystem::path procfs_;
+  const Context* ctx_ = nullptr;
   int dir_fd_ = -1;
 };
 

@@ -48,6 +48,10 @@ CgroupWalkStats WalkCgroups(
   }
   std::set<std::pair<const CgroupHierarchy*, std::string>> seen;
   while (!queue.empty()) {
+    if (ctx.Expired()) {  // the cgroups so far are reported; the scraper fails the collector
+      stats.expired = true;
+      break;
+    }
     Pending p = std::move(queue.front());
     queue.pop_front();
     if (!seen.insert({p.hierarchy, p.rel}).second) continue;

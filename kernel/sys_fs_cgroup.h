@@ -39,6 +39,7 @@ struct CgroupWalkStats {
   long long scanned = 0;
   long long skipped_depth = 0;
   long long skipped_count = 0;
+  bool expired = false;  // stopped at the scrape's deadline (Context::Expired)
 };
 
 // What to do with a visited cgroup's children.
@@ -46,7 +47,8 @@ enum class CgroupDescend { kYes, kNo };
 
 // Breadth first below every parent of every hierarchy: `visit` is called for each cgroup read
 // (the parents themselves at depth 0), shallowest first, at most max_cgroups times. A parent that
-// does not exist is skipped (with the Context's rules for a missing directory).
+// does not exist is skipped (with the Context's rules for a missing directory). The walk stops when
+// the scrape's deadline passes (`expired`).
 CgroupWalkStats WalkCgroups(
     const Context& ctx, const std::vector<CgroupHierarchy>& hierarchies,
     const CgroupWalkLimits& limits,

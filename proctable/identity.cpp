@@ -3,9 +3,11 @@
 namespace pagescope {
 
 std::optional<QemuGuest> ReadQemuGuest(const PidReader& reader, int pid, std::string_view comm,
-                                       std::string& buf) {
+                                       std::string& buf, ReadStatus* status) {
   if (!IsQemuComm(comm)) return std::nullopt;
-  if (reader.Read(pid, "cmdline", buf, true) != ReadStatus::kOk) return std::nullopt;
+  const ReadStatus st = reader.Read(pid, "cmdline", buf, true);
+  if (status != nullptr) *status = st;
+  if (st != ReadStatus::kOk) return std::nullopt;
   if (buf.empty()) return std::nullopt;  // a zombie
   QemuGuest g;
   g.cmdline =

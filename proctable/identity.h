@@ -22,10 +22,11 @@ struct QemuGuest {
 };
 
 // Reads /proc/<pid>/cmdline when `comm` names a QEMU system emulator. nullopt when it does not,
-// or the process exited, the file is denied, or the process is a zombie. Throws CollectError
-// "path:line: message" on a command line ParseQemuCmdline cannot read. `buf` is scratch space.
+// or the process exited, the file is denied, or the process is a zombie; `status`, when given,
+// gets the read's status (kDenied: permission denied). Throws CollectError "path:line: message"
+// on a command line ParseQemuCmdline cannot read. `buf` is scratch space.
 std::optional<QemuGuest> ReadQemuGuest(const PidReader& reader, int pid, std::string_view comm,
-                                       std::string& buf);
+                                       std::string& buf, ReadStatus* status = nullptr);
 
 // The `vm` labels handed out in one scrape (one instance per scrape, processes in pid order):
 // the first guest of a name keeps it, a later one gets "@<pid>" appended.

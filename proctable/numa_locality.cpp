@@ -114,8 +114,12 @@ void ReadThreads(const Context& ctx, const PidReader& reader, int pid, std::size
 }
 
 void LocalityInput::AddNumaMaps(const ProcPidNumaMaps& m) {
-  has_numa_maps = true;
   for (const auto& [node, bytes] : m.node_bytes) memory[node] += bytes;
+  AddPolicy(m);
+}
+
+void LocalityInput::AddPolicy(const ProcPidNumaMaps& m) {
+  has_numa_maps = true;
   policy_mappings += m.policy_mappings;
   outside_policy_bytes += m.outside_policy_bytes;
 }
@@ -220,22 +224,14 @@ std::vector<GroupLocality::GroupConfig> GroupLocality::FromYaml(const CollectorO
   return out;
 }
 
-GroupLocality::GroupLocality(std::vector<GroupConfig> groups, std::uint64_t max_resident,
-                             std::size_t max_threads)
-    : max_resident_(max_resident), max_threads_(max_threads) {
+GroupLocality::GroupLocality(std::vector<GroupConfig> groups, std::size_t max_threads)
+    : max_threads_(max_threads) {
   for (auto& g : groups) groups_[g.group] = std::move(g);
 }
 
-bool GroupLocality::NumaMapsAllowed(const ProcessEntry& p, std::uint64_t page_size) {
-  if (max_resident_ && p.stat.rss_pages * page_size > max_resident_) {
-    ++skipped_;
-    return false;
-  }
-  return true;
-}
-
 void GroupLocality::Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-                        const std::string& group, const ProcPidNumaMaps* numa, std::string& buf) {
+                        const std::string& group, const ProcPidNumaMaps* numa,
+                        const std::map<int, std::uint64_t>* memory, std::string& buf) {
   LocalityInput& in = scrape_[group];
   const std::size_t read = in.threads.allowed_cpus.size();
   const GroupConfig& config = groups_[group];
@@ -248,6 +244,9 @@ void GroupLocality::Add(const Context& ctx, const PidReader& reader, const Proce
   ReadThreads(ctx, reader, p.pid, read < max_threads_ ? max_threads_ - read : 0, want, in.threads,
               buf);
   if (numa) in.AddNumaMaps(*numa);
+  if (memory) {
+    for (const auto& [node, bytes] : *memory) in.memory[node] += bytes;
+  }
 }
 
 const LocalitySeries kGroupLocalitySeries{
@@ -359,10 +358,6 @@ void GroupLocality::Emit(const Context& ctx, MetricSink& out) {
                  out);
   }
   scrape_.clear();
-  out.Counter("pagescope_process_numa_skipped_processes_total",
-              "Processes of numa_locality groups whose numa_maps was not read because their "
-              "resident memory is above numa_max_resident.",
-              {}, static_cast<double>(skipped_));
 }
 
 }  // namespace pagescope

@@ -77,7 +77,8 @@ struct LocalityInput {
   std::uint64_t policy_mappings = 0;
   std::uint64_t outside_policy_bytes = 0;
   std::vector<std::pair<std::string, std::optional<int>>> devices;  // address, node
-  void AddNumaMaps(const ProcPidNumaMaps& m);
+  void AddNumaMaps(const ProcPidNumaMaps& m);  // its memory per node and its policy figures
+  void AddPolicy(const ProcPidNumaMaps& m);    // the policy figures alone
 };
 
 struct Locality {
@@ -123,9 +124,8 @@ void EmitLocality(const LocalitySeries& series, const std::string& subject,
 //       threads: "lcore-worker-.*"            # only threads whose comm matches (optional;
 //                                             # default every thread)
 // For these groups only: every thread's affinity and last CPU, and the numa_maps of each
-// process (a page-table walk, like smaps_rollup: processes above `numa_max_resident` are not
-// read and count in pagescope_process_numa_skipped_processes_total), at most
-// `numa_max_threads` threads per group.
+// process (a page-table walk, like smaps_rollup: the collector walks only the processes its
+// walk rule allows, proctable/walk_cost.h), at most `numa_max_threads` threads per group.
 class GroupLocality {
  public:
   struct GroupConfig {
@@ -135,26 +135,22 @@ class GroupLocality {
   };
   static std::vector<GroupConfig> FromYaml(const CollectorOptions& options,
                                            const std::string& option, const YAML::Node& node);
-  GroupLocality(std::vector<GroupConfig> groups, std::uint64_t max_resident,
-                std::size_t max_threads);
+  GroupLocality(std::vector<GroupConfig> groups, std::size_t max_threads);
   bool enabled() const { return !groups_.empty(); }
   bool Wants(const std::string& group) const { return groups_.count(group) > 0; }
-  // Whether the process's numa_maps may be read (not above numa_max_resident; a process
-  // refused is counted as skipped).
-  bool NumaMapsAllowed(const ProcessEntry& p, std::uint64_t page_size);
   // One process of a wanted group, in this scrape: its threads are read here; `numa` is its
-  // numa_maps as the caller read it (shared with other per-group numa_maps uses), or null.
+  // numa_maps as the caller read it (shared with other per-group numa_maps uses), or null;
+  // `memory`, its memory per node from elsewhere (a sampled estimate), or null.
   void Add(const Context& ctx, const PidReader& reader, const ProcessEntry& p,
-           const std::string& group, const ProcPidNumaMaps* numa, std::string& buf);
+           const std::string& group, const ProcPidNumaMaps* numa,
+           const std::map<int, std::uint64_t>* memory, std::string& buf);
   // The series of the groups added since the last Emit.
   void Emit(const Context& ctx, MetricSink& out);
 
  private:
   std::map<std::string, GroupConfig> groups_;
-  std::uint64_t max_resident_;
   std::size_t max_threads_;
   std::map<std::string, LocalityInput> scrape_;
-  std::uint64_t skipped_ = 0;
 };
 
 }  // namespace pagescope

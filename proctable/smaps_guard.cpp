@@ -6,9 +6,13 @@
 
 namespace pagescope {
 
+SmapsGuard::Scrape::Scrape(const Context& ctx) {
+  ctx.DeclareWalks("smaps_rollup", {"done", "cached", "skipped", "deferred"});
+}
+
 std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidReader& reader,
                                                   Scrape& scrape, const ProcessEntry& p,
-                                                  std::uint64_t page_size, std::string& buf) {
+                                                  std::string& buf) {
   const ProcKey key = KeyOf(p);
   auto now = std::chrono::steady_clock::now();
   std::optional<ProcPidSmapsRollup> cached;
@@ -17,33 +21,29 @@ std::optional<ProcPidSmapsRollup> SmapsGuard::Get(const Context& ctx, const PidR
     auto it = cache_.find(key);
     if (it != cache_.end()) {
       if (now - it->second.at < limits_.min_interval) {
-        ++cached_;
+        ctx.CountWalk("smaps_rollup", "cached");
         return it->second.value;
       }
       cached = it->second.value;
     }
-    if (limits_.max_resident_bytes != 0 &&
-        p.stat.rss_pages * page_size > limits_.max_resident_bytes) {
-      ++skipped_resident_;
-      return std::nullopt;
-    }
-    if (limits_.budget.count() > 0 && now - scrape.start > limits_.budget) {
-      ++skipped_budget_;
-      return cached;
-    }
   }
-  auto t0 = std::chrono::steady_clock::now();
-  ReadStatus st = reader.Read(p.pid, "smaps_rollup", buf, true);
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+  const std::uint64_t page = SystemPageSize();
+  const WalkSize size = WalkSizeOf(p, page, HugetlbEntrySize(ctx));
+  if (!limits_.rule.Allows(WalkFile::kSmapsRollup, size) ||
+      (limits_.max_resident_bytes != 0 && p.stat.rss_pages * page > limits_.max_resident_bytes)) {
+    ctx.CountWalk("smaps_rollup", "skipped");
+    return std::nullopt;
+  }
+  if ((limits_.budget.count() > 0 && now - scrape.start > limits_.budget) || ctx.Expired()) {
+    ctx.CountWalk("smaps_rollup", "deferred");
+    return cached;
+  }
+  if (ReadWalk(ctx, reader, p.pid, WalkFile::kSmapsRollup, buf) != ReadStatus::kOk) {
+    return std::nullopt;
+  }
+  ProcPidSmapsRollup v =
+      ParseFile(reader.Path(p.pid, "smaps_rollup"), [&] { return ParseProcPidSmapsRollup(buf); });
   std::lock_guard lock(mu_);
-  ++reads_;
-  read_seconds_ += took.count();
-  if (st == ReadStatus::kDenied) {
-    ctx.WarnDenied(ctx.fs().Proc("<pid>/smaps_rollup"), "permission denied");
-  }
-  if (st != ReadStatus::kOk) return std::nullopt;
-  ProcPidSmapsRollup v;
-  v = ParseFile(reader.Path(p.pid, "smaps_rollup"), [&] { return ParseProcPidSmapsRollup(buf); });
   cache_[key] = Cached{v, now};
   return v;
 }
@@ -55,35 +55,14 @@ void SmapsGuard::Retain(const std::vector<ProcKey>& alive) {
   });
 }
 
-void SmapsGuard::Emit(MetricSink& out, std::string_view prefix) const {
-  std::lock_guard lock(mu_);
-  std::string p(prefix);
-  out.Counter(p + "_smaps_reads_total", "smaps_rollup files read (opt-in THP source).", {},
-              static_cast<double>(reads_));
-  out.Counter(p + "_smaps_read_seconds_total", "Time spent reading smaps_rollup files.", {},
-              read_seconds_);
-  out.Counter(p + "_smaps_cached_total",
-              "smaps_rollup values reused because the process was read less than the minimum "
-              "interval ago.",
-              {}, static_cast<double>(cached_));
-  const char* help =
-      "smaps_rollup reads skipped: resident_limit (process larger than the limit, never read), "
-      "time_budget (the scrape's budget was spent; the last value is reused when there is one).";
-  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "resident_limit"}},
-              static_cast<double>(skipped_resident_));
-  out.Counter(p + "_smaps_skipped_total", help, {{"reason", "time_budget"}},
-              static_cast<double>(skipped_budget_));
-}
-
 std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
-                                         const std::string& default_max_resident,
                                          const std::string& default_budget_ms) {
   return {
       {"smaps", OptionType::kBool, "false",
        "Read smaps_rollup of " + whose +
-           " for AnonHugePages (stalls large processes: guarded by the limits below)."},
-      {"smaps_max_resident", OptionType::kString, default_max_resident,
-       "Never read smaps_rollup of " + whose + " with more resident memory than this."},
+           " for AnonHugePages (a page-table walk: only of processes walk_max_ms allows, and "
+           "within the limits below)."},
+      DeprecatedResidentLimitSpec("smaps_max_resident", whose),
       {"smaps_min_interval_seconds", OptionType::kInt, "60",
        "Read smaps_rollup of each of the " + whose +
            " at most once per interval; reuse the value meanwhile."},
@@ -92,11 +71,10 @@ std::vector<OptionSpec> SmapsOptionSpecs(const std::string& whose,
   };
 }
 
-SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o) {
+SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o, const WalkRule& rule) {
   SmapsGuard::Limits limits;
-  auto max = parse::Size(o.String("smaps_max_resident"), parse::SizeSyntax::kUnits);
-  if (!max) o.Fail("smaps_max_resident", "expected a size such as 8GiB or 512MiB");
-  limits.max_resident_bytes = *max;
+  limits.rule = rule;
+  limits.max_resident_bytes = DeprecatedResidentLimit(o, "smaps_max_resident");
   if (o.Int("smaps_min_interval_seconds") < 0) {
     o.Fail("smaps_min_interval_seconds", "must not be negative");
   }
@@ -104,6 +82,25 @@ SmapsGuard::Limits SmapsLimitsFromOptions(const CollectorOptions& o) {
   limits.min_interval = std::chrono::seconds(o.Int("smaps_min_interval_seconds"));
   limits.budget = std::chrono::milliseconds(o.Int("smaps_budget_ms"));
   return limits;
+}
+
+OptionSpec DeprecatedResidentLimitSpec(const std::string& name, const std::string& whose) {
+  return {name, OptionType::kString, "",
+          "Deprecated (walk_max_ms decides which " + whose +
+              " are walked): when set, also never walk one with more resident memory than "
+              "this."};
+}
+
+std::uint64_t DeprecatedResidentLimit(const CollectorOptions& o, const std::string& name) {
+  const std::string text = o.String(name);
+  if (text.empty()) return 0;
+  auto size = parse::Size(text, parse::SizeSyntax::kUnits);
+  if (!size) o.Fail(name, "expected a size such as 8GiB or 512MiB");
+  log::Warn(
+      "option deprecated: walk_max_ms now decides which processes are walked; the size "
+      "limit still applies on top of it",
+      {{"option", name}, {"origin", o.Origin(name)}});
+  return *size;
 }
 
 }  // namespace pagescope

@@ -52,7 +52,7 @@ const StatusCache::Entry* Find(const std::vector<StatusCache::Entry>& v, int pid
 // Reads stat and status of pids[begin, end) into `t` (one reader and buffer per call).
 void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t begin, std::size_t end,
                ProcessTable& t, const CacheWalk* cw = nullptr, RangeOut* out = nullptr) {
-  PidReader reader(ctx.fs().procfs());
+  PidReader reader(ctx);
   if (!reader.ok()) return;
   std::string buf;
   auto handle = [&](ReadStatus st, int pid, const char* file) {
@@ -63,10 +63,7 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
         ++t.vanished;
         return false;
       case ReadStatus::kDenied:
-        ++t.denied;
-        // One key for all processes: at most one line a minute, not one per pid.
-        ctx.WarnDenied(ctx.fs().Proc(std::string("<pid>/") + file),
-                       "permission denied (hidepid or another user's process)");
+        ++t.denied;  // warned about and counted by the reader
         return false;
       case ReadStatus::kError:
         t.errors.push_back(reader.Path(pid, file).string() + ": read error");
@@ -76,6 +73,10 @@ void ScanRange(const Context& ctx, const std::vector<int>& pids, std::size_t beg
   };
   t.processes.reserve(end - begin);
   for (std::size_t i = begin; i < end; ++i) {
+    if (ctx.Expired()) {
+      t.expired = true;
+      break;
+    }
     const int pid = pids[i];
     ProcessEntry e;
     e.pid = pid;
@@ -129,7 +130,7 @@ void WalkProcfs(const Context& ctx, ProcessTable& t, StatusCache* cache) {
   if (cache != nullptr && cache->interval_ <= StatusCache::Clock::duration::zero()) cache = nullptr;
   std::unique_lock<std::mutex> lock;
   if (cache != nullptr) lock = std::unique_lock<std::mutex>(cache->mu_);
-  PidReader reader(ctx.fs().procfs());
+  PidReader reader(ctx);
   if (!reader.ok()) return;
   const std::vector<int> pids = reader.Pids();
   CacheWalk cw;
@@ -185,6 +186,7 @@ void WalkProcfs(const Context& ctx, ProcessTable& t, StatusCache* cache) {
     t.vanished += part.vanished;
     t.denied += part.denied;
     t.kernel_threads += part.kernel_threads;
+    t.expired |= part.expired;
     for (auto& err : part.errors) t.errors.push_back(std::move(err));
   }
 }

@@ -35,6 +35,9 @@ struct ProcessTable {
   std::uint64_t denied = 0;             // files we were not allowed to read
   std::uint64_t kernel_threads = 0;
   std::vector<std::string> errors;  // malformed files, "path:line: message"
+  // The walk stopped at the scrape's deadline (Context::Expired): processes are missing. A
+  // collector that keeps state per process must not take the missing ones for exited.
+  bool expired = false;
 };
 
 inline constexpr std::size_t kScanPerThread = 1000;

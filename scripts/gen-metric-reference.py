@@ -21,8 +21,17 @@ OUT = os.path.join(SOURCE_DIR, "docs", "metrics.md")
 README = os.path.join(SOURCE_DIR, "README.md")
 SECURITY = os.path.join(SOURCE_DIR, "docs", "security.md")
 NAMES = os.path.join(SOURCE_DIR, "docs", "metric-names.md")
+# The standard process metrics of Prometheus client libraries (exporter/process_metrics.h): the
+# one unprefixed family, named as every client names them.
+CLIENT_STANDARD = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "process_virtual_memory_bytes", "process_virtual_memory_max_bytes",
+                   "process_open_fds", "process_max_fds", "process_start_time_seconds"}
 EXPORTER_ONLY = {"pagescope_scrape_collector_success", "pagescope_scrape_collector_duration_seconds",
-                 "pagescope_build_info"}
+                 "pagescope_scrape_collector_deadline_exceeded_total", "pagescope_build_info",
+                 "pagescope_scrape_denied_reads", "pagescope_scrape_walks_total",
+                 "pagescope_scrape_walk_seconds_total", "pagescope_scrape_walk_max_seconds",
+                 "pagescope_http_requests_total",
+                 "pagescope_http_requests_refused_total"} | CLIENT_STANDARD
 
 
 def families(text):
@@ -45,22 +54,41 @@ def families(text):
     return out
 
 
+def unit_test_families(test_filter, out_env, env=None):
+    """Families that fixture files cannot produce, from a unit test that writes its scrape to
+    the file named by the environment variable `out_env` (with `env` added)."""
+    import subprocess
+    import tempfile
+    from pagescope_test import BUILD_DIR
+    run_env = dict(os.environ, **(env or {}))
+    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
+        run_env[out_env] = out.name
+        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
+                        "--gtest_filter=" + test_filter], check=True, capture_output=True,
+                       env=run_env)
+        with open(out.name) as f:
+            return families(f.read())
+
+
 def tlb_families(events=None):
     """The tlb collector counts with perf_event_open, so its output cannot come from fixture
     files: its series come from the collector on the unit tests' fake perf backend (with
     `events`, a comma-separated list, instead of the default events)."""
-    import subprocess
-    import tempfile
-    from pagescope_test import BUILD_DIR
-    env = dict(os.environ)
-    if events:
-        env["PAGESCOPE_TLB_REFERENCE_EVENTS"] = events
-    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
-        env["PAGESCOPE_TLB_REFERENCE"] = out.name
-        subprocess.run([os.path.join(BUILD_DIR, "tests", "pagescope_unit_tests"),
-                        "--gtest_filter=TlbReference.*"], check=True, capture_output=True, env=env)
-        with open(out.name) as f:
-            return families(f.read())
+    return unit_test_families("TlbReference.*", "PAGESCOPE_TLB_REFERENCE",
+                              {"PAGESCOPE_TLB_REFERENCE_EVENTS": events} if events else None)
+
+
+def harm_families():
+    """Series a fixture tree cannot produce: a sampled placement (move_pages on a live process)
+    and a denied read (the tests run as root). The unit test HarmReference.* makes them with the
+    real collectors on its own process."""
+    return unit_test_families("HarmReference.*", "PAGESCOPE_HARM_REFERENCE")
+
+
+# The options under which the HarmReference families appear (they are off by default).
+HARM_OPTIONS = {"pagescope_vm_placement_sample_pages": ("qemu", "numa_locality"),
+                "pagescope_process_placement_sampled_processes": ("processes", "hugetlb_numa"),
+                "pagescope_process_placement_sample_pages": ("processes", "hugetlb_numa")}
 
 
 # Values that turn on the detail of an option that is not a switch (a switch, a flag whose
@@ -161,6 +189,12 @@ def collect(help_):
                                               "hugetlbfs.prom"))):
         with open(path) as f:
             add("hugetlbfs", families(f.read()), None)
+    for name, (typ, help_text, labels) in harm_families().items():
+        if name in EXPORTER_ONLY:
+            exporter_fams.setdefault(name, [typ, help_text, set(), None])[2].update(labels)
+        elif name in HARM_OPTIONS:
+            c, o = HARM_OPTIONS[name]
+            by_collector[c].setdefault(name, [typ, help_text, labels, option_name(options, c, o)])
     if "tlb" in by_collector:
         default_events = tlb_families()
         events = re.search(r"Generic events to count: ([a-z_, ]+)\.",
@@ -209,8 +243,9 @@ COST = {
                  "`numa_locality` groups: up to 4 + 3 per node + 1 per device, +1 in all",
     "qemu": "per guest: 7 + 1 per node and size it has hugepages on (+1 with KSM merging, +1 "
             "with smaps; `numa_locality`: +1, +2 with passthrough devices; `numa_detail`: 3 "
-            "more, up to 3 per node, 1 per device); per flavor: 1 + nodes x usable sizes "
-            "(single-node flavors)",
+            "more, up to 3 per node, 1 per device; +1 for a guest whose placement is sampled); "
+            "per host: 2 (QEMU processes identified and unreadable), with guests 7 more (its "
+            "walk counters); per flavor: 1 + nodes x usable sizes (single-node flavors)",
     "tlb": "off by default: per VM and counted group, one per event",
 }
 BUDGET_TEXT = (
@@ -223,8 +258,9 @@ BUDGET_TEXT = (
     "memory limits, one container each, every hugepage size limited to 0 as kubelet does for "
     "sizes a pod did not request: the pod's limit-hit counter per size), under 1,500 in all "
     "and at most 5 per pod. The "
-    "exporter's own series (`pagescope_scrape_collector_*`, two per collector, and "
-    "`pagescope_build_info`) are counted apart. Detail that does not earn a series on every "
+    "exporter's own series (`pagescope_scrape_collector_*`, three per collector, "
+    "`pagescope_build_info`, the standard `process_*` metrics and `pagescope_http_*`) are counted "
+    "apart. Detail that does not earn a series on every "
     "host is behind options: `thp.all_sizes`, `thp.khugepaged_tuning`, `ksm.tuning`, "
     "`buddyinfo.free_blocks`, `cgroup_hugetlb.numa`, `cgroup_hugetlb.zero_sizes`, "
     "`cgroup_hugetlb.reservations`, `cgroup_hugetlb.guest_children`, `cgroup_memory.events`, "
@@ -264,7 +300,8 @@ def render_budget(collectors, counts):
         got = [h["collectors"].get(c) for h in hosts]
         lines.append("| `%s` | %s | %s |" % (
             c, COST.get(c, ""), " | ".join("off" if n is None else str(n) for n in got)))
-    lines.append("| (exporter) | 2 per collector + 1 | %s |"
+    lines.append("| (exporter) | 3 per collector + 8 (`pagescope_build_info`, 7 `process_*`) + 1 per "
+                 "HTTP status code answered so far + 4 refusal reasons (5 with TLS) | %s |"
                  % " | ".join(str(h["exporter"]) for h in hosts))
     lines.append("| **total** | | %s |" % " | ".join("**%d**" % h["total"] for h in hosts))
     lines.append("")
@@ -318,8 +355,8 @@ def misnamed(by_collector, exporter_fams):
     names = set(exporter_fams)
     for fams in by_collector.values():
         names.update(fams)
-    return sorted(n for n in names
-                  if not any(n.startswith("pagescope_%s_" % a) for a in areas))
+    return sorted(n for n in names if n not in CLIENT_STANDARD
+                  and not any(n.startswith("pagescope_%s_" % a) for a in areas))
 
 
 def help_text():
@@ -350,7 +387,7 @@ def collectors_table(help_):
 # that not everyone may read matches a rule below.
 PRIVILEGES = [
     (r"^/proc/pagetypeinfo$", "root only (mode 0400): CAP_DAC_READ_SEARCH"),
-    (r"^/proc/<pid>/(smaps|smaps_rollup|numa_maps|exe|environ|mem|pagemap)$",
+    (r"^/proc/<pid>/(smaps|smaps_rollup|numa_maps|maps|exe|environ|mem|pagemap)$",
      "own processes (mode 0444, but the kernel checks ptrace read access), others need root or "
      "CAP_SYS_PTRACE"),
     (r"^/proc/<pid>/(ksm_stat|ksm_merging_pages)$",
@@ -360,6 +397,8 @@ PRIVILEGES = [
      "own processes at `perf_event_paranoid` ≤ 1 (≤ 2 with `exclude_kernel`), others (and any "
      "process at Debian's 3) need CAP_PERFMON or root, and a seccomp filter must allow "
      "`perf_event_open` (docs/tlb.md)"),
+    (r"^move_pages\(2\)", "own processes; others need CAP_SYS_PTRACE (ptrace read access to the "
+     "process, as for numa_maps)"),
     (r"^bpf\(2\)", "only with `source=bpf`: CAP_BPF and CAP_PERFMON, or root (kernel 5.8+ with "
      "BTF; docs/performance.md)"),
     (r"^statfs\(2\)", "search permission on every directory of the mount point's path"),

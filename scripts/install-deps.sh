@@ -26,6 +26,7 @@ TEST_PKGS=(
   prometheus                             # promtool check metrics / test rules, and a real Prometheus for the alert tests
   curl                                   # scripts/verify-deploy.sh probes
   python3 python3-yaml                   # end-to-end tests and generators (mixin, PrometheusRule)
+  python3-fusepy                         # a procfs stand-in whose one file's read blocks (tests/tools/blocking_fs.py, test_deadline)
   ccache                                 # test_contributing_recipe builds a copy of the tree; later runs reuse its objects
   jsonnet                                # mixin/build.sh renders the alerts and dashboards
   procps util-linux                      # ps/sysctl, mount and prlimit used by live tests

@@ -82,6 +82,39 @@ bool RefusedByQuality(std::string_view entry) {
 
 }  // namespace
 
+std::optional<std::chrono::nanoseconds> ParseScrapeTimeoutHeader(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  constexpr long long kMaxSeconds = 86400;
+  long long seconds = 0;
+  std::size_t i = 0;
+  for (; i < value.size() && value[i] >= '0' && value[i] <= '9'; ++i) {
+    seconds = seconds * 10 + (value[i] - '0');
+    if (seconds > kMaxSeconds) return std::nullopt;
+  }
+  const std::size_t int_digits = i;
+  long long nanos = 0;
+  std::size_t frac_digits = 0;
+  if (i < value.size() && value[i] == '.') {
+    for (++i; i < value.size() && value[i] >= '0' && value[i] <= '9'; ++i, ++frac_digits) {
+      if (frac_digits < 9) nanos = nanos * 10 + (value[i] - '0');
+    }
+    for (std::size_t d = frac_digits; d < 9; ++d) nanos *= 10;
+  }
+  if (i != value.size() || int_digits + frac_digits == 0) return std::nullopt;
+  auto t = std::chrono::seconds(seconds) + std::chrono::nanoseconds(nanos);
+  if (t <= std::chrono::nanoseconds::zero() || t > std::chrono::seconds(kMaxSeconds)) {
+    return std::nullopt;
+  }
+  return t;
+}
+
+std::optional<std::chrono::nanoseconds> ScrapeBudget(std::chrono::nanoseconds timeout,
+                                                     std::chrono::nanoseconds offset) {
+  if (timeout <= std::chrono::nanoseconds::zero()) return std::nullopt;
+  return timeout - std::min(offset, timeout / 2);
+}
+
 bool AcceptsGzip(std::string_view header) {
   std::size_t start = 0;
   while (start <= header.size()) {

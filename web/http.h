@@ -3,6 +3,8 @@
 // headers): the query string and its collect[]/exclude[] selection, Accept-Encoding and gzip.
 // Pure functions of their text, tested and fuzzed on their own.
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,6 +32,18 @@ struct BadRequest {
 // BadRequest naming the first such collector.
 std::variant<Selection, BadRequest> ParseSelection(std::string_view query,
                                                    const std::vector<std::string>& enabled);
+
+// The scraper's timeout from an X-Prometheus-Scrape-Timeout-Seconds value: decimal seconds as
+// Prometheus, vmagent and the Prometheus agent write them (Go's strconv.FormatFloat(s, 'f', -1,
+// 64): "10", "0.5", "2.25"), spaces around allowed. Nullopt for anything else (a sign, an
+// exponent, inf, nan, other text), for zero and for more than a day.
+std::optional<std::chrono::nanoseconds> ParseScrapeTimeoutHeader(std::string_view value);
+
+// How long a scrape may take for a scraper with this timeout: the timeout less the offset, where
+// the offset counts at most half the timeout (a timeout shorter than twice the offset still gets
+// half of it). Nullopt for a zero timeout: no deadline.
+std::optional<std::chrono::nanoseconds> ScrapeBudget(std::chrono::nanoseconds timeout,
+                                                     std::chrono::nanoseconds offset);
 
 // True when an Accept-Encoding header value accepts gzip (q=0 refuses it).
 bool AcceptsGzip(std::string_view accept_encoding);

@@ -6,9 +6,16 @@
 // queued but not yet started share its result: a result is always computed after the request
 // that receives it arrived.
 //
+// A job may have a deadline (a scrape's: its request's arrival plus its scraper's timeout less
+// the offset). A request joins a queued job only when the job's deadline is not later than its
+// own, so a job answers every request in time; a request with an earlier deadline gets a job
+// of its own (it cannot shorten another client's scrape). A job whose deadline has passed when
+// its turn comes (it waited behind others) is not run: its result is `expired`.
+//
 // A job computes a T: the serialized exposition of a scrape (ScrapeExecutor), the verdict of a
 // password check.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -34,7 +41,11 @@ class Executor {
     std::string error;
     // Not run: the executor stopped first.
     bool shutting_down = false;
+    // Not run: its deadline had passed when its turn came.
+    bool expired = false;
   };
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::time_point kNoDeadline = Clock::time_point::max();
   // Computes the value; an exception makes a failed Result.
   using Work = std::function<T()>;
   // Receives the result, on the executor's thread (or, once stopped, on the caller's).
@@ -47,9 +58,11 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Queues `work` unless a queued job shares `key`; `done` is called exactly once with the
-  // result. After Stop(), `done` is called at once with a shutting_down result.
-  void Submit(const std::string& key, Work work, Done done) {
+  // Queues `work` unless a queued job shares `key` and its deadline is not later than
+  // `deadline`; `done` is called exactly once with the result. After Stop(), `done` is called at
+  // once with a shutting_down result.
+  void Submit(const std::string& key, Work work, Done done,
+              Clock::time_point deadline = kNoDeadline) {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) {
       lock.unlock();
@@ -57,13 +70,14 @@ class Executor {
       return;
     }
     for (const auto& queued : queue_) {  // the queue holds only jobs not yet started
-      if (queued->key == key) {
+      if (queued->key == key && queued->deadline <= deadline) {
         queued->waiters.push_back(std::move(done));
         return;
       }
     }
     auto job = std::make_shared<Job>();
     job->key = key;
+    job->deadline = deadline;
     job->work = std::move(work);
     job->waiters.push_back(std::move(done));
     queue_.push_back(std::move(job));
@@ -71,11 +85,13 @@ class Executor {
   }
 
   // Submit and wait for the result (tests, and callers that may block).
-  std::shared_ptr<const Result> Run(const std::string& key, Work work) {
+  std::shared_ptr<const Result> Run(const std::string& key, Work work,
+                                    Clock::time_point deadline = kNoDeadline) {
     std::promise<std::shared_ptr<const Result>> promise;
     auto future = promise.get_future();
-    Submit(key, std::move(work),
-           [&promise](std::shared_ptr<const Result> r) { promise.set_value(std::move(r)); });
+    Submit(
+        key, std::move(work),
+        [&promise](std::shared_ptr<const Result> r) { promise.set_value(std::move(r)); }, deadline);
     return future.get();
   }
 
@@ -108,6 +124,7 @@ class Executor {
  private:
   struct Job {
     std::string key;
+    Clock::time_point deadline = kNoDeadline;
     Work work;
     std::vector<Done> waiters;
   };
@@ -128,12 +145,17 @@ class Executor {
       queue_.pop_front();
       lock.unlock();
       auto result = std::make_shared<Result>();
-      try {
-        result->value = job->work();
-      } catch (const std::exception& e) {
-        result->error = e.what();
-      } catch (...) {
-        result->error = "unknown exception";
+      if (job->deadline != kNoDeadline && Clock::now() >= job->deadline) {
+        result->expired = true;
+        result->error = "its deadline passed while it waited behind other requests";
+      } else {
+        try {
+          result->value = job->work();
+        } catch (const std::exception& e) {
+          result->error = e.what();
+        } catch (...) {
+          result->error = "unknown exception";
+        }
       }
       job->work = nullptr;  // release what the work captured (the scraper) on this thread
       lock.lock();

@@ -10,9 +10,15 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <cassert>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -35,6 +41,22 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 // The verdict of a password check (bcrypt, on the password thread).
 enum class Login { kAccepted, kRejected };
 using LoginExecutor = Executor<Login>;
+using Clock = std::chrono::steady_clock;
+
+// Why a request was refused: pagescope_http_requests_refused_total{reason}. Requests to an
+// unknown path (404) or with another method than GET or HEAD (405) are not refusals; they are
+// counted by status code only, as is every answer. Requests libevent rejects before pagescope
+// sees them (a malformed request line, a head over the size limit) are in neither.
+enum class Refusal {
+  kTooManyRequests,  // 503: --web.max-requests scrapes (or password checks) in progress
+  kUnauthorized,     // 401: basic auth credentials missing or wrong
+  kBadRequest,       // 400: collect[]/exclude[] names a collector that is not enabled
+  kDeadline,         // 503: the deadline passed while the request waited behind other scrapes
+  kTlsHandshake,     // TLS handshakes the server aborted (counted by the web module)
+};
+constexpr const char* kRefusalReasons[] = {"too_many_requests", "unauthorized", "bad_request",
+                                           "deadline", "tls_handshake"};
+constexpr std::size_t kRefusals = std::size(kRefusalReasons);
 
 // A response body the event loop sends without copying: either its own text or a scrape result
 // shared with other requests that coalesced onto the same scrape.
@@ -73,7 +95,9 @@ Answer Unauthorized() {
 //   kRouting -> kSent                 answered on the loop (page, health, 401, 404, 405, 503)
 //   kRouting -> kCheckingPassword     credentials not in the cache: bcrypt on the password thread
 //   kCheckingPassword -> kRouting     back on the loop with the verdict
-//   kRouting -> kScraping -> kSent    scraped on the scrape thread, answered on the loop
+//   kRouting -> kScraping -> kSent    scraped on the scrape thread, answered on the loop; or
+//                                     answered 503 by its deadline timer while its job still
+//                                     waits (the Pending then waits for the result to be freed)
 enum class Stage {
   kRouting,           // on the loop, holding no slot
   kCheckingPassword,  // holds one of the password-check slots
@@ -102,13 +126,23 @@ struct Pending {
   evhttp_request* req = nullptr;  // owned by libevent until evhttp_send_reply
   Server::Impl* owner = nullptr;
   Stage stage = Stage::kRouting;
-  bool head = false;  // HEAD: headers only
-  bool gzip = false;  // the scrape is gzipped (the client accepts it)
+  bool head = false;          // HEAD: headers only
+  bool gzip = false;          // the scrape is gzipped (the client accepts it)
+  Clock::time_point arrival;  // a scrape's deadline counts from here
   std::shared_ptr<const WebConfig> web;
   std::shared_ptr<WebSecurity> security;  // comes with `web`; checks passwords
   // Filled in off the loop thread, by the executor of the stage.
   std::shared_ptr<const LoginExecutor::Result> login;    // kCheckingPassword
   std::shared_ptr<const ScrapeExecutor::Result> scrape;  // kScraping
+  // kScraping with a deadline: answers 503 if the result is not back shortly after it. Made,
+  // fired and freed on the loop thread (or after the loop has stopped).
+  event* deadline_timer = nullptr;
+  Pending() = default;
+  Pending(const Pending&) = delete;
+  Pending& operator=(const Pending&) = delete;
+  ~Pending() {
+    if (deadline_timer != nullptr) event_free(deadline_timer);
+  }
 };
 
 void LibeventLog(int severity, const char* msg) {
@@ -157,8 +191,15 @@ struct Server::Impl {
   std::vector<evhttp_bound_socket*> bound;
   event* resume_accept = nullptr;
   log::RateLimiter accept_warnings{std::chrono::minutes(1)};
-  int in_flight = 0;  // requests in Stage::kScraping; loop thread only
-  int checking = 0;   // requests in Stage::kCheckingPassword; loop thread only
+  log::RateLimiter header_warnings{std::chrono::minutes(1)};
+  // Requests answered by status code, and refused by reason (Send and Refuse, on the loop
+  // thread; read by scrapes on the scrape thread).
+  mutable std::mutex counts_mu;
+  std::map<int, std::uint64_t> answered{{200, 0}};
+  std::array<std::uint64_t, kRefusals> refused{};
+  std::atomic<std::size_t> last_body_bytes{0};  // the last scrape's exposition (scrape thread)
+  int in_flight = 0;                            // requests in Stage::kScraping; loop thread only
+  int checking = 0;  // requests in Stage::kCheckingPassword; loop thread only
   ScrapeExecutor scrapes;
   LoginExecutor logins;
   std::thread loop;
@@ -214,6 +255,7 @@ struct Server::Impl {
 
   void Handle(evhttp_request* req) {
     auto p = std::make_unique<Pending>();
+    p->arrival = Clock::now();
     p->req = req;
     p->owner = this;
     std::tie(p->web, p->security) = Web();
@@ -257,7 +299,7 @@ struct Server::Impl {
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Authorization");
     std::string user, password;
     if (header == nullptr || !checker.ParseAuthorization(header, &user, &password)) {
-      return Send(std::move(p), Unauthorized());
+      return Refuse(std::move(p), Refusal::kUnauthorized, Unauthorized());
     }
     if (checker.IsCached(*p->web, user, password)) return StartScrape(std::move(p));
     // bcrypt takes tens of milliseconds: not on the loop. Identical credentials queued
@@ -265,7 +307,8 @@ struct Server::Impl {
     // passwords on many connections gets 503s instead of a queue that delays everyone's first
     // check for minutes.
     if (checking >= options.max_requests) {
-      return Send(std::move(p), Text(503, "Too many password checks in progress\n"));
+      return Refuse(std::move(p), Refusal::kTooManyRequests,
+                    Text(503, "Too many password checks in progress\n"));
     }
     Enter(*p, Stage::kCheckingPassword);
     std::string key = user + '\0' + password;
@@ -285,26 +328,41 @@ struct Server::Impl {
     auto verdict = std::move(p->login);
     Enter(*p, Stage::kRouting);
     if (verdict->shutting_down) return Send(std::move(p), Text(503, "Shutting down\n"));
-    if (verdict->value != Login::kAccepted) return Send(std::move(p), Unauthorized());
+    if (verdict->value != Login::kAccepted) {
+      return Refuse(std::move(p), Refusal::kUnauthorized, Unauthorized());
+    }
     StartScrape(std::move(p));
   }
 
   void StartScrape(std::unique_ptr<Pending> p) {
     if (in_flight >= options.max_requests) {
-      return Send(std::move(p), Text(503, "Too many parallel scrapes (--web.max-requests)\n"));
+      return Refuse(std::move(p), Refusal::kTooManyRequests,
+                    Text(503, "Too many parallel scrapes (--web.max-requests)\n"));
     }
     auto scraper = source();
     const evhttp_uri* uri = evhttp_request_get_evhttp_uri(p->req);
     const char* query = uri != nullptr ? evhttp_uri_get_query(uri) : nullptr;
     auto parsed = ParseSelection(query != nullptr ? query : "", scraper->enabled());
     if (const auto* bad = std::get_if<BadRequest>(&parsed)) {
-      return Send(std::move(p), Text(400, bad->message + "\n"));
+      return Refuse(std::move(p), Refusal::kBadRequest, Text(400, bad->message + "\n"));
     }
     Selection selection = std::get<Selection>(std::move(parsed));
     const char* ae =
         evhttp_find_header(evhttp_request_get_input_headers(p->req), "Accept-Encoding");
     p->gzip = ae != nullptr && AcceptsGzip(ae);
+    const auto [deadline, gives_up] = ScrapeDeadline(*p);
     Enter(*p, Stage::kScraping);
+    if (deadline != kNoDeadline) {
+      // The job answers by `deadline`, unless it waits behind another scrape until then: the
+      // request is answered 503 halfway between its deadline and its scraper's timeout.
+      p->deadline_timer = evtimer_new(base, DeadlinePassed, p.get());
+      const auto fire = deadline + (gives_up - deadline) / 2;
+      const auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::max(Clock::duration::zero(), fire - Clock::now()));
+      timeval tv{static_cast<time_t>(wait.count() / 1000000),
+                 static_cast<suseconds_t>(wait.count() % 1000000)};
+      if (p->deadline_timer != nullptr) evtimer_add(p->deadline_timer, &tv);
+    }
     // gzip is part of the job (and of its key), so requests that share a scrape also share
     // its compression, done once on the scrape thread. So is the scraper the selection was
     // checked against (a reload brings another).
@@ -315,20 +373,99 @@ struct Server::Impl {
     Pending* raw = p.release();
     scrapes.Submit(
         std::move(key).str(),
-        [scraper, selection, gzip = raw->gzip]() {
-          std::ostringstream text;
-          prometheus::TextSerializer().Serialize(
-              text, scraper->Scrape(selection.collect, selection.exclude));
-          return gzip ? Gzip(std::move(text).str()) : std::move(text).str();
+        [this, scraper, selection, gzip = raw->gzip, deadline = deadline]() {
+          auto families = scraper->Scrape(selection.collect, selection.exclude, deadline);
+          AddRequestCounters(families);
+          // Serialized into one buffer sized from the last scrape: no regrowth (each a copy,
+          // and above 64 KiB an mmap and munmap, see main.cpp) and no copy out of the stream.
+          std::string buffer;
+          buffer.reserve(last_body_bytes.load() * 9 / 8 + 4096);
+          std::ostringstream text(std::move(buffer));
+          prometheus::TextSerializer().Serialize(text, families);
+          std::string body = std::move(text).str();
+          last_body_bytes.store(body.size());
+          return gzip ? Gzip(body) : body;
         },
         [this, raw](std::shared_ptr<const ScrapeExecutor::Result> r) {
           raw->scrape = std::move(r);
           Post(std::unique_ptr<Pending>(raw));
-        });
+        },
+        deadline);
+  }
+
+  // The request's arrival plus its scraper's timeout less the offset (ServerOptions), and when
+  // its scraper gives up (the arrival plus the timeout). A header that is not a timeout as
+  // Prometheus writes one is ignored (warned about once a minute): the scrape still gets the
+  // configured timeout rather than a refusal, since the header only shortens how long
+  // pagescope may take, and refusing would turn a stray header into a failed scrape.
+  std::pair<Deadline, Deadline> ScrapeDeadline(const Pending& p) {
+    std::chrono::nanoseconds timeout = options.scrape_timeout;
+    const char* header = evhttp_find_header(evhttp_request_get_input_headers(p.req),
+                                            "X-Prometheus-Scrape-Timeout-Seconds");
+    if (header != nullptr) {
+      if (auto t = ParseScrapeTimeoutHeader(header)) {
+        timeout = *t;
+      } else if (header_warnings.Allow("timeout")) {
+        log::Warn(
+            "ignoring a malformed X-Prometheus-Scrape-Timeout-Seconds header, using "
+            "--web.scrape-timeout (logged at most once a minute)",
+            {{"value", ValidUtf8(std::string_view(header).substr(0, 64))}});
+      }
+    }
+    auto budget = ScrapeBudget(timeout, options.scrape_timeout_offset);
+    if (!budget) return {kNoDeadline, kNoDeadline};
+    return {p.arrival + std::chrono::duration_cast<Clock::duration>(*budget),
+            p.arrival + std::chrono::duration_cast<Clock::duration>(timeout)};
+  }
+
+  // The deadline timer of a request in kScraping: its job has not answered in time.
+  static void DeadlinePassed(evutil_socket_t, short, void* arg) {
+    auto* p = static_cast<Pending*>(arg);
+    if (p->stage != Stage::kScraping) return;
+    p->owner->CountRefusal(Refusal::kDeadline);
+    p->owner->Reply(*p, Text(503, "Scrape deadline passed: it waited behind other scrapes\n"));
+  }
+
+  // Adds pagescope_http_requests_total and pagescope_http_requests_refused_total to a scrape's
+  // families (sorted by name; these names are pagescope's own).
+  void AddRequestCounters(std::vector<prometheus::MetricFamily>& families) const {
+    MetricSink sink;
+    {
+      std::lock_guard<std::mutex> lock(counts_mu);
+      for (const auto& [code, n] : answered) {
+        sink.Counter("pagescope_http_requests_total",
+                     "HTTP requests answered, by status code (the answer to this scrape is not "
+                     "counted yet).",
+                     {{"code", std::to_string(code)}}, static_cast<double>(n));
+      }
+      for (std::size_t i = 0; i < kRefusals; ++i) {
+        std::uint64_t n = refused[i];
+        if (static_cast<Refusal>(i) == Refusal::kTlsHandshake) {
+          if (!tls) continue;  // only when serving HTTPS
+          n = tls_security->TlsHandshakeFailures();
+        }
+        sink.Counter("pagescope_http_requests_refused_total",
+                     "HTTP requests refused, by reason: too_many_requests (503, "
+                     "--web.max-requests), unauthorized (401), bad_request (400), deadline (503: "
+                     "the scrape's deadline passed while it waited behind others), tls_handshake "
+                     "(TLS handshakes aborted, with TLS only).",
+                     {{"reason", kRefusalReasons[i]}}, static_cast<double>(n));
+      }
+    }
+    for (auto& f : sink.Take()) {
+      auto at = std::lower_bound(
+          families.begin(), families.end(), f.name,
+          [](const prometheus::MetricFamily& a, const std::string& name) { return a.name < name; });
+      families.insert(at, std::move(f));
+    }
   }
 
   void Scraped(std::unique_ptr<Pending> p) {
     auto r = std::move(p->scrape);
+    if (r->expired) {
+      return Refuse(std::move(p), Refusal::kDeadline,
+                    Text(503, "Scrape deadline passed: " + r->error + "\n"));
+    }
     if (!r->value) return Send(std::move(p), Text(r->shutting_down ? 503 : 500, r->error + "\n"));
     Answer a;
     a.status = 200;
@@ -342,8 +479,28 @@ struct Server::Impl {
 
   static void FreeBody(const void*, size_t, void* extra) { delete static_cast<Body*>(extra); }
 
-  void Send(std::unique_ptr<Pending> p, Answer a) {
+  void CountRefusal(Refusal why) {
+    std::lock_guard<std::mutex> lock(counts_mu);
+    ++refused[static_cast<std::size_t>(why)];
+  }
+
+  void Refuse(std::unique_ptr<Pending> p, Refusal why, Answer a) {
+    CountRefusal(why);
+    Send(std::move(p), std::move(a));
+  }
+
+  // Answers and frees the request.
+  void Send(std::unique_ptr<Pending> p, Answer a) { Reply(*p, std::move(a)); }
+
+  // Answers the request; its Pending may live on (a job still holds it).
+  void Reply(Pending& pending, Answer a) {
+    Pending* p = &pending;
     Enter(*p, Stage::kSent);
+    if (p->deadline_timer != nullptr) evtimer_del(p->deadline_timer);
+    {
+      std::lock_guard<std::mutex> lock(counts_mu);
+      ++answered[a.status];
+    }
     evkeyvalq* out = evhttp_request_get_output_headers(p->req);
     for (const auto& [name, value] : p->web->headers) {
       evhttp_add_header(out, name.c_str(), value.c_str());
@@ -373,7 +530,8 @@ struct Server::Impl {
     }
     std::unique_ptr<Pending> p(raw);
     if (p->stage == Stage::kCheckingPassword) return self->PasswordChecked(std::move(p));
-    self->Scraped(std::move(p));  // Stage::kScraping: the only other stage off the loop
+    if (p->stage == Stage::kSent) return;  // answered by its deadline timer: only freed now
+    self->Scraped(std::move(p));           // Stage::kScraping
   }
 
   // --- any thread --------------------------------------------------------------------------

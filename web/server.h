@@ -3,12 +3,19 @@
 // a landing page on /, /-/healthy and /-/ready; everything else is 404, methods other than GET
 // and HEAD 405.
 //
+// A scrape answers by its scraper's timeout (see ServerOptions) counted from the request's
+// arrival; a request that waited behind other scrapes until its deadline passed is answered
+// 503. Every scrape also carries pagescope_http_requests_total{code} (requests answered, by
+// status) and pagescope_http_requests_refused_total{reason} (see kRefusalReasons in
+// server.cpp).
+//
 // One event-loop thread (libevent's evhttp) owns every connection: an idle or slow connection
 // costs a few KiB and no thread, so it cannot hold up scrapes. Scrapes run on one executor thread
 // and uncached password checks (bcrypt) on another; the loop only parses requests and writes the
 // answers they post back. What is not the loop is beside it: web/http.h (query, gzip),
 // web/listen.h (sockets), web/landing.h (the page on /).
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +32,10 @@ struct ServerOptions {
   std::string telemetry_path = "/metrics";
   // Parallel requests on the telemetry path; more are answered 503 at once.
   int max_requests = 40;
+  // A scrape's deadline: its arrival plus its scraper's timeout (X-Prometheus-Scrape-Timeout-
+  // Seconds, else `scrape_timeout`; zero: none) less `scrape_timeout_offset` (at most half).
+  std::chrono::nanoseconds scrape_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds scrape_timeout_offset = std::chrono::milliseconds(500);
   // A connection that sends or takes nothing for this long is closed: a request head that
   // stalls, a response that is not read, an idle keep-alive connection.
   int idle_timeout_ms = 10000;

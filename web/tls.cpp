@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <stdexcept>
@@ -285,7 +286,25 @@ TlsServerContext::TlsServerContext() {
   SSL_CTX_set_session_id_context(ctx, kSessionId, sizeof(kSessionId) - 1);
   SSL_CTX_set_client_hello_cb(ctx, ClientHello, this);
   SSL_CTX_set_cert_verify_callback(ctx, VerifyClientCertificate, nullptr);
+  SSL_CTX_set_app_data(ctx, this);
+  SSL_CTX_set_info_callback(ctx, Info);
   ctx_ = ctx;
+}
+
+// A handshake step that failed (not one that waits for more data) counts once per connection,
+// unless the client went away before sending anything that failed: a TCP connection without TLS
+// (a port probe, a load balancer's check) is no failed handshake.
+void TlsServerContext::Info(const SSL* ssl, int where, int ret) {
+  static const int counted_index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  // A step that waits for data also returns -1: only the error state ("SSLERR") is a failure.
+  if ((where & SSL_CB_EXIT) == 0 || ret > 0 || std::strcmp(SSL_state_string(ssl), "SSLERR") != 0 ||
+      SSL_is_init_finished(ssl) || SSL_get_ex_data(ssl, counted_index) != nullptr) {
+    return;
+  }
+  if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return;
+  SSL_set_ex_data(const_cast<SSL*>(ssl), counted_index, const_cast<SSL*>(ssl));
+  auto* self = static_cast<TlsServerContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  if (self != nullptr) ++self->handshake_failures_;
 }
 
 TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }

@@ -6,6 +6,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,9 +82,15 @@ class TlsServerContext {
   SSL_CTX* ssl_ctx() const { return ctx_; }  // owned here
   void Set(const TlsConfig& config);
   std::shared_ptr<const TlsConfig> Get() const;
+  // Handshakes that failed (no common protocol version or cipher, a client certificate missing
+  // or not verified, plain HTTP on the TLS port, a client that does not trust the certificate),
+  // since the context was made; not connections closed before sending anything (TCP probes).
+  std::uint64_t handshake_failures() const { return handshake_failures_.load(); }
 
  private:
+  static void Info(const SSL* ssl, int where, int ret);
   SSL_CTX* ctx_ = nullptr;
+  std::atomic<std::uint64_t> handshake_failures_{0};
   mutable std::mutex mu_;
   std::shared_ptr<const TlsConfig> current_;
 };

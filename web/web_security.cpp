@@ -66,6 +66,9 @@ class OpenSslWebSecurity : public WebSecurity {
     if (ssl != nullptr && SSL_is_init_finished(ssl)) SSL_shutdown(ssl);
   }
 
+  // tls_ is made once, by the first SetTls (before the server serves), and never replaced.
+  std::uint64_t TlsHandshakeFailures() override { return tls_ ? tls_->handshake_failures() : 0; }
+
  private:
   BasicAuthChecker auth_;
   std::once_flag tls_once_;

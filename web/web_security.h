@@ -5,6 +5,7 @@
 // merely linking libssl and libcrypto costs every process about 1.9 MiB of resident memory, which
 // the exporter without a web configuration does not pay.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,8 @@ class WebSecurity {
   virtual bufferevent* NewTlsConnection(event_base* base) = 0;
   // Sends close_notify before libevent closes a TLS connection (libevent itself does not).
   virtual void CloseTls(bufferevent* bev) = 0;
+  // TLS handshakes that failed since SetTls was first called (0 before): TlsServerContext.
+  virtual std::uint64_t TlsHandshakeFailures() = 0;
 };
 
 // The implementation (linked into the module; tests link it directly).

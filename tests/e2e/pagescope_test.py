@@ -124,10 +124,12 @@ def children_with_known_figures(touched, extra=()):
 class Exporter:
     """The real pagescope binary on 127.0.0.1:<random port>."""
 
-    def __init__(self, args=(), binary=None, env=None):
+    def __init__(self, args=(), binary=None, env=None, prefix=()):
+        """`prefix`: a command that runs the binary (setpriv ... --, to run it as another
+        user)."""
         self.log = tempfile.NamedTemporaryFile(prefix="pagescope-log-", suffix=".txt",
                                                delete=False)
-        cmd = [binary or BINARY, "--web.listen-address=127.0.0.1:0"] + list(args)
+        cmd = list(prefix) + [binary or BINARY, "--web.listen-address=127.0.0.1:0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
         self.port = None
@@ -218,10 +220,19 @@ def value(metrics, name, **labels):
 
 
 def normalize(text):
-    """Drops the samples that change from run to run (durations, build info)."""
+    """Drops the samples that change from run to run (durations, build info, the exporter's
+    process_* and HTTP request metrics) and the deadline counters (0 on fixtures)."""
     keep = []
     for line in text.splitlines():
         if "pagescope_scrape_collector_duration_seconds" in line:
+            continue
+        if "pagescope_scrape_walk_seconds_total" in line:
+            continue
+        if "pagescope_scrape_walk_max_seconds" in line:
+            continue
+        if re.match(r"^(# (HELP|TYPE) )?(process_|pagescope_http_)", line):
+            continue
+        if "pagescope_scrape_collector_deadline_exceeded_total" in line:
             continue
         if "pagescope_build_info" in line:
             continue

@@ -62,7 +62,9 @@ class LabNumaLocality(unittest.TestCase):
     @classmethod
     def answering(cls):
         try:
-            return "pagescope_process_numa_skipped_processes_total" in cls.guest.scrape(5)
+            # The walk counters exist from the first scrape with numa_locality groups.
+            return ('pagescope_scrape_walks_total{collector="processes"'
+                    in cls.guest.scrape(5))
         except OSError:
             return False
 

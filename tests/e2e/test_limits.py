@@ -73,6 +73,7 @@ class Limits(unittest.TestCase):
         # One event loop holds every connection: 500 slow or idle ones add no thread and do not
         # delay a scrape.
         with Exporter(fixture_args("two_nodes")) as exp:
+            exp.scrape()  # the first scrape starts the thread that runs the collectors
             before = process_status(exp.proc.pid)
             socks = self.scrapes_stay_fast(exp, slow=400, idle=100)
             try:

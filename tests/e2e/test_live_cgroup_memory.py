@@ -400,8 +400,10 @@ class LiveCgroupMemory(unittest.TestCase):
                     print("\nhugetlb_hold in group %r: %s (numa_maps: %s)" % (group, got,
                                                                               per_node))
                     self.assertEqual(got, {k: float(v) for k, v in per_node.items()})
-                    self.assertEqual(sample(m, "pagescope_process_hugetlb_numa_skipped_total"),
-                                     0)
+                    for result in ("skipped", "deferred"):
+                        self.assertEqual(sample(m, "pagescope_scrape_walks_total",
+                                                collector="processes", file="numa_maps",
+                                                result=result), 0)
             finally:
                 if holder is not None:
                     holder.stdin.close()

@@ -14,7 +14,8 @@ tests/tools/gen_fleet_fixture.py:
 Series are counted per collector with collect[]=NAME. A guest's series are every series with
 its vm label plus every series of its cgroup scope (label cgroup under
 machine.slice/machine-qemu...<name>.scope), from whichever default collector reports it. The
-exporter's own series (pagescope_scrape_collector_*, pagescope_build_info) are counted apart
+exporter's own series (pagescope_scrape_collector_*, pagescope_build_info, process_*,
+pagescope_http_*) are counted apart
 from the kernel-wide collectors (they grow with the number of collectors, not with the host);
 the test prints them in the table.
 
@@ -43,7 +44,7 @@ BUDGET_PODS = 110
 BUDGET_PER_POD = 5
 # Collectors whose series grow with processes, guests or cgroups; the rest are kernel-wide.
 PER_WORKLOAD = {"processes", "qemu", "cgroup_hugetlb", "cgroup_memory", "tlb"}
-EXPORTER_OWN = re.compile(r"^pagescope_(scrape_collector_|build_info)")
+EXPORTER_OWN = re.compile(r"^(pagescope_(scrape_collector_|build_info|http_)|process_)")
 
 
 def default_collectors(binary=BINARY):

@@ -7,7 +7,8 @@
 #include "web/http.h"
 #include "web/listen.h"
 
-// Request parts the server parses itself: Authorization and Accept-Encoding header values and
+// Request parts the server parses itself: Authorization, Accept-Encoding and
+// X-Prometheus-Scrape-Timeout-Seconds header values and
 // the query string (collect[]/exclude[]); libevent parses the request line and headers.
 // Also the listen addresses of the configuration.
 static int Headers(std::string_view text) {
@@ -15,6 +16,7 @@ static int Headers(std::string_view text) {
   (void)pagescope::ParseBasicAuthorization(text, &user, &password);
   (void)pagescope::DecodeBase64(text);
   (void)pagescope::AcceptsGzip(text);
+  (void)pagescope::ParseScrapeTimeoutHeader(text);
   (void)pagescope::QueryValues(text, "collect[]");
   (void)pagescope::ParseSelection(text, {"meminfo", "thp"});
   try {

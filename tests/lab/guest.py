@@ -502,6 +502,21 @@ class Guest:
     def read(self, path):
         return self.run("cat " + path)
 
+    def start(self, command, out, timeout=120):
+        """Starts `command` in the background with its output in the file `out` and waits for its
+        line that starts with "ready "; returns (pid, that line). Raises GuestError with the
+        output when the command exits first or does not get ready within `timeout` s."""
+        pid = self.run("%s > %s 2>&1 & echo $!" % (command, out)).strip()
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.run("cat " + out)
+            ready = [line for line in text.splitlines() if line.startswith("ready ")]
+            if ready:
+                return pid, ready[0]
+            if self.run_rc("kill -0 %s" % pid)[0] != 0 or time.monotonic() > deadline:
+                raise GuestError("%r did not get ready: %s" % (command, text))
+            time.sleep(0.5)
+
     def write(self, path, value):
         self.run("echo %s > %s" % (value, path))
 

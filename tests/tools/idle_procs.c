@@ -1,8 +1,10 @@
 /* Starts N idle child processes (each waits in pause()), prints "ready", and kills exactly
  * those children (by PID) when stdin closes or on SIGTERM/SIGINT. With NAMES, child i names
- * itself (comm) "idle<i % NAMES>" with prctl(PR_SET_NAME). "ready" comes only after every child
- * has said (through a pipe) that it has its name, so a scrape after "ready" sees every name.
- * usage: idle_procs N [NAMES] */
+ * itself (comm) "<PREFIX><i % NAMES>" with prctl(PR_SET_NAME) (PREFIX "idle" by default; the
+ * kernel keeps 15 characters: PREFIX "qemu-system-x86" makes stand-in QEMU processes). "ready"
+ * comes only after every child has said (through a pipe) that it has its name, so a scrape after
+ * "ready" sees every name.
+ * usage: idle_procs N [NAMES [PREFIX]] */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -26,12 +28,13 @@ static void OnSignal(int sig) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 2 && argc != 3) {
-    fprintf(stderr, "usage: %s N [NAMES]\n", argv[0]);
+  if (argc < 2 || argc > 4) {
+    fprintf(stderr, "usage: %s N [NAMES [PREFIX]]\n", argv[0]);
     return 2;
   }
   long n = atol(argv[1]);
-  long names = argc == 3 ? atol(argv[2]) : 0;
+  long names = argc >= 3 ? atol(argv[2]) : 0;
+  const char* prefix = argc == 4 ? argv[3] : "idle";
   children = calloc(n > 0 ? n : 1, sizeof *children);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
@@ -51,7 +54,7 @@ int main(int argc, char** argv) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (names > 0) {
         char comm[16];
-        snprintf(comm, sizeof comm, "idle%d", (int)(started % names % 100000));
+        snprintf(comm, sizeof comm, "%s%d", prefix, (int)(started % names % 100000));
         prctl(PR_SET_NAME, comm);
       }
       if (write(named[1], "x", 1) != 1) _exit(1);

@@ -11,6 +11,16 @@
  * thp:     MIB of anonymous memory on NODE, 2 MiB aligned, madvise(MADV_HUGEPAGE), touched.
  * ksm:     MIB of identical anonymous pages on NODE, madvise(MADV_MERGEABLE).
  *
+ * usage: numa_pages [--hold] split MIB PCT0 PCT1
+ *        numa_pages [--hold] interleave MIB
+ * split:      one mapping of MIB of anonymous 4 KiB pages (MADV_NOHUGEPAGE): its first PCT0 %
+ *             bound to node 0 and touched, the next PCT1 % bound to node 1 and touched, the
+ *             rest left untouched (not present). PCT1 may be 0 on a one-node machine.
+ * interleave: MIB of anonymous 4 KiB pages under MPOL_INTERLEAVE over every node with memory,
+ *             touched: the nodes alternate page by page.
+ * Both check every touched page with move_pages in query mode and print "ready mode=...
+ * pages=T N0=A N1=B ..." (the pages found on each node).
+ *
  * --run-on CPU_NODE: run (every thread) on CPU_NODE instead of NODE, with one more thread that
  *          sleeps there, while the pages stay bound to NODE: memory remote from the CPUs.
  *
@@ -62,8 +72,10 @@ static int usage(const char* argv0) {
   fprintf(stderr,
           "usage: %s [--hold] [--run-on CPU_NODE] hugetlb NODE PAGE_KB MAPPED TOUCHED\n"
           "       %s [--hold] thp NODE MIB\n"
-          "       %s [--hold] ksm NODE MIB\n",
-          argv0, argv0, argv0);
+          "       %s [--hold] ksm NODE MIB\n"
+          "       %s [--hold] split MIB PCT0 PCT1\n"
+          "       %s [--hold] interleave MIB\n",
+          argv0, argv0, argv0, argv0, argv0);
   return 2;
 }
 
@@ -106,6 +118,41 @@ static long pages_on_node(char* p, long count, size_t step, int node) {
   return good;
 }
 
+/* Touches `count` base pages from p and counts them per node with move_pages (query mode);
+ * prints them after "ready mode=MODE pages=COUNT". Returns 0, or 5 on an error. */
+static int touch_and_report(const char* mode, char* p, long count, size_t base) {
+  if (sigsetjmp(fault_jump, 1) != 0) {
+    fprintf(stderr, "numa_pages: a node has no memory to give (SIGBUS)\n");
+    exit(3);
+  }
+  for (long i = 0; i < count; i++) p[(size_t)i * base] = 1;
+  long per_node[64] = {0};
+  enum { kBatch = 4096 };
+  void* addrs[kBatch];
+  int status[kBatch];
+  for (long i = 0; i < count; i += kBatch) {
+    long n = count - i < kBatch ? count - i : kBatch;
+    for (long j = 0; j < n; j++) addrs[j] = p + (size_t)(i + j) * base;
+    if (move_pages(0, (unsigned long)n, addrs, NULL, status, 0) != 0) {
+      fprintf(stderr, "numa_pages: move_pages (query): %s\n", strerror(errno));
+      return 5;
+    }
+    for (long j = 0; j < n; j++) {
+      if (status[j] < 0 || status[j] >= 64) {
+        fprintf(stderr, "numa_pages: move_pages: touched page %ld reports %d\n", i + j, status[j]);
+        return 5;
+      }
+      per_node[status[j]]++;
+    }
+  }
+  printf("ready mode=%s pages=%ld", mode, count);
+  for (int n = 0; n < 64; n++)
+    if (per_node[n] > 0) printf(" N%d=%ld", n, per_node[n]);
+  printf("\n");
+  fflush(stdout);
+  return 0;
+}
+
 static void hold(int enabled) {
   if (!enabled) return;
   while (!stop_requested) pause();
@@ -123,17 +170,12 @@ int main(int argc, char** argv) {
     run_on = atoi(argv[argi + 1]);
     argi += 2;
   }
-  if (argc - argi < 3) return usage(argv[0]);
+  if (argc - argi < 2) return usage(argv[0]);
   const char* mode = argv[argi];
-  int node = atoi(argv[argi + 1]);
 
   if (numa_available() < 0) {
     fprintf(stderr, "numa_pages: the kernel has no NUMA support (numa_available)\n");
     return 5;
-  }
-  if (node < 0 || node > numa_max_node() || !numa_bitmask_isbitset(numa_all_nodes_ptr, node)) {
-    fprintf(stderr, "numa_pages: node %d is not online (nodes 0-%d)\n", node, numa_max_node());
-    return 3;
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -142,6 +184,51 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, NULL);
   sa.sa_handler = on_sigbus;
   sigaction(SIGBUS, &sa, NULL);
+
+  if (strcmp(mode, "split") == 0 || strcmp(mode, "interleave") == 0) {
+    int split = strcmp(mode, "split") == 0;
+    if (argc - argi != (split ? 4 : 2)) return usage(argv[0]);
+    long mib = atol(argv[argi + 1]);
+    long pct0 = split ? atol(argv[argi + 2]) : 100;
+    long pct1 = split ? atol(argv[argi + 3]) : 0;
+    if (mib <= 0 || pct0 < 0 || pct1 < 0 || pct0 + pct1 > 100) return usage(argv[0]);
+    size_t base = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = (size_t)mib << 20;
+    long pages = (long)(len / base);
+    char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      fprintf(stderr, "numa_pages: mmap %ld MiB: %s\n", mib, strerror(errno));
+      return 5;
+    }
+    madvise(p, len, MADV_NOHUGEPAGE); /* 4 KiB pages: one numa_maps entry per page */
+    long n0 = pages * pct0 / 100, n1 = pages * pct1 / 100;
+    if (split) {
+      unsigned long mask0 = 1UL << 0, mask1 = 1UL << 1;
+      if (n0 > 0 && mbind(p, (size_t)n0 * base, MPOL_BIND, &mask0, 64, 0) != 0) {
+        fprintf(stderr, "numa_pages: mbind node 0: %s\n", strerror(errno));
+        return 5;
+      }
+      if (n1 > 0 &&
+          mbind(p + (size_t)n0 * base, (size_t)n1 * base, MPOL_BIND, &mask1, 64, 0) != 0) {
+        fprintf(stderr, "numa_pages: mbind node 1: %s\n", strerror(errno));
+        return n1 > 0 && numa_max_node() < 1 ? 3 : 5;
+      }
+    } else {
+      numa_interleave_memory(p, len, numa_all_nodes_ptr);
+    }
+    int rc = touch_and_report(mode, p, n0 + n1, base);
+    if (rc != 0) return rc;
+    hold(holding);
+    munmap(p, len);
+    return 0;
+  }
+
+  if (argc - argi < 3) return usage(argv[0]);
+  int node = atoi(argv[argi + 1]);
+  if (node < 0 || node > numa_max_node() || !numa_bitmask_isbitset(numa_all_nodes_ptr, node)) {
+    fprintf(stderr, "numa_pages: node %d is not online (nodes 0-%d)\n", node, numa_max_node());
+    return 3;
+  }
 
   /* Run on the node (when it has CPUs) so "local" is the node asked for; or on --run-on's. */
   if (run_on >= 0) {

@@ -78,7 +78,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(
       ErrorOf({}, "web:\n  listen_adress: x\n"),
       "pagescope.yml:2:3: web.listen_adress: unknown key (known: config_file, drop_privileges_to, "
-      "listen_address, max_requests, telemetry_path)");
+      "listen_address, max_requests, scrape_timeout, scrape_timeout_offset, telemetry_path)");
   EXPECT_EQ(ErrorOf({}, "web:\n  max_requests: lots\n"),
             "pagescope.yml:2:17: web.max_requests: expected an integer, got \"lots\"");
   EXPECT_EQ(ErrorOf({}, "log:\n  level: loud\n"),
@@ -93,6 +93,33 @@ TEST(Config, ErrorsNameFileLineAndKey) {
             "pagescope.yml:1:1: bogus: unknown key (known: collectors, log, path, web)");
   EXPECT_EQ(ErrorOf({}, "web: [1, 2\n").rfind("pagescope.yml:", 0), 0u);
   EXPECT_EQ(ErrorOf({}, "- a\n- b\n"), "pagescope.yml:1:1: (top level): expected a mapping");
+}
+
+TEST(Config, ScrapeTimeouts) {
+  using std::chrono::milliseconds;
+  Config c = LoadConfigFromText(ParseCommandLine({}), "", "");
+  EXPECT_EQ(c.scrape_timeout, milliseconds(10000));
+  EXPECT_EQ(c.scrape_timeout_offset, milliseconds(500));
+  c = LoadConfigFromText(
+      ParseCommandLine({"--web.scrape-timeout=1m30s", "--web.scrape-timeout-offset=250ms"}), "",
+      "");
+  EXPECT_EQ(c.scrape_timeout, milliseconds(90000));
+  EXPECT_EQ(c.scrape_timeout_offset, milliseconds(250));
+  c = LoadConfigFromText(ParseCommandLine({}), "web:\n  scrape_timeout: 0\n", "x.yml");
+  EXPECT_EQ(c.scrape_timeout, milliseconds(0));
+  EXPECT_EQ(ParseDuration("1h2m3s4ms"), milliseconds(3723004));
+  EXPECT_EQ(ParseDuration("1d"), milliseconds(86400000));
+  for (const char* bad :
+       {"", "10", "1.5s", "s", "1x", "5ms1s", "1s1s", "-1s", "2d", "1m ", "999999999999s"}) {
+    EXPECT_EQ(ParseDuration(bad), std::nullopt) << bad;
+  }
+  try {
+    LoadConfigFromText(ParseCommandLine({}), "web:\n  scrape_timeout_offset: soon\n", "x.yml");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("x.yml:2:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("web.scrape_timeout_offset"), std::string::npos);
+  }
 }
 
 TEST(Config, FlagErrors) {

@@ -281,43 +281,48 @@ TEST(ProcessCarryOver, ExecIntoAnotherGroupKeepsCountsWhereTheyWere) {
   EXPECT_EQ(Sample(scraper.Scrape(), "pagescope_process_minor_faults_total", "make"), 50);
 }
 
-double Unlabelled(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
-                  const std::string& reason = "") {
+// pagescope_scrape_walks_total{collector="processes",file,result}; -1 when absent.
+double Walks(const std::vector<prometheus::MetricFamily>& families, const std::string& file,
+             const std::string& result) {
   for (const auto& f : families) {
-    if (f.name != name) continue;
+    if (f.name != "pagescope_scrape_walks_total") continue;
     for (const auto& m : f.metric) {
-      if (!reason.empty() && (m.label.empty() || m.label[0].value != reason)) continue;
-      return m.counter.value;
+      std::map<std::string, std::string> l;
+      for (const auto& p : m.label) l[p.name] = p.value;
+      if (l["collector"] == "processes" && l["file"] == file && l["result"] == result) {
+        return m.counter.value;
+      }
     }
   }
   return -1;
 }
 
-TEST(ProcessSmaps, GuardsSkipLargeProcessesAndCache) {
+TEST(ProcessSmaps, WalkRuleSkipsLargeProcessesAndCache) {
   ProcTree tree;
   tree.Add(30, "small", 1, 0);  // rss 10 pages
   tree.AddSmaps(30, 2048);
-  tree.Add(31, "big", 1, 0);
+  // 31 holds 1,000,000 resident pages: a walk estimated far above walk_max_ms (25 ms; 260 ns a
+  // page); 32 holds 1,000 pages (4 MB): within it, but above the deprecated smaps_max_resident.
+  tree.Add(31, "big", 1, 0, 100, 1000000);
   tree.AddSmaps(31, 4096);
-  // Make 31 large: rewrite its stat with 100000 resident pages.
-  {
-    std::ofstream(tree.root() / "proc" / "31" / "stat")
-        << "31 (big) S 1 1 1 0 -1 4194560 1 0 0 0 1 1 0 0 20 0 1 0 100 1000000 100000 "
-           "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
-  }
+  tree.Add(32, "middle", 1, 0, 100, 1000);
+  tree.AddSmaps(32, 1024);
   Scraper scraper(TreeConfig(tree.root(),
                              "collectors:\n  processes:\n    smaps: true\n"
                              "    smaps_max_resident: 1MiB\n"));
   auto first = scraper.Scrape();
   EXPECT_EQ(Sample(first, "pagescope_process_anon_huge_pages_bytes", "small"), 2048 * 1024);
   EXPECT_EQ(Sample(first, "pagescope_process_anon_huge_pages_bytes", "big"), 0);
-  EXPECT_EQ(Unlabelled(first, "pagescope_process_smaps_reads_total"), 1);
-  EXPECT_EQ(Unlabelled(first, "pagescope_process_smaps_skipped_total", "resident_limit"), 1);
+  EXPECT_EQ(Sample(first, "pagescope_process_anon_huge_pages_bytes", "middle"), 0);
+  EXPECT_EQ(Walks(first, "smaps_rollup", "done"), 1);
+  EXPECT_EQ(Walks(first, "smaps_rollup", "skipped"), 2);
+  EXPECT_EQ(Walks(first, "smaps_rollup", "cached"), 0);
   tree.AddSmaps(30, 4096);  // changed, but read again only after the minimum interval
   auto second = scraper.Scrape();
   EXPECT_EQ(Sample(second, "pagescope_process_anon_huge_pages_bytes", "small"), 2048 * 1024);
-  EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_cached_total"), 1);
-  EXPECT_EQ(Unlabelled(second, "pagescope_process_smaps_reads_total"), 1);
+  EXPECT_EQ(Walks(second, "smaps_rollup", "cached"), 1);
+  EXPECT_EQ(Walks(second, "smaps_rollup", "done"), 1);
+  EXPECT_EQ(Walks(second, "smaps_rollup", "skipped"), 4);
 }
 
 double Plain(const std::vector<prometheus::MetricFamily>& families, const std::string& name) {

@@ -91,6 +91,45 @@ TEST(ScrapeExecutor, CoalescesQueuedJobsOnlyAndResultsAreFresh) {
   EXPECT_EQ(ex.jobs_run(), 3u);
 }
 
+// A request joins a queued job only when the job answers by its own deadline: a later deadline
+// joins, an earlier one gets a job of its own (it cannot shorten another client's scrape). A job
+// whose deadline passed while it waited is not run.
+TEST(ScrapeExecutor, DeadlinesDecideCoalescingAndQueuedJobsExpire) {
+  using Clock = std::chrono::steady_clock;
+  ScrapeExecutor ex;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<int> runs{0};
+  auto work = [&] {
+    int n = ++runs;
+    if (n == 1) released.wait();
+    return std::to_string(n);
+  };
+  auto first =
+      std::async(std::launch::async, [&] { return ex.Run("k", work)->value.value_or(""); });
+  while (runs.load() == 0) std::this_thread::sleep_for(1ms);
+  const auto now = Clock::now();
+  auto run_with = [&](Clock::time_point deadline) {
+    return std::async(std::launch::async, [&, deadline] { return ex.Run("k", work, deadline); });
+  };
+  auto queued = run_with(now + 10s);  // job 2
+  while (ex.waiting() < 1) std::this_thread::sleep_for(1ms);
+  auto later = run_with(now + 20s);  // joins job 2: answered before its deadline
+  while (ex.waiting() < 2) std::this_thread::sleep_for(1ms);
+  auto earlier = run_with(now + 50ms);  // its own job 3, queued behind job 2
+  while (ex.waiting() < 3) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(100ms);  // job 3's deadline passes in the queue
+  release.set_value();
+  EXPECT_EQ(first.get(), "1");
+  EXPECT_EQ(queued.get()->value, "2");
+  EXPECT_EQ(later.get()->value, "2");
+  auto expired = earlier.get();
+  EXPECT_TRUE(expired->expired);
+  EXPECT_FALSE(expired->value.has_value());
+  EXPECT_EQ(runs.load(), 2);  // the expired job did not run
+  EXPECT_EQ(ex.jobs_run(), 3u);
+}
+
 TEST(ScrapeExecutor, ShutdownFailsQueuedJobsAndFinishesTheRunningOne) {
   std::promise<void> release;
   auto released = release.get_future().share();

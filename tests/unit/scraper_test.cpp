@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "collectors/registry.h"
 #include "test_util.h"
 
 namespace pagescope::testing {
@@ -60,7 +61,9 @@ TEST(Scraper, MissingFilesGiveNoSeriesAndSuccess) {
   Scraper s(LoadConfigFromText(cl, "", ""));
   auto fams = s.Scrape();
   for (const auto& f : fams) {
-    EXPECT_TRUE(f.name.starts_with("pagescope_scrape_") || f.name == "pagescope_build_info")
+    // The exporter's own series only (its process metrics come from the real /proc/self).
+    EXPECT_TRUE(f.name.starts_with("pagescope_scrape_") || f.name == "pagescope_build_info" ||
+                f.name.starts_with("process_"))
         << f.name;
   }
   for (const auto& name : s.enabled()) {
@@ -205,3 +208,92 @@ TEST(OpenFiles, BoundedNumberOfDescriptors) {
 
 }  // namespace
 }  // namespace pagescope
+
+namespace pagescope::testing {
+namespace {
+
+// A collector whose reads run into denied files and walks, as the per-process readers report
+// them to the Context.
+class Accounted : public Collector {
+ public:
+  void Collect(const Context& ctx, MetricSink&) override {
+    ctx.DeclareWalks("numa_maps", {"done", "sampled", "skipped"});
+    // Two processes' numa_maps and one task's stat denied: counted by file name, the pid and
+    // tid do not become labels.
+    ctx.WarnDenied(ctx.fs().Proc("12/numa_maps"), "permission denied");
+    ctx.WarnDenied(ctx.fs().Proc("13/numa_maps"), "permission denied");
+    ctx.WarnDenied(ctx.fs().Proc("13/task/14/stat"), "permission denied");
+    ctx.CountWalk("numa_maps", "done", 0.25);
+    ctx.CountWalk("numa_maps", "sampled", 0.5, 0.001);
+  }
+};
+
+std::map<std::string, std::string> LabelMap(const prometheus::ClientMetric& m) {
+  std::map<std::string, std::string> out;
+  for (const auto& l : m.label) out[l.name] = l.value;
+  return out;
+}
+
+double Find(const std::vector<prometheus::MetricFamily>& fams, const std::string& name,
+            const std::map<std::string, std::string>& labels) {
+  for (const auto& f : fams) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      if (LabelMap(m) != labels) continue;
+      return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return -1;
+}
+
+TEST(ScraperAccounting, DeniedReadsAndWalksPerCollector) {
+  auto config = FixtureConfig("two_nodes", {"hugepages", "meminfo"});
+  auto specs = AllCollectors();
+  for (auto& spec : specs) {
+    if (spec.name == "meminfo") {
+      spec.make = [](const CollectorOptions&) { return std::make_unique<Accounted>(); };
+    }
+  }
+  Scraper s(config, specs);
+  for (int scrape = 1; scrape <= 2; ++scrape) {
+    auto fams = s.Scrape();
+    // This scrape's denied reads: a gauge, only for files that were.
+    EXPECT_EQ(Find(fams, "pagescope_scrape_denied_reads",
+                   {{"collector", "meminfo"}, {"file", "numa_maps"}}),
+              2);
+    EXPECT_EQ(
+        Find(fams, "pagescope_scrape_denied_reads", {{"collector", "meminfo"}, {"file", "stat"}}),
+        1);
+    EXPECT_EQ(Find(fams, "pagescope_scrape_denied_reads",
+                   {{"collector", "hugepages"}, {"file", "numa_maps"}}),
+              -1);
+    // Walks since start: counters, every declared result from the first scrape on.
+    auto walks = [&](const char* result) {
+      return Find(fams, "pagescope_scrape_walks_total",
+                  {{"collector", "meminfo"}, {"file", "numa_maps"}, {"result", result}});
+    };
+    EXPECT_EQ(walks("done"), scrape);
+    EXPECT_EQ(walks("sampled"), scrape);
+    EXPECT_EQ(walks("skipped"), 0);
+    EXPECT_DOUBLE_EQ(Find(fams, "pagescope_scrape_walk_seconds_total",
+                          {{"collector", "meminfo"}, {"file", "numa_maps"}}),
+                     0.75 * scrape);
+    // The longest lock hold of this scrape: the walk's whole time, the sample's longest call.
+    EXPECT_DOUBLE_EQ(Find(fams, "pagescope_scrape_walk_max_seconds",
+                          {{"collector", "meminfo"}, {"file", "numa_maps"}}),
+                     0.25);
+    // A collector that ran without walking has none of these series.
+    EXPECT_EQ(Find(fams, "pagescope_scrape_walk_seconds_total",
+                   {{"collector", "hugepages"}, {"file", "numa_maps"}}),
+              -1);
+    EXPECT_EQ(Value(fams, "pagescope_scrape_collector_success", "meminfo"), 1);
+  }
+  // Only the collectors of this scrape (collect[]) show their walk counters.
+  auto only = s.Scrape({"hugepages"}, {});
+  EXPECT_EQ(Find(only, "pagescope_scrape_walks_total",
+                 {{"collector", "meminfo"}, {"file", "numa_maps"}, {"result", "done"}}),
+            -1);
+}
+
+}  // namespace
+}  // namespace pagescope::testing

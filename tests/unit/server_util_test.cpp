@@ -43,6 +43,32 @@ TEST(Server, GzipRoundTrip) {
   EXPECT_EQ(Gunzip(Gzip("")), "");
 }
 
+// X-Prometheus-Scrape-Timeout-Seconds as Prometheus writes it (strconv.FormatFloat(s, 'f', -1,
+// 64)), and nothing else.
+TEST(Server, ScrapeTimeoutHeader) {
+  using std::chrono::milliseconds;
+  using std::chrono::nanoseconds;
+  using std::chrono::seconds;
+  EXPECT_EQ(ParseScrapeTimeoutHeader("10"), seconds(10));
+  EXPECT_EQ(ParseScrapeTimeoutHeader("0.5"), milliseconds(500));
+  EXPECT_EQ(ParseScrapeTimeoutHeader("2.25"), milliseconds(2250));
+  EXPECT_EQ(ParseScrapeTimeoutHeader(" 1 "), seconds(1));
+  EXPECT_EQ(ParseScrapeTimeoutHeader("1."), seconds(1));
+  EXPECT_EQ(ParseScrapeTimeoutHeader(".25"), milliseconds(250));
+  EXPECT_EQ(ParseScrapeTimeoutHeader("0.0000000015"), nanoseconds(1));  // beyond ns: cut
+  EXPECT_EQ(ParseScrapeTimeoutHeader("86400"), seconds(86400));
+  for (const char* bad : {"", " ", "0", "0.0", "-1", "+1", "1e3", "1s", "inf", "nan", "NaN", "0x10",
+                          "1,5", "1.2.3", ".", "86400.5", "99999999999999999999", "10 s", "1\t2"}) {
+    EXPECT_EQ(ParseScrapeTimeoutHeader(bad), std::nullopt) << bad;
+  }
+  // The offset counts at most half the timeout; no timeout, no deadline.
+  EXPECT_EQ(ScrapeBudget(seconds(10), milliseconds(500)), milliseconds(9500));
+  EXPECT_EQ(ScrapeBudget(seconds(1), milliseconds(500)), milliseconds(500));
+  EXPECT_EQ(ScrapeBudget(milliseconds(600), milliseconds(500)), milliseconds(300));
+  EXPECT_EQ(ScrapeBudget(seconds(1), milliseconds(0)), seconds(1));
+  EXPECT_EQ(ScrapeBudget(seconds(0), milliseconds(500)), std::nullopt);
+}
+
 TEST(Server, ListenAddresses) {
   auto a = SplitListenAddress(":9724");
   EXPECT_EQ(a.host, "");

@@ -58,7 +58,10 @@ std::string ScrapeText(const Config& config, const std::vector<CollectorSpec>& s
   auto families = scraper.Scrape();
   std::erase_if(families, [](const prometheus::MetricFamily& f) {
     return f.name == "pagescope_scrape_collector_duration_seconds" ||
-           f.name == "pagescope_build_info";
+           f.name == "pagescope_scrape_walk_seconds_total" ||
+           f.name == "pagescope_scrape_walk_max_seconds" ||
+           f.name == "pagescope_scrape_collector_deadline_exceeded_total" ||
+           f.name == "pagescope_build_info" || f.name.starts_with("process_");
   });
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
