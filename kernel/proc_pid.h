@@ -31,18 +31,18 @@ namespace pagescope {
 
 // /proc/<pid>/stat, the fields pagescope uses (proc(5) numbering in comments).
 struct ProcPidStat {
-  std::string comm;             // (2)
-  char state = '?';             // (3)
-  int ppid = 0;                 // (4) 0 where the table came from another source
-  std::uint64_t flags = 0;      // (9) PF_* flags; PF_KTHREAD marks kernel threads
-  std::uint64_t minflt = 0;     // (10) minor faults of all threads, dead ones included
-  std::uint64_t majflt = 0;     // (12)
+  std::string comm;               // (2)
+  char state = '?';               // (3)
+  int ppid = 0;                   // (4) 0 where the table came from another source
+  std::uint64_t flags = 0;        // (9) PF_* flags; PF_KTHREAD marks kernel threads
+  std::uint64_t minflt = 0;       // (10) minor faults of all threads, dead ones included
+  std::uint64_t majflt = 0;       // (12)
   std::uint64_t num_threads = 0;  // (20) live threads (a zombie leader with live threads too)
-  std::uint64_t utime = 0;      // (14) clock ticks in user mode
-  std::uint64_t stime = 0;      // (15) clock ticks in kernel mode
-  std::uint64_t starttime = 0;  // (22) clock ticks after boot: with pid, identifies a process
-  std::uint64_t vsize = 0;      // (23) virtual memory size in bytes
-  std::uint64_t rss_pages = 0;  // (24) resident pages (of the system page size)
+  std::uint64_t utime = 0;        // (14) clock ticks in user mode
+  std::uint64_t stime = 0;        // (15) clock ticks in kernel mode
+  std::uint64_t starttime = 0;    // (22) clock ticks after boot: with pid, identifies a process
+  std::uint64_t vsize = 0;        // (23) virtual memory size in bytes
+  std::uint64_t rss_pages = 0;    // (24) resident pages (of the system page size)
   bool kernel_thread() const { return (flags & 0x00200000u) != 0; }
 };
 ProcPidStat ParseProcPidStat(std::string_view text);
