@@ -67,9 +67,15 @@ local policy = import 'lib/policy.libsonnet';
     ],
   local who = '{{ with $labels.vm }}VM {{ . }}{{ else }}{{ with $labels.pod }}pod {{ . }}{{ else }}unit {{ $labels.unit }}{{ end }}{{ end }}',
   local events(event, fn='increase(%s[%s])') = perIdentity(function(m) fn % ['pagescope_cgroup_memory_events_total{%s, event="%s", %s}' % [s, event, m], w]),
+  // Memory.max hits of a slice above the pods, guests and units (kubepods.slice or kubepods at
+  // kubelet's allocatable, machine.slice, system.slice) in the rate window, per host: its OOM
+  // killer picks among every cgroup below it, and pods without limits of their own are killed
+  // there.
+  local enclosingLimit = 'max by (%s) (\n  increase(pagescope_cgroup_memory_events_total{%s, event="max", pod="", vm="", unit!~".+[.](service|scope)"}[%s])\n) > 0' % [std.join(', ', policy.hostLabels(c)), s, w],
   // OOM kills of a pod, guest or unit in the rate window that came with memory.max hits of its
-  // own (memory.events max, v1 failcnt): the cgroup reached its limit.
-  local limitKills = events('oom_kill') + ' > 0\nand ignoring (event)\n' + events('max') + ' > 0\n',
+  // own (memory.events max, v1 failcnt) or of a slice above it on the same host: a cgroup
+  // limit, not the host, ran out.
+  local limitKills = '(\n' + events('oom_kill') + ' > 0\nand ignoring (event)\n' + events('max') + ' > 0\n)\nor\n(\n' + events('oom_kill') + ' > 0\nand ' + on + '\n' + enclosingLimit + '\n)\n',
 
   prometheusAlerts+:: {
     groups+: [
@@ -467,18 +473,19 @@ local policy = import 'lib/policy.libsonnet';
           // OOM kills, whichever OOM killer made them (memory.events oom_kill counts the kills of
           // the cgroup's processes by its own limit's OOM killer and by the host's), told apart
           // by the label `cause`: "limit" when the cgroup hit its own memory.max in the same
-          // window, "host" otherwise.
+          // window, or a slice above it did (a pod without limits killed at kubelet's
+          // allocatable, kubepods' memory.max), "host" otherwise.
           alert(
             'PagescopeCgroupOomKills',
             limitKills,
             'warning',
             'The OOM killer killed processes of a cgroup.',
-            'The OOM killer killed {{ $value | humanize }} processes of ' + who + ' on {{ $labels.instance }} in the last %(w)s (memory.events oom_kill, v1 memory.oom_control): it reached its own memory limit (memory.max events, v1 failcnt, rose in the same window).' % { w: w },
+            'The OOM killer killed {{ $value | humanize }} processes of ' + who + ' on {{ $labels.instance }} in the last %(w)s (memory.events oom_kill, v1 memory.oom_control): it or a slice above it reached its memory limit (memory.max events, v1 failcnt, rose in the same window; a pod without limits is killed at kubelet\'s allocatable, the memory.max of kubepods).' % { w: w },
             { cause: 'limit' },
           ),
           alert(
             'PagescopeCgroupOomKills',
-            events('oom_kill') + ' > 0\nunless ignoring (event)\n' + events('max') + ' > 0\n',
+            events('oom_kill') + ' > 0\nunless ignoring (event)\n' + events('max') + ' > 0\nunless ' + on + '\n' + enclosingLimit + '\n',
             'warning',
             'The OOM killer killed processes of a cgroup.',
             'The OOM killer killed {{ $value | humanize }} processes of ' + who + ' on {{ $labels.instance }} in the last %(w)s (memory.events oom_kill, v1 memory.oom_control) without it reaching a memory limit of its own: the host ran out of memory (' % { w: w } + quote('increase(pagescope_vmstat_oom_kill_total{instance=%q}[' + w + '])', '$labels.instance', 'humanize') + ' kills host-wide) and its OOM killer chose this cgroup\'s processes.',
