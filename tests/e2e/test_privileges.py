@@ -66,8 +66,9 @@ class Privileges(unittest.TestCase):
                                                     "--web.config.file=" + web]) as exp:
                 as_dropped = self.scrape(exp)
                 tasks = os.listdir("/proc/%d/task" % exp.proc.pid)
-                # main, the event loop, the scrape and the password-check threads
-                self.assertEqual(len(tasks), 4, tasks)
+                # main, the event loop, the scrape and the password-check threads, and the
+                # collectors' pool threads (exporter/workers.h: one, and more while one is slow)
+                self.assertTrue(5 <= len(tasks) <= 4 + 4, tasks)  # Workers::kKeepIdle idle
                 want = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_SYS_PTRACE)
                 if "tlb" in all_collectors():  # enabled here: it keeps CAP_PERFMON
                     want |= 1 << CAP_PERFMON
