@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/times.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -75,6 +76,13 @@ double Value(const std::vector<prometheus::MetricFamily>& fams, const std::strin
 
 // The values match what the kernel and libc say about this process.
 TEST(ProcessMetrics, DescribeThisProcess) {
+  // Run until the kernel has charged this process at least one clock tick of CPU time: a test
+  // run alone (ctest starts one process per test) may not have used one yet.
+  for (;;) {
+    tms t{};
+    ::times(&t);
+    if (t.tms_utime + t.tms_stime > 0) break;
+  }
   MetricSink sink;
   EmitProcessMetrics(sink);
   auto fams = sink.Take();
