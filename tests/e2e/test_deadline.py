@@ -257,17 +257,20 @@ class ManyGuests(unittest.TestCase):
                 print("\n%d guests: processes %.3f s, qemu %.3f s without a deadline"
                       % (total, processes, qemu))
                 # A timeout whose collectors' deadline (half of it, the offset taking at most
-                # half, and a tenth earlier) falls after the processes collector, well before the
-                # qemu collector's end. The machine is shared: a scrape where the collectors ran
-                # much slower or faster than measured is tried again.
-                timeout = 2 * (2 * processes + 0.4 * qemu) / 0.9
-                for attempt in range(5):
+                # half, and a tenth earlier: 0.45 of it) falls after the processes collector, in
+                # the middle of the qemu collector (which runs after it). The machine is shared:
+                # a scrape where the collectors ran slower or faster than measured is tried
+                # again with the timeout moved towards the middle of the qemu collector.
+                timeout = (processes + 0.5 * qemu) / 0.45
+                for attempt in range(8):
                     status, took, body = timed_get(exp, {TIMEOUT_HEADER: "%.3f" % timeout})
                     m = parse_exposition(body)
                     success = {c: value(m, "pagescope_scrape_collector_success", collector=c)
                                for c in ("processes", "qemu")}
                     if success == {"processes": 1, "qemu": 0}:
                         break
+                    if attempt < 7:
+                        timeout *= 0.8 if success["qemu"] == 1 else 1.25
                 print("timeout %.3f s: answered after %.3f s (attempt %d)"
                       % (timeout, took, attempt + 1))
                 self.assertEqual(status, 200)
