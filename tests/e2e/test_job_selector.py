@@ -5,8 +5,9 @@ their own selector, and the docs a user copies say so.
 - Rendered with another selector (`mixin/build.sh --config '{"selector": ...}'`), every series
   selector of every recording rule, alert, dashboard query and dashboard variable carries it and
   none carries `job="pagescope"` (a selector of two matchers too); exempt are the fleet sums
-  (summed over hosts, no job) and the right side of a join `on (job, ...)`, which the left
-  side's job constrains.
+  (summed over hosts, no job), the Kubernetes node records (node_page_size:pagescope_kubernetes_*,
+  pagescope joined with kube-state-metrics per Kubernetes node, no job) and the right side of a
+  join `on (job, ...)`, which the left side's job constrains.
 - The Debian package's README, the systemd unit, deploy/README.md, the mixin's README and
   docs/fleet.md say that the job must be `pagescope` or show the render command; every shipped
   Prometheus or vmagent configuration scrapes pagescope as job `pagescope` (a federation job
@@ -44,6 +45,8 @@ def series_selectors(expr):
             continue
         if m.group(1).startswith("fleet"):
             continue  # the fleet sums (fleet*:...) are summed over hosts: they have no job
+        if m.group(1).startswith("node_page_size:pagescope_kubernetes_"):
+            continue  # per Kubernetes node, joined with kube-state-metrics' job: no job label
         if JOINED.search(expr[:m.start()]):
             continue  # the right side of `and/unless/or on (job, ...)`: the join keeps the job
         out.append((m.group(1), m.group(2) or ""))
