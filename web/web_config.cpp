@@ -57,7 +57,9 @@ std::string Join(const std::vector<std::string>& parts, const char* separator) {
 std::string CipherList(const std::string& file, const YAML::Node& node, const std::string& key,
                        bool* given) {
   std::vector<std::string> tls12;
-  for (const auto& [name, item] : StringList(file, node, key)) {
+  for (const auto& entry : StringList(file, node, key)) {
+    const std::string& name = entry.first;  // a named variable: lambdas cannot capture bindings
+    const auto& item = entry.second;
     *given = true;
     const auto& suites = GoCipherSuites();
     auto it = std::find_if(suites.begin(), suites.end(),
