@@ -152,6 +152,17 @@ local policy = import '../lib/policy.libsonnet';
                        g.target(q('pagescope_cgroup_hugetlb_skipped_cgroups{%(i)s}'), '{{instance}} cgroup_hugetlb skipped ({{reason}})'),
                        g.target(q('increase(pagescope_scrape_collector_deadline_exceeded_total{%(i)s}%(r)s)'), '{{instance}} {{collector}} cut by the deadline'),
                      ], w=24, min=0),
+        g.timeseries('Exporter CPU', 'CPU time pagescope itself uses, in cores (process_cpu_seconds_total): its collectors, the exposition and the HTTP server together.', 'none',
+                     [g.target(q('rate(process_cpu_seconds_total{%(i)s}%(r)s)'), '{{instance}}')], w=6, min=0),
+        g.timeseries('Exporter memory', 'pagescope\'s resident memory (process_resident_memory_bytes).', 'bytes',
+                     [g.target(q('process_resident_memory_bytes{%(i)s}'), '{{instance}}')], w=6, min=0),
+        g.timeseries('Exporter file descriptors', 'pagescope\'s open file descriptors as a share of its limit (process_open_fds / process_max_fds; PagescopeExporterFdsNearLimit warns at %g %%): at the limit it can read no file and answer no scrape.' % (c.exporterFdsRatio * 100), 'percentunit',
+                     [g.target(q('process_open_fds{%(i)s} / process_max_fds{%(i)s}'), '{{instance}}')], w=6, min=0),
+        g.timeseries('HTTP requests', 'Requests pagescope answered, by status code, and refused, by reason (pagescope_http_requests_total, pagescope_http_requests_refused_total; PagescopeExporterRequestsRefused), per interval. A deadline refusal is a scrape that waited behind others until its scraper\'s deadline passed.', 'none',
+                     [
+                       g.target(q('sum by (instance, code) (increase(pagescope_http_requests_total{%(i)s}%(r)s))'), '{{instance}} {{code}}'),
+                       g.target(q('sum by (instance, reason) (increase(pagescope_http_requests_refused_total{%(i)s}%(r)s))'), '{{instance}} refused {{reason}}'),
+                     ], w=6, min=0, bars=true),
       ] + $.kubernetesHugepagesPanels(g),  // mixin/kubernetes.libsonnet
       hostVars + [pageSizeVar, nodeVar],
       c,
