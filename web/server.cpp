@@ -51,7 +51,7 @@ enum class Refusal {
   kTooManyRequests,  // 503: --web.max-requests scrapes (or password checks) in progress
   kUnauthorized,     // 401: basic auth credentials missing or wrong
   kBadRequest,       // 400: collect[]/exclude[] names a collector that is not enabled
-  kDeadline,         // 503: the deadline passed while the request waited behind other scrapes
+  kDeadline,         // 503: the deadline passed before the answer was ready (see DeadlinePassed)
   kTlsHandshake,     // TLS handshakes the server aborted (counted by the web module)
 };
 constexpr const char* kRefusalReasons[] = {"too_many_requests", "unauthorized", "bad_request",
@@ -423,7 +423,10 @@ struct Server::Impl {
     auto* p = static_cast<Pending*>(arg);
     if (p->stage != Stage::kScraping) return;
     p->owner->CountRefusal(Refusal::kDeadline);
-    p->owner->Reply(*p, Text(503, "Scrape deadline passed: it waited behind other scrapes\n"));
+    p->owner->Reply(*p, Text(503,
+                             "Scrape deadline passed before the answer was ready: it waited "
+                             "behind other scrapes, or assembling it took the rest of the "
+                             "timeout\n"));
   }
 
   // Adds pagescope_http_requests_total and pagescope_http_requests_refused_total to a scrape's
@@ -447,7 +450,8 @@ struct Server::Impl {
         sink.Counter("pagescope_http_requests_refused_total",
                      "HTTP requests refused, by reason: too_many_requests (503, "
                      "--web.max-requests), unauthorized (401), bad_request (400), deadline (503: "
-                     "the scrape's deadline passed while it waited behind others), tls_handshake "
+                     "the scrape's deadline passed before its answer was ready: it waited behind "
+                     "other scrapes, or assembling it took the rest of the timeout), tls_handshake "
                      "(TLS handshakes aborted, with TLS only).",
                      {{"reason", kRefusalReasons[i]}}, static_cast<double>(n));
       }

@@ -4,7 +4,8 @@
 // and HEAD 405.
 //
 // A scrape answers by its scraper's timeout (see ServerOptions) counted from the request's
-// arrival; a request that waited behind other scrapes until its deadline passed is answered
+// arrival; a request whose answer is not ready halfway between its deadline and its scraper's
+// timeout (it waited behind other scrapes, or assembling the answer took that long) is answered
 // 503. Every scrape also carries pagescope_http_requests_total{code} (requests answered, by
 // status) and pagescope_http_requests_refused_total{reason} (see kRefusalReasons in
 // server.cpp).

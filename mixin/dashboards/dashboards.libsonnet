@@ -158,7 +158,7 @@ local policy = import '../lib/policy.libsonnet';
                      [g.target(q('process_resident_memory_bytes{%(i)s}'), '{{instance}}')], w=6, min=0),
         g.timeseries('Exporter file descriptors', 'pagescope\'s open file descriptors as a share of its limit (process_open_fds / process_max_fds; PagescopeExporterFdsNearLimit warns at %g %%): at the limit it can read no file and answer no scrape.' % (c.exporterFdsRatio * 100), 'percentunit',
                      [g.target(q('process_open_fds{%(i)s} / process_max_fds{%(i)s}'), '{{instance}}')], w=6, min=0),
-        g.timeseries('HTTP requests', 'Requests pagescope answered, by status code, and refused, by reason (pagescope_http_requests_total, pagescope_http_requests_refused_total; PagescopeExporterRequestsRefused), per interval. A deadline refusal is a scrape that waited behind others until its scraper\'s deadline passed.', 'none',
+        g.timeseries('HTTP requests', 'Requests pagescope answered, by status code, and refused, by reason (pagescope_http_requests_total, pagescope_http_requests_refused_total; PagescopeExporterRequestsRefused), per interval. A deadline refusal is a scrape whose answer was not ready before its scraper\'s timeout: it waited behind other scrapes, or assembling it took the rest of the time.', 'none',
                      [
                        g.target(q('sum by (instance, code) (increase(pagescope_http_requests_total{%(i)s}%(r)s))'), '{{instance}} {{code}}'),
                        g.target(q('sum by (instance, reason) (increase(pagescope_http_requests_refused_total{%(i)s}%(r)s))'), '{{instance}} refused {{reason}}'),
