@@ -273,10 +273,13 @@ class CounterSet {
     if (t.last.size() != counts_.size()) t.last.assign(counts_.size(), PerfCount{});
     for (std::size_t i = 0; i < counts_.size(); ++i) {
       const PerfCount& now = counts_[i];
-      const PerfCount& before = t.last[i];
+      PerfCount& before = t.last[i];
       if (now.value < before.value || now.enabled < before.enabled ||
           now.running < before.running) {
-        continue;  // never happens with a live counter; never go backwards if it does
+        // An inherited counter can read a little low while one of the threads it sums exits
+        // (seen: 1 in ~25000 reads of a process starting threads all the time, by 1). Keep the
+        // higher reading as the base, so the dip is neither subtracted nor counted twice.
+        continue;
       }
       const double dv = static_cast<double>(now.value - before.value);
       const double de = static_cast<double>(now.enabled - before.enabled);
@@ -284,8 +287,8 @@ class CounterSet {
       double scaled = dv;
       if (dr > 0 && de > dr) scaled = dv * de / dr;
       for (const auto& target : proc.targets) totals_[target][events_[i].name] += scaled;
+      before = now;
     }
-    t.last = counts_;
   }
 
   std::shared_ptr<PerfBackend> backend_;

@@ -2,6 +2,7 @@
 
 #include <linux/capability.h>
 #include <linux/perf_event.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -76,33 +77,39 @@ class SystemBackend : public PerfBackend {
            const PerfOpenOptions& options) override {
     if (events.empty()) return -EINVAL;
     std::vector<int> fds;
-    auto fail = [&fds](int err) {
-      for (int fd : fds) ::close(fd);
-      return -err;
-    };
-    for (std::size_t i = 0; i < events.size(); ++i) {
-      perf_event_attr attr;
-      std::memset(&attr, 0, sizeof attr);
-      attr.size = sizeof attr;
-      attr.type = events[i].type;
-      attr.config = events[i].config;
-      attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-      if (options.group) attr.read_format |= PERF_FORMAT_GROUP;
-      attr.inherit = options.inherit ? 1 : 0;
-      attr.inherit_thread = options.inherit && options.inherit_thread ? 1 : 0;
-      attr.exclude_kernel = options.exclude_kernel ? 1 : 0;
-      attr.exclude_hv = 1;
-      int group_fd = options.group && i > 0 ? fds[0] : -1;
-      long fd = ::syscall(SYS_perf_event_open, &attr, static_cast<pid_t>(tid), -1, group_fd,
-                          PERF_FLAG_FD_CLOEXEC);
-      if (fd < 0) return fail(errno);
-      fds.push_back(static_cast<int>(fd));
+    if (!options.group || !options.inherit || events.size() == 1) {
+      int err = OpenFds(tid, events, options, &fds);
+      return err != 0 ? -err : Register(std::move(fds), options.group);
     }
-    std::lock_guard lock(mu_);
-    int handle = next_++;
-    if (next_ < 0) next_ = 0;
-    open_.emplace(handle, Entry{std::move(fds), options.group});
-    return handle;
+    // An inherited group on a task that starts threads meanwhile (a guest's I/O workers) races
+    // with them twice. Adding a member is refused (EINVAL or ENODEV on 6.x kernels: the kernel
+    // swaps the counter contexts of a task and its equivalent child threads at context switches,
+    // and the leader's context may then be another task's); measured on this kernel with a
+    // process starting a thread every ~50 us, 9 of 10 member opens failed. And a thread started
+    // between the leader and the members inherits the leader alone: a group read then fails
+    // with ECHILD for as long as that thread lives. Both only happen in the microseconds of
+    // opening, so open again; a task that starts threads through every attempt (or whose
+    // members are refused for another reason) gets one counter per event, which reads the same
+    // figures (only not scheduled on the PMU together), unless options.group_fallback is off.
+    for (int attempt = 0; attempt < kGroupAttempts; ++attempt) {
+      int err = OpenFds(tid, events, options, &fds);
+      if (err == 0) {
+        std::vector<std::uint64_t> buf(3 + fds.size());
+        const ssize_t want = static_cast<ssize_t>(buf.size() * sizeof(std::uint64_t));
+        const ssize_t n = ReadFull(fds[0], buf.data(), want);
+        if (n == want) return Register(std::move(fds), true);
+        err = n < 0 ? errno : EIO;
+        CloseFds(fds);
+        if (err != ECHILD) return -err;
+        continue;
+      }
+      if (err != kMemberFailed) return -err;
+    }
+    if (!options.group_fallback) return -EINVAL;
+    PerfOpenOptions single = options;
+    single.group = false;
+    int err = OpenFds(tid, events, single, &fds);
+    return err != 0 ? -err : Register(std::move(fds), false);
   }
 
   bool Read(int handle, std::vector<PerfCount>* counts) override {
@@ -141,8 +148,7 @@ class SystemBackend : public PerfBackend {
       fds = std::move(it->second.fds);
       open_.erase(it);
     }
-    // Members first, the group leader last.
-    for (auto it = fds.rbegin(); it != fds.rend(); ++it) ::close(*it);
+    CloseFds(fds);
   }
 
   bool Privileged() override {
@@ -168,13 +174,76 @@ class SystemBackend : public PerfBackend {
     std::vector<int> fds;
     bool group = false;
   };
+  static constexpr int kGroupAttempts = 8;
+  static constexpr int kMemberFailed = -1;  // OpenFds: the leader opened, a member did not
+
+  // Opens one counter per event into `fds` (as one group when options.group). 0, or the errno of
+  // the failure (kMemberFailed when a group member was refused), with nothing left open.
+  static int OpenFds(int tid, const std::vector<PerfEventSpec>& events,
+                     const PerfOpenOptions& options, std::vector<int>* fds) {
+    fds->clear();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      perf_event_attr attr;
+      std::memset(&attr, 0, sizeof attr);
+      attr.size = sizeof attr;
+      attr.type = events[i].type;
+      attr.config = events[i].config;
+      attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+      if (options.group) attr.read_format |= PERF_FORMAT_GROUP;
+      attr.inherit = options.inherit ? 1 : 0;
+      attr.inherit_thread = options.inherit && options.inherit_thread ? 1 : 0;
+      attr.exclude_kernel = options.exclude_kernel ? 1 : 0;
+      attr.exclude_hv = 1;
+      const bool member = options.group && i > 0;
+      int group_fd = member ? (*fds)[0] : -1;
+      long fd = ::syscall(SYS_perf_event_open, &attr, static_cast<pid_t>(tid), -1, group_fd,
+                          PERF_FLAG_FD_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        CloseFds(*fds);
+        return member ? kMemberFailed : err;
+      }
+      fds->push_back(static_cast<int>(fd));
+    }
+    return 0;
+  }
+  // Members first, the group leader last.
+  static void CloseFds(std::vector<int>& fds) {
+    for (auto it = fds.rbegin(); it != fds.rend(); ++it) ::close(*it);
+    fds.clear();
+  }
+  int Register(std::vector<int> fds, bool group) {
+    std::lock_guard lock(mu_);
+    int handle = next_++;
+    if (next_ < 0) next_ = 0;
+    open_.emplace(handle, Entry{std::move(fds), group});
+    return handle;
+  }
+
+  // A group read of an inherited counter fails with ECHILD while a counted thread exits: the
+  // kernel detaches the exiting thread's group before it folds its counts into ours, and refuses
+  // to sum groups of different shapes (kernel/events/core.c, __perf_read_group_add). The window
+  // is microseconds, but a process that starts a thread every ~20 us hit it on 4 % of reads here
+  // (kernel 6.18), and one of ~25000 reads still failed after 100 sched_yield(2) calls. Try
+  // again, yielding and then sleeping, for a bounded time.
   static ssize_t ReadFull(int fd, void* buf, ssize_t size) {
+    int echild = 0;
     for (;;) {
       ssize_t n = ::read(fd, buf, static_cast<std::size_t>(size));
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == ECHILD && ++echild <= kEchildRetries) {
+        // Yield first; then sleep a little, so the exiting thread gets a CPU to finish on.
+        if (echild <= 16) {
+          sched_yield();
+        } else {
+          ::usleep(20);
+        }
+        continue;
+      }
       return n;
     }
   }
+  static constexpr int kEchildRetries = 64;  // at most ~5 ms
   std::mutex mu_;
   std::unordered_map<int, Entry> open_;
   int next_ = 0;
@@ -289,7 +358,9 @@ PerfProbe ProbePerfEvents(const Context& ctx, PerfBackend& backend,
   }
   probe.options.group = true;
   if (probe.usable.size() > 1) {
-    int h = backend.Open(0, probe.usable, probe.options);
+    PerfOpenOptions strict = probe.options;
+    strict.group_fallback = false;
+    int h = backend.Open(0, probe.usable, strict);
     if (h >= 0) {
       backend.Close(h);
     } else {

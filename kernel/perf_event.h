@@ -43,6 +43,10 @@ struct PerfOpenOptions {
   bool inherit = true;          // count threads created later
   bool inherit_thread = true;   // ... but not forked processes (Linux >= 5.13)
   bool exclude_kernel = false;  // count user space only
+  // A group whose members are refused on every try (a task starting threads throughout, see
+  // SystemPerfBackend) opens as one counter per event instead. Off when probing whether a group
+  // fits the PMU at all.
+  bool group_fallback = true;
 };
 
 // One event's reading: the raw count and how long the counter was enabled and actually running
