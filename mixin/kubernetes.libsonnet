@@ -2,8 +2,9 @@
 // Kubernetes node and page size, in bytes (issue 23).
 //
 // The scheduler places pods by their hugepage requests against the node's allocatable
-// hugepages (kube-state-metrics: kube_node_status_allocatable and
-// kube_pod_container_resource_requests, resource="hugepages_2Mi", unit="byte"); the kernel may
+// hugepages (kube-state-metrics: kube_node_status_allocatable,
+// kube_pod_container_resource_requests and kube_pod_init_container_resource_requests,
+// resource="hugepages_2Mi", unit="byte"); the kernel may
 // have fewer pages available (free minus reserved: pages taken by processes outside Kubernetes,
 // a pool shrunk after the kubelet started). Then a pod scheduled there on the strength of its
 // request fails to start.
@@ -60,19 +61,27 @@
         },
         {
           // The requests of the pods placed on the node and not finished (Pending or Running,
-          // as kube-prometheus' rules count them). Init containers are not counted.
+          // as kube-prometheus' rules count them). A pod requests what the scheduler counts for
+          // it: the larger of the sum of its containers and its largest init container (init
+          // containers run one at a time, before the others).
           record: rec.requested,
           expr: |||
             sum by (%(by)s) (
-              %(requests)s
+              max by (%(podNode)s) (
+                label_replace(sum by (%(podNode)s) (%(requests)s), "containers", "app", "", "")
+                or
+                label_replace(max by (%(podNode)s) (%(init)s), "containers", "init", "", "")
+              )
               * on (%(pod)s) group_left ()
               max by (%(pod)s) (kube_pod_status_phase{%(ksm)s, phase=~"Pending|Running"} == 1)
             )
           ||| % {
             by: by(['node', 'page_size']),
             pod: by(['namespace', 'pod']),
+            podNode: by(['namespace', 'pod', 'node', 'page_size']),
             ksm: ksm,
             requests: pageSize('kube_pod_container_resource_requests{%s, resource=~"hugepages_.+", unit="byte", node!=""}' % ksm),
+            init: pageSize('kube_pod_init_container_resource_requests{%s, resource=~"hugepages_.+", unit="byte", node!=""}' % ksm),
           },
         },
         {

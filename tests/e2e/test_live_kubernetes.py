@@ -7,12 +7,12 @@ the mixin's forOverride) scrapes
   Kubernetes node's name, pagescope's own `pod` label (of a kubelet-shaped cgroup made for the
   test) stays `pod`;
 - a static file of kube-state-metrics-shaped series served on loopback by a tiny HTTP server:
-  the node has 16 pages of 2 MiB allocatable; a Running pod requests 4 of them, a Succeeded pod
-  8 (finished: not counted), a pod not scheduled yet 32 (not counted). The scheduler's free
-  pages: 12.
+  the node has 16 pages of 2 MiB allocatable; a Running pod requests 4 of them in its container
+  and 6 in its init container (it requests the larger: 6), a Succeeded pod 8 (finished: not
+  counted), a pod not scheduled yet 32 (not counted). The scheduler's free pages: 10.
 
 The kernel's 2 MiB pool is set to 16 free pages (kernel_lock held): no shortfall, no alert. The
-pool is shrunk to 8 pages: the kernel has 4 pages fewer than the scheduler believes and
+pool is shrunk to 8 pages: the kernel has 2 pages fewer than the scheduler believes and
 PagescopeKubernetesHugepagesShortfall fires; the pool is given back its 16 pages and the alert
 clears. The dashboard panel of both views has data. The pool and the cgroups are restored even
 when a check fails.
@@ -54,6 +54,9 @@ kube_pod_container_resource_requests{{namespace="net",pod="dpdk-0",uid="u0",cont
 kube_pod_container_resource_requests{{namespace="net",pod="dpdk-0",uid="u0",container="fwd",node="{node}",resource="memory",unit="byte"}} 268435456
 kube_pod_container_resource_requests{{namespace="batch",pod="done-0",uid="u1",container="job",node="{node}",resource="hugepages_2Mi",unit="byte"}} {finished}
 kube_pod_container_resource_requests{{namespace="web",pod="web-0",uid="u2",container="app",node="",resource="hugepages_2Mi",unit="byte"}} {unscheduled}
+# HELP kube_pod_init_container_resource_requests The number of requested request resource by an init container.
+# TYPE kube_pod_init_container_resource_requests gauge
+kube_pod_init_container_resource_requests{{namespace="net",pod="dpdk-0",uid="u0",container="setup",node="{node}",resource="hugepages_2Mi",unit="byte"}} {init}
 # HELP kube_pod_status_phase The pods current phase.
 # TYPE kube_pod_status_phase gauge
 kube_pod_status_phase{{namespace="net",pod="dpdk-0",uid="u0",phase="Running"}} 1
@@ -61,9 +64,9 @@ kube_pod_status_phase{{namespace="net",pod="dpdk-0",uid="u0",phase="Succeeded"}}
 kube_pod_status_phase{{namespace="batch",pod="done-0",uid="u1",phase="Running"}} 0
 kube_pod_status_phase{{namespace="batch",pod="done-0",uid="u1",phase="Succeeded"}} 1
 kube_pod_status_phase{{namespace="web",pod="web-0",uid="u2",phase="Pending"}} 1
-""".format(node=NODE, alloc=PAGES * 2 * MIB, running=4 * 2 * MIB, finished=8 * 2 * MIB,
-           unscheduled=32 * 2 * MIB)
-SCHEDULER_FREE = (PAGES - 4) * 2 * MIB
+""".format(node=NODE, alloc=PAGES * 2 * MIB, running=4 * 2 * MIB, init=6 * 2 * MIB,
+           finished=8 * 2 * MIB, unscheduled=32 * 2 * MIB)
+SCHEDULER_FREE = (PAGES - 6) * 2 * MIB
 
 REC = "node_page_size:pagescope_kubernetes_hugepages_"
 
@@ -215,7 +218,7 @@ class LiveKubernetesHugepages(unittest.TestCase):
         self.assertEqual(prom.alerts("PagescopeKubernetesHugepagesShortfall"), [])
         self.check_panel(prom)
 
-        # Shrunk on purpose: 8 pages, 4 fewer than the scheduler's 12.
+        # Shrunk on purpose: 8 pages, 2 fewer than the scheduler's 10.
         sysfs.set(POOL + "/nr_hugepages", 8)
         t0 = time.time()
         firing = wait_for("PagescopeKubernetesHugepagesShortfall firing", lambda: [
@@ -227,8 +230,8 @@ class LiveKubernetesHugepages(unittest.TestCase):
         labels = firing[0]["labels"]
         self.assertEqual((labels["node"], labels["instance"], labels["page_size"]),
                          (NODE, NODE, "2MiB"))
-        self.assertEqual(float(firing[0]["value"]), 4 * 2 * MIB)
-        self.assertIn("scheduler 24MiB", firing[0]["annotations"]["description"])
+        self.assertEqual(float(firing[0]["value"]), 2 * 2 * MIB)
+        self.assertIn("scheduler 20MiB", firing[0]["annotations"]["description"])
         self.assertIn("kernel 16MiB", firing[0]["annotations"]["description"])
 
         # Given back.
