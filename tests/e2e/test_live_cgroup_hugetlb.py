@@ -13,16 +13,27 @@ runs a process there that touches 2 pages (usage, limit and per-node usage must 
 files), then one more process that touches a third page: the kernel refuses it (SIGBUS) and the
 limit-hit counter rises. Removes the cgroups, restores the root's subtree_control and the pool
 even when a check fails.
+
+The alert (issue 22): Debian's Prometheus scrapes pagescope every second with the mixin's rules
+(rate window 10 s, every `for` 2 s). A service under system.slice with hugetlb.2MB.max = 2 pages
+holds them; a second process of the service faults a third page in and gets SIGBUS.
+PagescopeCgroupHugetlbLimitHits fires, critical, once: for the unit, not again for the slice
+that carries the same event; its description names the unit and its limit. It clears once the
+rate window has passed.
 """
 
 import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 import unittest
 
+from mixin_test import build
 from pagescope_test import (Exporter, SysfsRestorer, kernel_lock, require_root, tool, value)
+from test_live_alerts import Prometheus, wait_for
 
 POOL = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 PAGE = 2 << 20
@@ -286,6 +297,89 @@ class LiveCgroupHugetlb(unittest.TestCase):
                         os.rmdir(d)
                 if enabled_at_root:
                     write(os.path.join(root, "cgroup.subtree_control"), "-hugetlb")
+
+
+class LiveCgroupHugetlbAlert(unittest.TestCase):
+    @require_root
+    def test_limit_hit_pages_once_for_the_service_and_clears(self):
+        root, controllers = unified_root()
+        if root is None or "hugetlb" not in controllers:
+            self.skipTest("no cgroup v2 hierarchy with the hugetlb controller on this host")
+        if not os.path.isdir(POOL):
+            self.skipTest("this kernel has no 2 MiB hugepages")
+        if not shutil.which("prometheus"):
+            self.fail("prometheus is not installed (scripts/install-deps.sh test)")
+        slice_ = os.path.join(root, "system.slice")
+        unit = "pagescope-test-%d-dpdk.service" % os.getpid()
+        svc = os.path.join(slice_, unit)
+        workdir = tempfile.mkdtemp(prefix="pagescope-live-hugetlb-alert-")
+        holder = prom = None
+        try:
+            with kernel_lock(), SysfsRestorer() as sysfs, subtree_hugetlb(root), \
+                    made_dirs([slice_]), subtree_hugetlb(slice_), made_dirs([svc]):
+                try:
+                    sysfs.set(POOL + "/nr_overcommit_hugepages", 0)
+                    sysfs.set(POOL + "/nr_hugepages", int(read(POOL + "/nr_hugepages")) + 3)
+                    if int(read(POOL + "/free_hugepages")) < 3:
+                        self.fail("the kernel could not give 3 free 2 MiB pages")
+                    write(os.path.join(svc, "hugetlb.2MB.max"), str(2 * PAGE))
+                    holder = run_in_cgroup(svc, 2048, 2, 2)
+                    self.assertEqual(holder.stdout.readline().strip(), "ready")
+                    build(workdir, {"forOverride": "2s", "rateWindow": "10s"})
+                    rules = os.path.join(workdir, "alerts", "pagescope-rules.yml")
+                    with Exporter(["--collector.disable-defaults",
+                                   "--collector.cgroup_hugetlb"]) as exp:
+                        prom = Prometheus(workdir, rules, exp.port)
+                        self.check(prom, svc, unit)
+                finally:
+                    if prom is not None:
+                        prom.stop()
+                    if holder is not None:
+                        holder.stdin.close()
+                        holder.wait(timeout=10)
+                        holder.stdout.close()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def check(self, prom, svc, unit):
+        hits = 'pagescope_cgroup_hugetlb_max_events_total{unit="%s",page_size="2MiB"}' % unit
+        wait_for("the service's limit-hit counter at 0",
+                 lambda: [r for r in prom.query(hits) if r["value"][1] == "0"], timeout=30)
+        time.sleep(3)  # several evaluations with the service inside its limit
+        self.assertEqual(prom.alerts("PagescopeCgroupHugetlbLimitHits"), [])
+
+        # One more page than the limit: the fault fails with SIGBUS.
+        over = run_in_cgroup(svc, 2048, 1, 1, env=dict(os.environ, ASAN_OPTIONS="handle_sigbus=0"))
+        over.stdin.close()
+        over.wait(timeout=30)
+        over.stdout.close()
+        self.assertEqual(over.returncode, -7, "expected SIGBUS from the limit")
+        self.assertEqual(read(os.path.join(svc, "hugetlb.2MB.events")).split(), ["max", "1"])
+        t0 = time.time()
+        firing = wait_for("PagescopeCgroupHugetlbLimitHits firing", lambda: [
+            a for a in prom.alerts("PagescopeCgroupHugetlbLimitHits")
+            if a["state"] == "firing"], timeout=60)
+        print("\nPagescopeCgroupHugetlbLimitHits firing %.1f s after the SIGBUS: %s"
+              % (time.time() - t0, firing[0]["annotations"]["description"]))
+        time.sleep(2)  # the slice's counter rose too: no second alert for it
+        alerts = prom.alerts("PagescopeCgroupHugetlbLimitHits")
+        self.assertEqual(len(alerts), 1, alerts)
+        labels = alerts[0]["labels"]
+        self.assertEqual((labels["unit"], labels["page_size"], labels["severity"]),
+                         (unit, "2MiB", "critical"))
+        self.assertNotIn("cgroup", labels)
+        description = alerts[0]["annotations"]["description"]
+        self.assertIn("unit " + unit, description)
+        self.assertIn("its smallest limit: 4MiB", description)
+        # The slice saw the same event.
+        self.assertEqual(
+            [r["value"][1] for r in prom.query(
+                'pagescope_cgroup_hugetlb_max_events_total{cgroup="system.slice"}')], ["1"])
+
+        t0 = time.time()
+        wait_for("PagescopeCgroupHugetlbLimitHits to clear",
+                 lambda: not prom.alerts("PagescopeCgroupHugetlbLimitHits"), timeout=60)
+        print("cleared %.1f s later (rate window 10 s)" % (time.time() - t0))
 
 
 if __name__ == "__main__":
