@@ -80,14 +80,17 @@ struct Job {
 // whose collector is late keeps it (its Context, memo, roots) alive until it returns.
 struct Run {
   Run(const FsRoot& root, std::shared_ptr<log::RateLimiter> limiter,
-      std::shared_ptr<OpenFiles> files, Deadline collectors_deadline)
+      std::shared_ptr<OpenFiles> files, std::shared_ptr<Scraper::WalkTotals> walks,
+      Deadline collectors_deadline)
       : fs(root),
         denied_limiter(std::move(limiter)),
         open_files(std::move(files)),
+        walk_totals(std::move(walks)),
         ctx(fs, *denied_limiter, open_files.get(), collectors_deadline) {}
   const FsRoot fs;
   const std::shared_ptr<log::RateLimiter> denied_limiter;
   const std::shared_ptr<OpenFiles> open_files;
+  const std::shared_ptr<Scraper::WalkTotals> walk_totals;  // a late job adds its walks here
   const Context ctx;
 
   std::mutex mu;  // guards everything below
@@ -154,6 +157,8 @@ void Serve(const std::shared_ptr<Run>& run) {
     if (job->left_behind) {
       std::chrono::duration<double> late = end - job->start;
       lock.unlock();
+      // Its output is gone, but the walks it did are counted (from the next scrape on).
+      run->walk_totals->Add(job->name, job->accounting->walks());
       job->slot->Returned();
       log::Warn("collector returned after its scrape had answered without it",
                 {{"collector", job->name}, {"took_seconds", std::to_string(late.count())}});
@@ -241,12 +246,15 @@ void Scraper::EmitAccounting(const std::string& collector, const ReadAccounting&
                "process's mmap_lock at most. Only present when a walk or sample was done.",
                {{"collector", collector}, {"file", file}}, w.max_hold);
   }
-  std::lock_guard lock(walk_totals_->mu);
-  for (const auto& [file, w] : walks) {
-    for (const auto& [result, n] : w.results) {
-      walk_totals_->walks[{collector, file, result}] += n;
-    }
-    walk_totals_->seconds[{collector, file}] += w.seconds;
+  walk_totals_->Add(collector, walks);
+}
+
+void Scraper::WalkTotals::Add(const std::string& collector,
+                              const std::map<std::string, ReadAccounting::Walks>& by_file) {
+  std::lock_guard lock(mu);
+  for (const auto& [file, w] : by_file) {
+    for (const auto& [result, n] : w.results) walks[{collector, file, result}] += n;
+    seconds[{collector, file}] += w.seconds;
   }
 }
 
@@ -299,7 +307,8 @@ std::vector<prometheus::MetricFamily> Scraper::Scrape(const std::vector<std::str
     collectors_deadline = deadline - std::min<Clock::duration>(kWrapUp, budget / 10);
     move_on = std::min<Clock::duration>(kMoveOn, budget / 8);
   }
-  auto run = std::make_shared<Run>(fs_, denied_limiter_, open_files_, collectors_deadline);
+  auto run =
+      std::make_shared<Run>(fs_, denied_limiter_, open_files_, walk_totals_, collectors_deadline);
   for (const auto& e : entries_) {
     if (!collect.empty() && std::find(collect.begin(), collect.end(), e.name) == collect.end()) {
       continue;

@@ -88,13 +88,16 @@ class Scraper {
   // A collector instance and its runs left behind by scrapes that answered without them.
   struct Slot;
 
- private:
-  // The walk counters since start (scrapes may run at once).
+  // The walk counters since start (scrapes may run at once), also added to by runs that return
+  // after their scrape answered: a walk a cut collector did still held a process's mmap_lock.
   struct WalkTotals {
     std::mutex mu;
     std::map<std::tuple<std::string, std::string, std::string>, std::uint64_t> walks;
     std::map<std::pair<std::string, std::string>, double> seconds;
+    void Add(const std::string& collector, const std::map<std::string, ReadAccounting::Walks>&);
   };
+
+ private:
   void EmitAccounting(const std::string& collector, const ReadAccounting& accounting,
                       MetricSink& self) const;
   void EmitWalkTotals(const std::set<std::string>& ran, MetricSink& self) const;

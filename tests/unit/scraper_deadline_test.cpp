@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -219,6 +220,62 @@ TEST(ScraperDeadline, AStuckCollectorDoesNotHoldUpTheAnswerNorTheOthers) {
   EXPECT_EQ(Success(fams, "hugepages"), 1);
   EXPECT_EQ(Sample(fams, "pagescope_test_stuck_output"), 1);
   EXPECT_EQ(Cuts(fams, "hugepages"), 3);
+}
+
+// Walks a page-table file (counted as a walk done of 0.25 s), then blocks at the gate the first
+// time, as a collector cut in the middle of its guests does.
+class WalksThenStuck : public Collector {
+ public:
+  explicit WalksThenStuck(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  void Collect(const Context& ctx, MetricSink&) override {
+    ctx.CountWalk("numa_maps", "done", 0.25);
+    std::unique_lock<std::mutex> lock(gate_->mu);
+    ++gate_->entered;
+    gate_->cv.wait(lock, [&] { return gate_->open; });
+    ++gate_->returned;
+    gate_->cv.notify_all();
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
+// pagescope_scrape_walks_total{collector,file="numa_maps",result="done"}, and the seconds.
+std::pair<std::optional<double>, std::optional<double>> Walks(
+    const std::vector<prometheus::MetricFamily>& fams, const std::string& collector) {
+  std::optional<double> walks, seconds;
+  for (const auto& f : fams) {
+    for (const auto& m : f.metric) {
+      std::map<std::string, std::string> l;
+      for (const auto& lp : m.label) l[lp.name] = lp.value;
+      if (l["collector"] != collector || l["file"] != "numa_maps") continue;
+      if (f.name == "pagescope_scrape_walks_total" && l["result"] == "done") {
+        walks = m.counter.value;
+      }
+      if (f.name == "pagescope_scrape_walk_seconds_total") seconds = m.counter.value;
+    }
+  }
+  return {walks, seconds};
+}
+
+// A collector the deadline cut had walked processes already: those walks held their mmap_lock
+// as much as any, and are counted once it returns (its output is still discarded).
+TEST(ScraperDeadline, WalksOfACutCollectorAreCountedOnceItReturns) {
+  auto gate = std::make_shared<Gate>();
+  Scraper s(Fixture({"hugepages", "meminfo"}),
+            With({{"meminfo", [gate] { return std::make_unique<WalksThenStuck>(gate); }}}));
+  auto fams = s.Scrape({}, {}, Clock::now() + milliseconds(200));
+  EXPECT_EQ(Success(fams, "meminfo"), 0);
+  EXPECT_EQ(Walks(fams, "meminfo").first, std::nullopt);  // not returned: not shown yet
+  gate->Release();
+  ASSERT_TRUE(gate->WaitReturned(1));
+  ASSERT_TRUE(WaitIdle(s));
+  // It runs again (one more walk) and returns: both walks and their time are counted.
+  fams = s.Scrape({}, {}, Clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(Success(fams, "meminfo"), 1);
+  auto [walks, seconds] = Walks(fams, "meminfo");
+  EXPECT_EQ(walks, 2);
+  EXPECT_EQ(seconds, 0.5);
 }
 
 // Stuck, then its Scraper replaced by a reload and destroyed: the run left behind still has its
