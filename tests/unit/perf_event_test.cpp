@@ -208,6 +208,7 @@ TEST(PerfEventSystem, GroupReadSurvivesThreadsExitingUnderneath) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the test binary
     close(ready[0]);
     // Churn threads until killed; say so after the first one.
     for (bool first = true;; first = false) {
@@ -220,6 +221,14 @@ TEST(PerfEventSystem, GroupReadSurvivesThreadsExitingUnderneath) {
       if (first && write(ready[1], &c, 1) != 1) _exit(2);
     }
   }
+  // Ended on every way out of the test, a failed assertion included.
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
   close(ready[1]);
   char c;
   ASSERT_EQ(read(ready[0], &c, 1), 1);
@@ -238,11 +247,7 @@ TEST(PerfEventSystem, GroupReadSurvivesThreadsExitingUnderneath) {
     backend->Close(h);
   }
   if (h >= 0) h = backend->Open(pid, events, PerfOpenOptions{});
-  if (h < 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-    FAIL() << "open: " << strerror(-h);
-  }
+  if (h < 0) FAIL() << "open: " << strerror(-h);
   int reads = 0, failed = 0;
   std::uint64_t first = 0, last = 0;
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
@@ -257,8 +262,6 @@ TEST(PerfEventSystem, GroupReadSurvivesThreadsExitingUnderneath) {
     last = counts[1].value;
   }
   backend->Close(h);
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
   EXPECT_EQ(failed, 0) << "of " << reads << " reads";
   // The main thread waits for each thread it starts: a context switch each (hundreds under
   // ASan, thousands without).
